@@ -1,0 +1,145 @@
+"""One typed settings object, read from ``KIT_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+RUNTIMES = ("uvicorn", "granian", "hypercorn")
+LOOPS = ("auto", "uvloop", "asyncio")
+HTTP_VERSIONS = ("auto", "1", "2")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class SettingsError(ValueError):
+    """A setting has a value outside the allowed ones; the message is one line for the user."""
+
+
+def _choice(allowed: tuple[str, ...], *, custom: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower() if not custom or ":" not in raw else raw.strip()
+        if value in allowed or (custom and ":" in value):
+            return value
+        extra = " or module:attr" if custom else ""
+        raise SettingsError(f"{name}={raw!r} is not allowed; use one of {', '.join(allowed)}{extra}")
+
+    return parse
+
+
+def _int(low: int, high: int | None = None) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bound = f"{low}..{high}" if high is not None else f">= {low}"
+            raise SettingsError(f"{name}={raw!r} is out of range ({bound})")
+        return value
+
+    return parse
+
+
+def _float(low: float) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not a number") from None
+        if not value >= low:  # also rejects NaN
+            raise SettingsError(f"{name}={raw!r} must be >= {low}")
+        return value
+
+    return parse
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no or on/off")
+
+
+def _str(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _optional_str(name: str, raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _default_runtime() -> str:
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        return "uvicorn"
+    return "granian"
+
+
+def _env(parse: Callable[[str, str], Any], env: str, **kw: Any) -> Any:
+    return field(metadata={"env": env, "parse": parse}, **kw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    runtime: str = _env(_choice(RUNTIMES, custom=True), "KIT_RUNTIME", default_factory=_default_runtime)
+    app: str | None = _env(_optional_str, "KIT_APP", default=None)
+    host: str = _env(_str, "KIT_HOST", default="127.0.0.1")
+    port: int = _env(_int(0, 65535), "KIT_PORT", default=8000)
+    workers: int = _env(_int(1, 512), "KIT_WORKERS", default=1)
+    loop: str = _env(_choice(LOOPS), "KIT_LOOP", default="auto")
+    http: str = _env(_choice(HTTP_VERSIONS), "KIT_HTTP", default="auto")
+    graceful_timeout: float = _env(_float(0), "KIT_GRACEFUL_TIMEOUT", default=30.0)
+    allow_gil: bool = _env(_bool, "KIT_ALLOW_GIL", default=False)
+
+    database_url: str | None = _env(_optional_str, "DATABASE_URL", default=None)
+    pgdata: str = _env(_str, "KIT_PGDATA", default=".kit/pgdata")
+    db_pool_min: int = _env(_int(0, 1000), "KIT_DB_POOL_MIN", default=2)
+    db_pool_max: int = _env(_int(1, 1000), "KIT_DB_POOL_MAX", default=10)
+    db_acquire_timeout: float = _env(_float(0), "KIT_DB_ACQUIRE_TIMEOUT", default=2.0)
+    db_statement_timeout: float = _env(_float(0), "KIT_DB_STATEMENT_TIMEOUT", default=10.0)
+    db_connect_timeout: float = _env(_float(0), "KIT_DB_CONNECT_TIMEOUT", default=30.0)
+    migrate: bool = _env(_bool, "KIT_MIGRATE", default=True)
+
+    max_body_size: int = _env(_int(0), "KIT_MAX_BODY_SIZE", default=1024 * 1024)
+    max_concurrency: int = _env(_int(0), "KIT_MAX_CONCURRENCY", default=0)
+    request_timeout: float = _env(_float(0), "KIT_REQUEST_TIMEOUT", default=0.0)
+    rate_limit: float = _env(_float(0), "KIT_RATE_LIMIT", default=0.0)
+    rate_burst: int = _env(_int(0), "KIT_RATE_BURST", default=0)
+    log_format: str = _env(_choice(LOG_FORMATS), "KIT_LOG_FORMAT", default="json")
+    log_level: str = _env(_choice(LOG_LEVELS), "KIT_LOG_LEVEL", default="info")
+    access_log: bool = _env(_bool, "KIT_ACCESS_LOG", default=True)
+    metrics: bool = _env(_bool, "KIT_METRICS", default=True)
+    blocking_threshold: float = _env(_float(0), "KIT_BLOCKING_THRESHOLD", default=0.1)
+    docs: bool = _env(_bool, "KIT_DOCS", default=True)
+    docs_cdn: bool = _env(_bool, "KIT_DOCS_CDN", default=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting from ``environ`` (default ``os.environ``); ``overrides`` win.
+
+        Overrides that are ``None`` are ignored, so CLI flags can be passed through as they are.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is not None:
+                values[f.name] = f.metadata["parse"](f.metadata["env"], raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @staticmethod
+    def env_name(name: str) -> str:
+        for f in fields(Settings):
+            if f.name == name:
+                return str(f.metadata["env"])
+        raise KeyError(name)
