@@ -1,0 +1,36 @@
+"""kit: typed handlers over Starlette, validated by msgspec."""
+
+from starlette.background import BackgroundTasks
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+
+from kit.app import App
+from kit.di import Depends
+from kit.errors import ErrorItem, HTTPException, ValidationFailed
+from kit.params import Body, Cookie, Header, Path, Query
+from kit.responses import JSONResponse
+from kit.routing import APIRoute, Router
+from kit.settings import Settings
+
+__all__ = [
+    "APIRoute",
+    "App",
+    "BackgroundTasks",
+    "Body",
+    "Cookie",
+    "Depends",
+    "ErrorItem",
+    "HTMLResponse",
+    "HTTPException",
+    "Header",
+    "JSONResponse",
+    "Path",
+    "PlainTextResponse",
+    "Query",
+    "Request",
+    "Response",
+    "Router",
+    "Settings",
+    "StreamingResponse",
+    "ValidationFailed",
+]

@@ -24,7 +24,9 @@ def _choice(allowed: tuple[str, ...], *, custom: bool = False) -> Callable[[str,
         if value in allowed or (custom and ":" in value):
             return value
         extra = " or module:attr" if custom else ""
-        raise SettingsError(f"{name}={raw!r} is not allowed; use one of {', '.join(allowed)}{extra}")
+        raise SettingsError(
+            f"{name}={raw!r} is not allowed; use one of {', '.join(allowed)}{extra}"
+        )
 
     return parse
 
@@ -87,7 +89,9 @@ def _env(parse: Callable[[str, str], Any], env: str, **kw: Any) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    runtime: str = _env(_choice(RUNTIMES, custom=True), "KIT_RUNTIME", default_factory=_default_runtime)
+    runtime: str = _env(
+        _choice(RUNTIMES, custom=True), "KIT_RUNTIME", default_factory=_default_runtime
+    )
     app: str | None = _env(_optional_str, "KIT_APP", default=None)
     host: str = _env(_str, "KIT_HOST", default="127.0.0.1")
     port: int = _env(_int(0, 65535), "KIT_PORT", default=8000)

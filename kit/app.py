@@ -1,0 +1,158 @@
+"""``kit.App``: a Starlette application with typed routes and kit's built-in parts."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+
+from kit.di import Depends
+from kit.errors import DEFAULT_HANDLERS, server_error_handler
+from kit.routing import APIRoute, Handler, Router
+from kit.settings import Settings
+
+LifespanFactory = Callable[["App"], AbstractAsyncContextManager[Mapping[str, Any] | None]]
+
+
+class DatabaseLike(Protocol):
+    def lifespan(self, app: App) -> AbstractAsyncContextManager[Mapping[str, Any] | None]: ...
+
+
+class App(Starlette):
+    """A Starlette app whose routes take typed parameters, validated with msgspec."""
+
+    router: Router
+
+    def __init__(
+        self,
+        *,
+        title: str = "kit service",
+        version: str = "0.1.0",
+        description: str | None = None,
+        routes: Sequence[BaseRoute] | None = None,
+        middleware: Sequence[Middleware] | None = None,
+        exception_handlers: Mapping[Any, Callable[..., Any]] | None = None,
+        lifespan: LifespanFactory | None = None,
+        database: DatabaseLike | None = None,
+        settings: Settings | None = None,
+        dependencies: Sequence[Depends] | None = None,
+        max_body_size: int | None = None,
+        servers: Sequence[Mapping[str, Any]] | None = None,
+        openapi_url: str | None = "/openapi.json",
+        docs_url: str | None = "/docs",
+        redoc_url: str | None = "/redoc",
+        openapi_tags: Sequence[Mapping[str, Any]] | None = None,
+        debug: bool = False,
+    ) -> None:
+        handlers: dict[Any, Callable[..., Any]] = {
+            **DEFAULT_HANDLERS,
+            Exception: server_error_handler,
+        }
+        handlers.update(exception_handlers or {})
+        super().__init__(debug=debug, middleware=middleware, exception_handlers=handlers)
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.title = title
+        self.version = version
+        self.description = description
+        self.servers = list(servers or [])
+        self.openapi_url = openapi_url if self.settings.docs else None
+        self.docs_url = docs_url if self.settings.docs else None
+        self.redoc_url = redoc_url if self.settings.docs else None
+        self.openapi_tags = list(openapi_tags or [])
+        self.body_limit = (
+            max_body_size if max_body_size is not None else self.settings.max_body_size
+        )
+        self.database = database
+        self._lifespans: list[LifespanFactory] = []
+        self.router = Router(dependencies=dependencies, lifespan=self._lifespan)
+        self.router.default_max_body_size = self.body_limit
+        for route in routes or ():
+            self._add(route)
+        if database is not None:
+            install = getattr(database, "install", None)
+            if install is not None:
+                install(self)
+            self.add_lifespan(database.lifespan)
+        from kit.health import health_routes
+        from kit.openapi import docs_routes
+
+        for route in (*health_routes(self), *docs_routes(self)):
+            self.router.routes.append(route)
+        if lifespan is not None:
+            self._user_lifespan: LifespanFactory | None = lifespan
+        else:
+            self._user_lifespan = None
+
+    def add_lifespan(self, factory: LifespanFactory) -> None:
+        """Run ``factory(app)`` as an async context manager around the app's life.
+
+        Parts are entered in the order they were added (the user's lifespan last) and exited in
+        reverse; a mapping they yield is merged into the lifespan state (``request.state``).
+        """
+        self._lifespans.append(factory)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _: Any) -> AsyncIterator[dict[str, Any]]:
+        state: dict[str, Any] = {}
+        async with AsyncExitStack() as stack:
+            factories = [*self._lifespans]
+            if self._user_lifespan is not None:
+                factories.append(self._user_lifespan)
+            for factory in factories:
+                result = await stack.enter_async_context(factory(self))
+                if result:
+                    state.update(result)
+            yield state
+
+    def build_middleware_stack(self) -> ASGIApp:
+        from kit.middleware import default_middleware
+
+        app = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(default_middleware(self)):
+            app = cls(app, *args, **kwargs)
+        return app
+
+    def _add(self, route: BaseRoute) -> None:
+        if isinstance(route, APIRoute) and route.max_body_size is None:
+            route.bind(self.body_limit)
+        self.router.routes.append(route)
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> APIRoute:
+        return self.router.add_api_route(path, endpoint, **options)
+
+    def api_route(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.router.api_route(path, **options)
+
+    def get(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.router.get(path, **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.router.post(path, **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.router.put(path, **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.router.patch(path, **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.router.delete(path, **options)
+
+    def websocket_route(self, path: str, name: str | None = None) -> Callable[[Handler], Handler]:
+        return self.router.websocket_route(path, name=name)
+
+    def include_router(
+        self,
+        router: Router,
+        *,
+        prefix: str = "",
+        tags: Sequence[str] | None = None,
+        dependencies: Sequence[Depends] | None = None,
+    ) -> None:
+        self.router.include_router(router, prefix=prefix, tags=tags, dependencies=dependencies)

@@ -1,0 +1,233 @@
+"""msgspec decoding and encoding, and the translation of its errors into FastAPI's 422 shape.
+
+msgspec stops at the first error. Valid requests pay only for one C-level decode; the
+per-field walk that finds *every* failing field runs only after a failure.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from kit.errors import ErrorItem
+
+encoder = msgspec.json.Encoder()
+encode = encoder.encode
+
+_PATH = re.compile(r" - at `\$(.*)`$")
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_BYTE = re.compile(r"\(byte (\d+)\)")
+
+_TYPE_NAMES = {
+    "int": ("int", "a valid integer"),
+    "float": ("float", "a valid number"),
+    "bool": ("bool", "a valid boolean"),
+    "str": ("string", "a valid string"),
+    "bytes": ("bytes", "valid bytes"),
+    "array": ("list", "a valid list"),
+    "object": ("dict", "a valid dictionary"),
+    "null": ("none_required", "None"),
+    "datetime": ("datetime", "a valid datetime"),
+    "date": ("date", "a valid date"),
+    "time": ("time", "a valid time"),
+    "uuid": ("uuid", "a valid UUID"),
+    "decimal": ("decimal", "a valid decimal"),
+}
+_BOUNDS = {
+    ">=": ("greater_than_equal", "greater than or equal to", "ge"),
+    ">": ("greater_than", "greater than", "gt"),
+    "<=": ("less_than_equal", "less than or equal to", "le"),
+    "<": ("less_than", "less than", "lt"),
+}
+
+_EXPECTED_GOT = re.compile(r"^Expected `([^`]+)`, got `([^`]+)`$")
+_BOUND = re.compile(r"^Expected `(int|float|decimal)` (>=|>|<=|<) (\S+)$")
+_MULTIPLE = re.compile(r"^Expected `(int|float|decimal)` that's a multiple of (\S+)$")
+_LENGTH = re.compile(r"^Expected `(str|array|object|bytes)` of length (>=|<=) (\d+)$")
+_PATTERN = re.compile(r"^Expected `str` matching regex (.+)$")
+_MISSING = re.compile(r"^Object missing required field `([^`]+)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `([^`]+)`$")
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def translate(message: str, value: Any, loc: list[str | int]) -> ErrorItem:
+    """One msgspec ValidationError message (path already stripped) as a FastAPI error item."""
+    if m := _MISSING.match(message):
+        return ErrorItem("missing", [*loc, m[1]], "Field required", value)
+    if m := _UNKNOWN.match(message):
+        field = m[1]
+        field_input = value.get(field) if isinstance(value, dict) else None
+        return ErrorItem(
+            "extra_forbidden", [*loc, field], "Extra inputs are not permitted", field_input
+        )
+    if m := _EXPECTED_GOT.match(message):
+        expected = m[1].split(" | ")[0]
+        name, phrase = _TYPE_NAMES.get(expected, (expected, f"a valid {expected}"))
+        if isinstance(value, str) and name in ("int", "float", "bool"):
+            suffix = {"int": "integer", "float": "number", "bool": "boolean"}[name]
+            return ErrorItem(
+                f"{name}_parsing",
+                loc,
+                f"Input should be {phrase}, unable to parse string as an {suffix}"
+                if name == "int"
+                else f"Input should be {phrase}, unable to interpret input",
+                value,
+            )
+        return ErrorItem(f"{name}_type", loc, f"Input should be {phrase}", value)
+    if m := _BOUND.match(message):
+        kind, phrase, key = _BOUNDS[m[2]]
+        limit = _number(m[3])
+        return ErrorItem(kind, loc, f"Input should be {phrase} {limit}", value, {key: limit})
+    if m := _MULTIPLE.match(message):
+        limit = _number(m[2])
+        return ErrorItem(
+            "multiple_of",
+            loc,
+            f"Input should be a multiple of {limit}",
+            value,
+            {"multiple_of": limit},
+        )
+    if m := _LENGTH.match(message):
+        container, op, size = m[1], m[2], int(m[3])
+        if container == "str":
+            short = op == ">="
+            unit = "character" if size == 1 else "characters"
+            return ErrorItem(
+                "string_too_short" if short else "string_too_long",
+                loc,
+                f"String should have at {'least' if short else 'most'} {size} {unit}",
+                value,
+                {"min_length" if short else "max_length": size},
+            )
+        short = op == ">="
+        unit = "item" if size == 1 else "items"
+        return ErrorItem(
+            "too_short" if short else "too_long",
+            loc,
+            f"{'List' if container == 'array' else 'Value'} should have at "
+            f"{'least' if short else 'most'} {size} {unit}",
+            value,
+            {"min_length" if short else "max_length": size},
+        )
+    if m := _PATTERN.match(message):
+        pattern = m[1].strip("'")
+        return ErrorItem(
+            "string_pattern_mismatch",
+            loc,
+            f"String should match pattern '{pattern}'",
+            value,
+            {"pattern": pattern},
+        )
+    if message.startswith("Invalid enum value"):
+        return ErrorItem("enum", loc, "Input should be one of the allowed values", value)
+    if message == "Number out of range":
+        return ErrorItem("number_out_of_range", loc, "Number is out of the supported range", value)
+    return ErrorItem("value_error", loc, message, value)
+
+
+def split_path(message: str) -> tuple[str, list[str | int]]:
+    """Split ``"<message> - at `$.a[0]`"`` into the message and ``["a", 0]``."""
+    m = _PATH.search(message)
+    if m is None:
+        return message, []
+    parts: list[str | int] = []
+    for name, index in _PATH_PART.findall(m[1]):
+        if name:
+            parts.append(name)
+        elif index != "...":
+            parts.append(int(index))
+        else:
+            parts.append("*")
+    return message[: m.start()], parts
+
+
+def _descend(value: Any, path: Sequence[str | int]) -> Any:
+    for part in path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def error_from_exception(
+    exc: msgspec.ValidationError, value: Any, loc: list[str | int]
+) -> ErrorItem:
+    message, path = split_path(str(exc))
+    return translate(message, _descend(value, path), [*loc, *path])
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def collect_errors(value: Any, tp: Any, loc: list[str | int]) -> list[ErrorItem]:
+    """Every failing field of ``value`` against ``tp``; empty when it converts cleanly."""
+    try:
+        msgspec.convert(value, tp, strict=False)
+    except msgspec.ValidationError as exc:
+        first = error_from_exception(exc, value, loc)
+    else:
+        return []
+    inner = _unwrap(tp)
+    errors: list[ErrorItem] = []
+    if isinstance(inner, type) and issubclass(inner, msgspec.Struct) and isinstance(value, dict):
+        for field in msgspec.structs.fields(inner):
+            if field.encode_name not in value:
+                if field.required:
+                    errors.append(
+                        ErrorItem("missing", [*loc, field.encode_name], "Field required", value)
+                    )
+                continue
+            errors.extend(
+                collect_errors(value[field.encode_name], field.type, [*loc, field.encode_name])
+            )
+    elif typing.get_origin(inner) in (list, tuple, set, frozenset) and isinstance(value, list):
+        args = typing.get_args(inner)
+        if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis):
+            for index, item in enumerate(value):
+                errors.extend(collect_errors(item, args[0], [*loc, index]))
+    elif typing.get_origin(inner) is dict and isinstance(value, dict):
+        value_type = typing.get_args(inner)[1] if typing.get_args(inner) else Any
+        for key, item in value.items():
+            errors.extend(collect_errors(item, value_type, [*loc, key]))
+    # Constraints on the container itself (length, unknown fields) only show in the first error.
+    if first not in errors and (
+        not errors or first.type in ("too_long", "too_short", "extra_forbidden")
+    ):
+        errors.insert(0, first)
+    return errors
+
+
+def body_errors(raw: bytes, tp: Any, exc: msgspec.ValidationError) -> list[ErrorItem]:
+    """All failing fields of a JSON body that decoded but did not validate against ``tp``."""
+    try:
+        value = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return [error_from_exception(exc, None, ["body"])]
+    return collect_errors(value, tp, ["body"]) or [error_from_exception(exc, value, ["body"])]
+
+
+def json_invalid(exc: Exception) -> ErrorItem:
+    message = str(exc)
+    m = _BYTE.search(message)
+    position: list[str | int] = [int(m[1])] if m else []
+    if isinstance(exc, UnicodeDecodeError):
+        message, position = "Invalid UTF-8", [exc.start]
+    elif isinstance(exc, RecursionError):
+        message = "Nesting too deep"
+    return ErrorItem(
+        "json_invalid", ["body", *position], "JSON decode error", {}, {"error": message}
+    )

@@ -1,0 +1,291 @@
+"""Dependency injection: ``Annotated[T, Depends(provider)]``, compiled into a plan at startup."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import typing
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from starlette.background import BackgroundTasks
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kit.errors import ErrorItem
+from kit.params import (
+    Extractor,
+    Param,
+    ParamInfo,
+    Special,
+    classify,
+    extractor_for,
+    special_kind,
+    unwrap_annotated,
+)
+
+Scope = Literal["request", "function"]
+
+
+class Depends:
+    """Marks a parameter as provided by ``dependency``.
+
+    ``scope="request"``: code after ``yield`` runs after the response is sent.
+    ``scope="function"``: it runs as soon as the handler returns, before the response is sent
+    (transactions use it so that a failed commit still reaches the client).
+    """
+
+    def __init__(
+        self,
+        dependency: Callable[..., Any] | None = None,
+        *,
+        use_cache: bool = True,
+        scope: Scope = "request",
+    ) -> None:
+        if scope not in ("request", "function"):
+            raise ValueError(f"Depends scope must be 'request' or 'function', not {scope!r}")
+        self.dependency = dependency
+        self.use_cache = use_cache
+        self.scope = scope
+
+    def __repr__(self) -> str:
+        name = getattr(self.dependency, "__name__", repr(self.dependency))
+        return f"Depends({name}, scope={self.scope!r})"
+
+
+class Context:
+    """What one request's resolution carries around: created only for routes that need it."""
+
+    __slots__ = ("background", "cache", "errors", "function_stack", "request", "response", "stack")
+
+    def __init__(self, request: Request, stack: AsyncExitStack) -> None:
+        self.request = request
+        self.stack = stack
+        self.function_stack: AsyncExitStack | None = None
+        self.cache: dict[Any, Any] = {}
+        self.errors: list[ErrorItem] = []
+        self.background: BackgroundTasks | None = None
+        self.response: Response | None = None
+
+
+_FAILED = object()
+
+
+@dataclass
+class Plan:
+    """How to call one function (a handler or a provider): its parameters and dependencies."""
+
+    call: Callable[..., Any]
+    params: list[ParamInfo] = field(default_factory=list)
+    extractors: list[tuple[str, Extractor]] = field(default_factory=list)
+    dependencies: list[tuple[str | None, Dependency]] = field(default_factory=list)
+    specials: list[tuple[str, Special]] = field(default_factory=list)
+    body: ParamInfo | None = None
+    kind: Literal["async", "sync", "asyncgen", "gen"] = "async"
+
+    def walk(self) -> Iterator[Plan]:
+        yield self
+        for _, dep in self.dependencies:
+            yield from dep.plan.walk()
+
+    @property
+    def all_params(self) -> list[ParamInfo]:
+        seen: dict[tuple[str, str], ParamInfo] = {}
+        for plan in self.walk():
+            for info in plan.params:
+                seen.setdefault((info.location, info.alias), info)
+            if plan.body is not None:
+                seen.setdefault(("body", plan.body.alias), plan.body)
+        return list(seen.values())
+
+    @property
+    def body_param(self) -> ParamInfo | None:
+        bodies = [p.body for p in self.walk() if p.body is not None]
+        if len({id(b) for b in bodies}) > 1:
+            names = ", ".join(b.name for b in bodies)
+            raise TypeError(f"only one body parameter per route is supported (found {names})")
+        return bodies[0] if bodies else None
+
+    @property
+    def needs_context(self) -> bool:
+        return bool(self.dependencies) or any(
+            kind in (Special.BACKGROUND, Special.RESPONSE) for _, kind in self.specials
+        )
+
+
+@dataclass
+class Dependency:
+    marker: Depends
+    plan: Plan
+
+    @property
+    def cache_key(self) -> Any:
+        return self.plan.call
+
+
+def _kind(call: Callable[..., Any]) -> Literal["async", "sync", "asyncgen", "gen"]:
+    target = call
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.isasyncgenfunction(target):
+        return "asyncgen"
+    if inspect.isgeneratorfunction(target):
+        return "gen"
+    if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - callable instances with async __call__
+    ):
+        return "async"
+    return "sync"
+
+
+def _markers(annotation: Any, default: Any) -> tuple[Param | Depends | None, Any]:
+    _, extras = unwrap_annotated(annotation)
+    found: Param | Depends | None = None
+    for extra in extras:
+        if isinstance(extra, (Param, Depends)):
+            found = extra
+    if isinstance(default, (Param, Depends)):
+        found, default = default, inspect.Parameter.empty
+    return found, default
+
+
+def compile_plan(
+    call: Callable[..., Any],
+    path_names: set[str],
+    extra_dependencies: typing.Sequence[Depends] = (),
+) -> Plan:
+    """Inspect ``call`` once and decide how each of its parameters is provided."""
+    try:
+        hints = typing.get_type_hints(call, include_extras=True)
+    except (NameError, TypeError) as exc:
+        raise TypeError(f"cannot resolve the annotations of {call!r}: {exc}") from exc
+    signature = inspect.signature(call)
+    plan = Plan(call=call, kind=_kind(call))
+    for extra in extra_dependencies:
+        plan.dependencies.append((None, _dependency(extra, path_names)))
+    for name, parameter in signature.parameters.items():
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        annotation = hints.get(name, Any)
+        marker, default = _markers(annotation, parameter.default)
+        if isinstance(marker, Depends):
+            plan.dependencies.append((name, _dependency(marker, path_names, annotation)))
+            continue
+        special = special_kind(annotation)
+        if special is not None and marker is None:
+            plan.specials.append((name, special))
+            continue
+        info = classify(name, annotation, default, marker, path_names)
+        if info.location == "body":
+            if plan.body is not None:
+                raise TypeError(
+                    f"{call!r}: only one body parameter is supported ({plan.body.name}, {name})"
+                )
+            plan.body = info
+        else:
+            plan.params.append(info)
+            plan.extractors.append((name, extractor_for(info)))
+    return plan
+
+
+def _dependency(marker: Depends, path_names: set[str], annotation: Any = None) -> Dependency:
+    provider = marker.dependency
+    if provider is None:
+        # ``x: Annotated[Thing, Depends()]`` means ``Depends(Thing)``, as in FastAPI.
+        provider, _ = unwrap_annotated(annotation)
+    if not callable(provider):
+        raise TypeError(f"Depends needs a callable, got {provider!r}")
+    return Dependency(marker, compile_plan(provider, path_names))
+
+
+@contextlib.asynccontextmanager
+async def _sync_generator_in_threadpool(gen: Generator[Any, None, None]) -> AsyncIterator[Any]:
+    try:
+        yield await run_in_threadpool(next, gen)
+    except BaseException as exc:
+        try:
+            await run_in_threadpool(gen.throw, exc)
+        except StopIteration:
+            return
+        raise
+    else:
+        try:
+            await run_in_threadpool(next, gen)
+        except StopIteration:
+            return
+        raise RuntimeError("generator dependency yielded more than once")
+
+
+def extract_params(plan: Plan, request: Request, errors: list[ErrorItem]) -> dict[str, Any]:
+    return {name: extract(request, errors) for name, extract in plan.extractors}
+
+
+def fill_specials(plan: Plan, kwargs: dict[str, Any], ctx: Context) -> None:
+    for name, kind in plan.specials:
+        if kind is Special.REQUEST or kind is Special.WEBSOCKET:
+            kwargs[name] = ctx.request
+        elif kind is Special.BACKGROUND:
+            if ctx.background is None:
+                ctx.background = BackgroundTasks()
+            kwargs[name] = ctx.background
+        else:
+            if ctx.response is None:
+                ctx.response = Response()
+                ctx.response.status_code = 0  # "not set by the handler"
+            kwargs[name] = ctx.response
+
+
+async def solve(plan: Plan, ctx: Context, body: Any) -> Any:
+    """Resolve every dependency and parameter of ``plan``; _FAILED if any of them failed."""
+    kwargs = extract_params(plan, ctx.request, ctx.errors)
+    failed = False
+    for name, dep in plan.dependencies:
+        value = await resolve(dep, ctx, body)
+        if value is _FAILED:
+            failed = True
+        elif name is not None:
+            kwargs[name] = value
+    if plan.specials:
+        fill_specials(plan, kwargs, ctx)
+    if plan.body is not None:
+        kwargs[plan.body.name] = body
+    if failed or ctx.errors:
+        return _FAILED
+    return kwargs
+
+
+async def resolve(dep: Dependency, ctx: Context, body: Any) -> Any:
+    use_cache = dep.marker.use_cache
+    if use_cache:
+        cached = ctx.cache.get(dep.cache_key, _FAILED)
+        if cached is not _FAILED:
+            return cached
+    kwargs = await solve(dep.plan, ctx, body)
+    if kwargs is _FAILED:
+        return _FAILED
+    call, kind = dep.plan.call, dep.plan.kind
+    if kind == "async":
+        value = await call(**kwargs)
+    elif kind == "sync":
+        value = await run_in_threadpool(call, **kwargs)
+    else:
+        stack = ctx.stack
+        if dep.marker.scope == "function":
+            if ctx.function_stack is None:
+                ctx.function_stack = AsyncExitStack()
+            stack = ctx.function_stack
+        if kind == "asyncgen":
+            cm = contextlib.asynccontextmanager(call)(**kwargs)
+        else:
+            cm = _sync_generator_in_threadpool(call(**kwargs))
+        value = await stack.enter_async_context(cm)
+    if use_cache:
+        ctx.cache[dep.cache_key] = value
+    return value
+
+
+FAILED = _FAILED

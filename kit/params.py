@@ -1,0 +1,352 @@
+"""Parameter markers, and how a handler's signature becomes a list of extractors.
+
+Everything here runs once, when a route is registered. Each extractor is a small closure that
+reads one value from the request and converts it with msgspec; per request there is no
+introspection left to do.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import inspect
+import types
+import typing
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+from starlette.background import BackgroundTasks
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from kit.codec import collect_errors, error_from_exception
+from kit.errors import ErrorItem
+
+_NO_DEFAULT: Any = inspect.Parameter.empty
+
+Location = Literal["path", "query", "header", "cookie", "body"]
+
+
+class Param:
+    """Base of the markers: where a value comes from, and how it is documented."""
+
+    location: Location
+
+    def __init__(
+        self,
+        default: Any = _NO_DEFAULT,
+        *,
+        alias: str | None = None,
+        description: str | None = None,
+        examples: list[Any] | None = None,
+        deprecated: bool = False,
+        include_in_schema: bool = True,
+    ) -> None:
+        self.default = default
+        self.alias = alias
+        self.description = description
+        self.examples = examples
+        self.deprecated = deprecated
+        self.include_in_schema = include_in_schema
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(alias={self.alias!r})"
+
+
+class Path(Param):
+    location = "path"
+
+
+class Query(Param):
+    location = "query"
+
+
+class Header(Param):
+    location = "header"
+
+    def __init__(self, default: Any = _NO_DEFAULT, *, convert_underscores: bool = True, **kw: Any):
+        super().__init__(default, **kw)
+        self.convert_underscores = convert_underscores
+
+
+class Cookie(Param):
+    location = "cookie"
+
+
+class Body(Param):
+    location = "body"
+
+    def __init__(
+        self,
+        default: Any = _NO_DEFAULT,
+        *,
+        media_type: str = "application/json",
+        max_size: int | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(default, **kw)
+        self.media_type = media_type
+        self.max_size = max_size
+
+
+_SCALARS: tuple[type, ...] = (
+    str,
+    int,
+    float,
+    bool,
+    bytes,
+    decimal.Decimal,
+    uuid.UUID,
+    datetime.datetime,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    enum.Enum,
+)
+_SEQUENCES = (list, tuple, set, frozenset)
+
+
+def unwrap_annotated(tp: Any) -> tuple[Any, list[Any]]:
+    """``Annotated[T, a, b]`` → ``(T, [a, b])``; nested Annotated are flattened."""
+    extras: list[Any] = []
+    while typing.get_origin(tp) is typing.Annotated:
+        args = typing.get_args(tp)
+        tp, extras = args[0], [*args[1:], *extras]
+    return tp, extras
+
+
+def _union_args(tp: Any) -> tuple[Any, ...] | None:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return typing.get_args(tp)
+    return None
+
+
+def is_scalar(tp: Any) -> bool:
+    tp, _ = unwrap_annotated(tp)
+    if tp is Any:
+        return True
+    if typing.get_origin(tp) is Literal:
+        return True
+    args = _union_args(tp)
+    if args is not None:
+        return all(a is type(None) or is_scalar(a) for a in args)
+    return isinstance(tp, type) and issubclass(tp, _SCALARS)
+
+
+def is_sequence_of_scalars(tp: Any) -> bool:
+    tp, _ = unwrap_annotated(tp)
+    args = _union_args(tp)
+    if args is not None:
+        rest = [a for a in args if a is not type(None)]
+        return len(rest) == 1 and is_sequence_of_scalars(rest[0])
+    if typing.get_origin(tp) in _SEQUENCES or tp in _SEQUENCES:
+        inner = typing.get_args(tp)
+        return all(a is Ellipsis or is_scalar(a) for a in inner)
+    return False
+
+
+def is_struct(tp: Any) -> bool:
+    tp, _ = unwrap_annotated(tp)
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def is_optional(tp: Any) -> bool:
+    tp, _ = unwrap_annotated(tp)
+    args = _union_args(tp)
+    return args is not None and type(None) in args
+
+
+@dataclass
+class ParamInfo:
+    """One handler parameter, decided at registration."""
+
+    name: str
+    location: Location
+    annotation: Any  # the type handed to msgspec, with its Meta constraints kept
+    marker: Param
+    alias: str
+    default: Any
+    required: bool
+    multiple: bool = False  # a list-typed query/header parameter
+    gathers: bool = False  # a Struct gathering several query/header/cookie values
+
+
+class Special(enum.Enum):
+    REQUEST = "request"
+    WEBSOCKET = "websocket"
+    BACKGROUND = "background"
+    RESPONSE = "response"
+
+
+def special_kind(tp: Any) -> Special | None:
+    tp, _ = unwrap_annotated(tp)
+    if not isinstance(tp, type):
+        return None
+    if issubclass(tp, WebSocket):
+        return Special.WEBSOCKET
+    if issubclass(tp, HTTPConnection):
+        return Special.REQUEST
+    if issubclass(tp, BackgroundTasks):
+        return Special.BACKGROUND
+    if issubclass(tp, Response):
+        return Special.RESPONSE
+    return None
+
+
+def classify(
+    name: str,
+    annotation: Any,
+    default: Any,
+    marker: Param | None,
+    path_names: set[str],
+) -> ParamInfo:
+    """Decide where one parameter comes from, FastAPI's way."""
+    base, extras = unwrap_annotated(annotation)
+    metas = [e for e in extras if not isinstance(e, Param)]
+    annotation = typing.Annotated[(base, *metas)] if metas else base
+    if marker is None:
+        if name in path_names:
+            marker = Path()
+        elif is_scalar(base) or is_sequence_of_scalars(base):
+            marker = Query()
+        else:
+            marker = Body()
+    if marker.default is not _NO_DEFAULT:
+        default = marker.default
+    if default is Ellipsis:
+        default = _NO_DEFAULT
+    location = marker.location
+    alias = marker.alias or name
+    if isinstance(marker, Header) and marker.alias is None and marker.convert_underscores:
+        alias = name.replace("_", "-")
+    if location in ("header",):
+        alias = alias.lower()
+    if location == "path" and name not in path_names:
+        raise TypeError(f"path parameter {name!r} is not in the route's path")
+    required = default is _NO_DEFAULT
+    if location == "path" and not required:
+        raise TypeError(f"path parameter {name!r} cannot have a default")
+    gathers = location in ("query", "header", "cookie") and is_struct(base)
+    multiple = location in ("query", "header") and is_sequence_of_scalars(base)
+    if location != "body" and not (gathers or multiple or is_scalar(base)):
+        raise TypeError(f"{location} parameter {name!r} must be a scalar, a list or a Struct")
+    return ParamInfo(
+        name=name,
+        location=location,
+        annotation=annotation,
+        marker=marker,
+        alias=alias,
+        default=None if required else default,
+        required=required,
+        multiple=multiple,
+        gathers=gathers,
+    )
+
+
+# An extractor reads one value from a request; on failure it appends to ``errors`` and
+# returns None. Path values come from ``path_params``; the rest from the request object.
+Extractor = Callable[[Request, list[ErrorItem]], Any]
+
+
+def _convert(annotation: Any) -> Callable[[Any], Any]:
+    base, _ = unwrap_annotated(annotation)
+    if base is str or base is Any:
+        return lambda value: value
+    return lambda value: msgspec.convert(value, annotation, strict=False)
+
+
+def _missing(info: ParamInfo, errors: list[ErrorItem]) -> Any:
+    if info.required:
+        errors.append(ErrorItem("missing", [info.location, info.alias], "Field required", None))
+        return None
+    return info.default
+
+
+def _failed(
+    info: ParamInfo, exc: msgspec.ValidationError, raw: Any, errors: list[ErrorItem]
+) -> None:
+    errors.append(error_from_exception(exc, raw, [info.location, info.alias]))
+
+
+def _getter(info: ParamInfo) -> Callable[[Request], Any]:
+    alias = info.alias
+    if info.location == "path":
+        return lambda request: request.scope["path_params"].get(alias)
+    if info.location == "query":
+        if info.multiple:
+            return lambda request: request.query_params.getlist(alias) or None
+        return lambda request: request.query_params.get(alias)
+    if info.location == "header":
+        if info.multiple:
+            return lambda request: request.headers.getlist(alias) or None
+        return lambda request: request.headers.get(alias)
+    if info.location == "cookie":
+        return lambda request: request.cookies.get(alias)
+    raise AssertionError(info.location)
+
+
+def scalar_extractor(info: ParamInfo) -> Extractor:
+    get = _getter(info)
+    convert = _convert(info.annotation)
+
+    def extract(request: Request, errors: list[ErrorItem]) -> Any:
+        raw = get(request)
+        if raw is None:
+            return _missing(info, errors)
+        try:
+            return convert(raw)
+        except msgspec.ValidationError as exc:
+            _failed(info, exc, raw, errors)
+            return None
+
+    return extract
+
+
+def gathering_extractor(info: ParamInfo) -> Extractor:
+    """A Struct whose fields are read from several query parameters, headers or cookies."""
+    struct_type, _ = unwrap_annotated(info.annotation)
+    fields = [
+        (
+            f.encode_name,
+            f.encode_name.replace("_", "-").lower() if info.location == "header" else f.encode_name,
+            is_sequence_of_scalars(f.type),
+        )
+        for f in msgspec.structs.fields(struct_type)
+    ]
+    location = info.location
+
+    def source(request: Request) -> Any:
+        if location == "query":
+            return request.query_params
+        if location == "header":
+            return request.headers
+        return request.cookies
+
+    def extract(request: Request, errors: list[ErrorItem]) -> Any:
+        values = source(request)
+        raw: dict[str, Any] = {}
+        for name, key, multiple in fields:
+            if multiple:
+                items = values.getlist(key)
+                if items:
+                    raw[name] = items
+            else:
+                value = values.get(key)
+                if value is not None:
+                    raw[name] = value
+        try:
+            return msgspec.convert(raw, info.annotation, strict=False)
+        except msgspec.ValidationError:
+            errors.extend(collect_errors(raw, info.annotation, [location]))
+            return None
+
+    return extract
+
+
+def extractor_for(info: ParamInfo) -> Extractor:
+    return gathering_extractor(info) if info.gathers else scalar_extractor(info)
