@@ -1,0 +1,74 @@
+"""What a run can cover: the apps, the runtimes, the endpoints, and how cores are split."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+# The kit app is the real service; the peers implement the same endpoints byte for byte.
+FRAMEWORKS: dict[str, str] = {
+    "kit": "services.bench.app:app",
+    "fastapi": "bench.apps.fastapi:app",
+    "fastapi_tuned": "bench.apps.fastapi_tuned:app",
+    "starlette": "bench.apps.starlette:app",
+    "raw": "bench.apps.raw:app",
+}
+RUNTIMES = ("granian", "uvicorn", "hypercorn")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    body: bytes | None = None  # sent as application/json
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "json": Endpoint("GET", "/json"),
+    "plaintext": Endpoint("GET", "/plaintext"),
+    "db": Endpoint("GET", "/db"),
+    "queries": Endpoint("GET", "/queries?queries=20"),
+    "fortunes": Endpoint("GET", "/fortunes"),
+    "updates": Endpoint("GET", "/updates?queries=20"),
+    "validate": Endpoint(
+        "POST",
+        "/validate",
+        b'{"name":"Ada Lovelace","age":36,"email":"ada@example.com","tags":["math","poetry"]}',
+    ),
+}
+READY_PATH = "/json"  # every app serves it without the database
+
+# About two minutes: the comparison that matters most, on the default runtime.
+QUICK = {
+    "frameworks": ["kit", "fastapi", "starlette", "raw"],
+    "runtimes": ["granian"],
+    "endpoints": ["json", "db", "validate"],
+    "duration": 5,
+    "warmup": 2,
+}
+
+
+def split_cpus() -> tuple[list[int], list[int]]:
+    """Give the server the first half of the usable CPUs and the load tool the rest.
+
+    Returns empty lists (no pinning) with a single CPU or without ``taskset``.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return [], []
+    half = len(cpus) // 2
+    return cpus[:half], cpus[half:]
+
+
+def pinning_text(server: list[int], load: list[int]) -> str:
+    if not server:
+        return "none (one CPU or no taskset): server and wrk share the CPUs"
+    return f"server on CPU {_cpus(server)}, wrk on CPU {_cpus(load)} (taskset); Postgres unpinned"
+
+
+def _cpus(cpus: list[int]) -> str:
+    return ",".join(map(str, cpus))

@@ -1,0 +1,317 @@
+"""Results files -> one Markdown report with ratio tables, plus PNG bar charts beside it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from bench.schema import Record, Run
+
+FRAMEWORK_ORDER = ("kit", "fastapi", "fastapi_tuned", "starlette", "raw")
+RUNTIME_ORDER = ("granian", "uvicorn", "hypercorn")
+ENDPOINT_ORDER = ("json", "plaintext", "db", "queries", "fortunes", "updates", "validate")
+RATIOS = ("fastapi", "fastapi_tuned", "starlette", "raw")  # kit's rps divided by each
+CAVEAT = (
+    "> **Latency caveat.** wrk is a closed-loop load generator: each connection sends its next "
+    "request only after the previous answer, so while the server stalls, fewer requests are "
+    "sent and the stall is sampled once (coordinated omission). The p50/p90/p99 below are "
+    "therefore optimistic: compare tails between cells, not against a latency SLO."
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    python: str  # "3.11", "3.14t"
+    gil: bool
+    record: Record
+
+    @property
+    def setup(self) -> tuple[str, bool, str, int]:
+        r = self.record
+        return (self.python, self.gil, r.runtime, r.workers)
+
+
+def python_label(version: str, implementation: str) -> str:
+    minor = ".".join(version.split(".")[:2])
+    return minor + ("t" if "free-threaded" in implementation else "")
+
+
+def rows_of(runs: Iterable[Run]) -> list[Row]:
+    rows = []
+    for run in runs:
+        label = python_label(run.versions.python, run.versions.implementation)
+        rows += [Row(label, r.gil, r) for r in run.records]
+    return rows
+
+
+def _order(values: Iterable[str], preferred: tuple[str, ...]) -> list[str]:
+    seen = list(dict.fromkeys(values))
+    return sorted(seen, key=lambda v: (preferred.index(v) if v in preferred else len(preferred), v))
+
+
+def _ok(r: Record) -> bool:
+    return r.requests > 0 and r.rps > 0
+
+
+def _flag(r: Record) -> str:
+    return " ⚠" if r.errors or r.failure else ""
+
+
+def _num(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(kit: Record | None, other: Record | None) -> str:
+    if kit is None or other is None or not _ok(kit) or not _ok(other):
+        return "-"
+    return f"{kit.rps / other.rps:.2f}x"
+
+
+def _table(header: list[str], body: list[list[str]]) -> list[str]:
+    align = ["---"] + ["--:"] * (len(header) - 1)
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in body]
+
+
+def _setup_text(setup: tuple[str, bool, str, int]) -> str:
+    python, gil, runtime, workers = setup
+    return f"{runtime}, Python {python} (GIL {'on' if gil else 'off'}), {workers} worker(s)"
+
+
+def summary_table(rows: list[Row], setup: tuple[str, bool, str, int]) -> list[str]:
+    """Requests per second per endpoint and framework on one setup, with kit's ratios."""
+    cells = {(r.record.endpoint, r.record.framework): r.record for r in rows if r.setup == setup}
+    frameworks = _order((f for _, f in cells), FRAMEWORK_ORDER)
+    endpoints = _order((e for e, _ in cells), ENDPOINT_ORDER)
+    ratios = [f for f in RATIOS if f in frameworks and "kit" in frameworks]
+    header = ["endpoint", *(f"{f} rps" for f in frameworks), *(f"kit/{f}" for f in ratios)]
+    body = []
+    for e in endpoints:
+        line = [e]
+        for f in frameworks:
+            rec = cells.get((e, f))
+            line.append(
+                "-" if rec is None else (_num(rec.rps) if _ok(rec) else "failed") + _flag(rec)
+            )
+        line += [_ratio(cells.get((e, "kit")), cells.get((e, f))) for f in ratios]
+        body.append(line)
+    return _table(header, body)
+
+
+def _endpoint_section(rows: list[Row], endpoint: str, label: str) -> list[str]:
+    mine = [r for r in rows if r.record.endpoint == endpoint]
+    setups = sorted({r.setup for r in mine}, key=_setup_key)
+    multi_python = len({(s[0], s[1]) for s in setups}) > 1
+    header = ["python", "GIL"] if multi_python else []
+    header += ["runtime", "framework", "rps", "p50 ms", "p90 ms", "p99 ms", "RSS MB", "start s"]
+    header += ["errors", "kit/this"]
+    body = []
+    for setup in setups:
+        here = {r.record.framework: r.record for r in mine if r.setup == setup}
+        for f in _order(here, FRAMEWORK_ORDER):
+            rec = here[f]
+            line = [setup[0], "on" if setup[1] else "off"] if multi_python else []
+            line += [setup[2], f]
+            if _ok(rec):
+                line += [_num(rec.rps), _num(rec.p50_ms, 2), _num(rec.p90_ms, 2)]
+                line += [_num(rec.p99_ms, 2), _num(rec.rss_mb, 1), _num(rec.startup_s, 2)]
+            else:
+                line += [
+                    "failed",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    _num(rec.startup_s, 2) if rec.startup_s else "-",
+                ]
+            line += [_errors_text(rec), "" if f == "kit" else _ratio(here.get("kit"), rec)]
+            body.append(line)
+    return [f"## {endpoint}: {label}", "", *_table(header, body), ""]
+
+
+def _errors_text(rec: Record) -> str:
+    if rec.errors == 0 and not rec.failure:
+        return "0"
+    parts = []
+    if rec.non_2xx:
+        parts.append(f"{rec.non_2xx:,} non-2xx")
+    if rec.socket_errors:
+        parts.append(f"{rec.socket_errors:,} socket")
+    if rec.failure:
+        parts.append("see Errors")
+    return "⚠ " + ", ".join(parts)
+
+
+def _errors_section(rows: list[Row]) -> list[str]:
+    bad = [r for r in rows if r.record.errors or r.record.failure]
+    lines = ["## Errors", ""]
+    if not bad:
+        return [*lines, "None: every cell answered 2xx with no socket errors.", ""]
+    body = []
+    for row in bad:
+        rec = row.record
+        cell = f"{rec.framework} / {rec.runtime} / {rec.endpoint} / Python {row.python}"
+        detail = (rec.failure or "").replace("|", "\\|").replace("\n", " ")
+        body.append([cell, _num(rec.non_2xx), _num(rec.socket_errors), detail or "-"])
+    return [*lines, *_table(["cell", "non-2xx", "socket errors", "detail"], body), ""]
+
+
+def _setup_key(setup: tuple[str, bool, str, int]) -> tuple[object, ...]:
+    python, gil, runtime, workers = setup
+    rt = RUNTIME_ORDER.index(runtime) if runtime in RUNTIME_ORDER else len(RUNTIME_ORDER)
+    return (python, not gil, rt, runtime, workers)
+
+
+def primary_setup(rows: list[Row]) -> tuple[str, bool, str, int]:
+    """granian on the first run's Python, when present: the setup the README quotes."""
+    return min({r.setup for r in rows}, key=lambda s: (s[:2] != rows[0].setup[:2], *_setup_key(s)))
+
+
+def _method(runs: list[Run]) -> list[str]:
+    run = runs[0]
+    m, mc = run.method, run.machine
+    endpoints = ", ".join(f"`{name}` = `{text}`" for name, text in m.endpoints.items())
+    pythons = "; ".join(
+        f"{python_label(r.versions.python, r.versions.implementation)} = "
+        f"{r.versions.implementation} {r.versions.python}, GIL {'on' if r.versions.gil else 'off'}"
+        for r in runs
+    )
+    packages = ", ".join(f"{k} {v}" for k, v in run.versions.packages.items())
+    env = ", ".join(f"{k}={v}" for k, v in m.env.items()) or "defaults"
+    dates = sorted({r.method.started_at[:10] for r in runs})
+    return [
+        "## Method",
+        "",
+        f"- **Date:** {', '.join(dates)} (run started {m.started_at}, finished {m.finished_at}).",
+        f"- **Machine:** {mc.cpu_model}, {mc.cpu_count} CPUs, {mc.memory_gb} GB RAM, "
+        f"{mc.platform}.",
+        f"- **Python:** {pythons}. **Packages:** {packages}.",
+        "- **Servers:** every cell (app x runtime x endpoint) is a fresh process started with "
+        f"`kit serve APP` and {m.workers} worker(s); environment: {env}. "
+        "All apps share one PostgreSQL.",
+        f"- **Pinning:** {m.pinning}.",
+        f"- **Load:** {m.tool}, {m.threads} thread(s), {m.connections} connections, "
+        f"{m.warmup_s:g} s warm-up (discarded), then {m.duration_s:g} s measured with "
+        f"`--latency`; request timeout {m.timeout_s:g} s; loopback (127.0.0.1) only.",
+        f"- **Endpoints:** {endpoints}.",
+        "- **Measured:** requests/s and latency percentiles from wrk; errors = non-2xx "
+        "responses (wrk counts statuses ≥ 400) + socket errors (connect, read, write, timeout); "
+        "RSS = peak resident memory summed over the server's process tree, sampled every 100 ms "
+        "during warm-up and run; start s = process start to the first 200 on `GET /json`.",
+        "- **Ratios:** kit's requests/s divided by the other app's, same runtime and Python.",
+        "",
+        CAVEAT,
+        "",
+    ]
+
+
+def markdown(runs: list[Run], charts: dict[str, str]) -> str:
+    rows = rows_of(runs)
+    lines = ["# kit benchmark: kit vs FastAPI vs Starlette vs raw ASGI", "", *_method(runs)]
+    if rows:
+        primary = primary_setup(rows)
+        lines += [f"## Summary: {_setup_text(primary)}", "", *summary_table(rows, primary), ""]
+        for setup in sorted({r.setup for r in rows} - {primary}, key=_setup_key):
+            lines += [f"### {_setup_text(setup)}", "", *summary_table(rows, setup), ""]
+    lines += _errors_section(rows)
+    for title, file in charts.items():
+        lines += [f"![{title}]({file})", ""]
+    labels = {r.record.endpoint: r for r in rows}
+    endpoint_text = {**{k: v for run in runs for k, v in run.method.endpoints.items()}}
+    for endpoint in _order(labels, ENDPOINT_ORDER):
+        lines += _endpoint_section(rows, endpoint, endpoint_text.get(endpoint, endpoint))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _bars(
+    rows: list[Row],
+    path: Path,
+    title: str,
+    keep: Callable[[Row], bool],
+    series: Callable[[Row], str],
+    series_order: tuple[str, ...] = (),
+) -> None:
+    """One panel per endpoint: frameworks on the x axis, one bar per series value."""
+    mine = [r for r in rows if keep(r) and _ok(r.record)]
+    endpoints = _order((r.record.endpoint for r in mine), ENDPOINT_ORDER)
+    frameworks = _order((r.record.framework for r in mine), FRAMEWORK_ORDER)
+    names = _order((series(r) for r in mine), series_order)
+    values = {(r.record.endpoint, r.record.framework, series(r)): r.record.rps for r in mine}
+    cols = min(3, max(1, len(endpoints)))
+    nrows = max(1, math.ceil(len(endpoints) / cols))
+    fig = Figure(figsize=(4.2 * cols, 3.2 * nrows + 0.6), layout="constrained")
+    fig.suptitle(title)
+    axes = fig.subplots(nrows, cols, squeeze=False).flatten()
+    width = 0.8 / max(1, len(names))
+    for ax, endpoint in zip(axes, endpoints, strict=False):
+        for i, name in enumerate(names):
+            heights = [values.get((endpoint, f, name), 0.0) for f in frameworks]
+            xs = [x + (i - (len(names) - 1) / 2) * width for x in range(len(frameworks))]
+            # A single series is coloured per framework, several per series (with a legend).
+            colors = [f"C{j}" for j in range(len(frameworks))] if len(names) == 1 else f"C{i}"
+            ax.bar(xs, heights, width, label=name, color=colors)
+        ax.set_title(endpoint)
+        ax.set_xticks(range(len(frameworks)), frameworks, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("requests/s")
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[len(endpoints) :]:
+        ax.set_visible(False)
+    if len(names) > 1 and endpoints:
+        axes[0].legend(fontsize=8)
+    if not endpoints:
+        axes[0].text(0.5, 0.5, "no successful cells", ha="center", va="center")
+    fig.savefig(path, dpi=110)
+
+
+def charts(runs: list[Run], out: Path, stem: str) -> dict[str, str]:
+    """Write the three charts; return {title: file name} for the report to link."""
+    rows = rows_of(runs)
+    if not rows:
+        return {}
+    python, gil, runtime, workers = primary_setup(rows)
+
+    def same_python(r: Row) -> bool:
+        return (r.python, r.gil, r.record.workers) == (python, gil, workers)
+
+    def same_runtime(r: Row) -> bool:
+        return (r.record.runtime, r.record.workers) == (runtime, workers)
+
+    specs = {
+        "endpoints": (
+            f"Requests/s per endpoint ({runtime}, Python {python})",
+            lambda r: same_python(r) and r.record.runtime == runtime,
+            lambda r: runtime,
+            (),
+        ),
+        "runtimes": (
+            f"Requests/s by runtime (Python {python})",
+            same_python,
+            lambda r: r.record.runtime,
+            RUNTIME_ORDER,
+        ),
+        "python": (
+            f"Requests/s by Python version ({runtime})",
+            same_runtime,
+            lambda r: f"{r.python} (GIL {'on' if r.gil else 'off'})",
+            (),
+        ),
+    }
+    written = {}
+    for name, (title, keep, series, order) in specs.items():
+        file = f"{stem}-{name}.png"
+        _bars(rows, out / file, title, keep, series, order)
+        written[title] = file
+    return written
+
+
+def write(runs: list[Run], out: Path, stem: str) -> list[Path]:
+    """Write ``stem.md`` and its charts into ``out``; return the paths written."""
+    files = charts(runs, out, stem)
+    report = out / f"{stem}.md"
+    report.write_text(markdown(runs, files))
+    return [report, *(out / f for f in files.values())]
