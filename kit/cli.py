@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
@@ -27,6 +28,7 @@ def _usage() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    sys.path.insert(0, os.getcwd())  # like uvicorn --app-dir .: APP imports from the current dir
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0 if args else 2

@@ -1,0 +1,173 @@
+"""``kit serve APP``: settings, database, migrations, one startup line, then the runtime."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+from importlib import import_module
+from typing import Any
+
+from kit.settings import Settings, SettingsError
+from runtimes.base import Launch, Runtime, RuntimeUnavailable
+from runtimes.gil import (
+    describe_gil,
+    free_threaded_build,
+    gil_enabled,
+    gil_refusal,
+    thread_workers,
+)
+from runtimes.loops import resolve_loop
+from runtimes.registry import RUNTIMES, load_runtime
+
+# Settings fields that have a flag of the same name (underscores become dashes).
+FLAGS = ("runtime", "host", "port", "workers", "loop", "http", "graceful_timeout")
+
+
+class ServeError(Exception):
+    """kit serve cannot start with these inputs; one line for the user, exit code 2."""
+
+
+class StartupFailed(Exception):
+    """Something kit serve depends on failed (e.g. the database); one line, exit code 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kit serve",
+        description="Serve an ASGI app; every flag overrides its KIT_* environment variable.",
+    )
+    parser.add_argument("app", nargs="?", help="module:attr (default: KIT_APP)")
+    parser.add_argument("--runtime", help=f"{' | '.join(RUNTIMES)} | module:attr (KIT_RUNTIME)")
+    parser.add_argument("--host", help="bind address (KIT_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", help="bind port (KIT_PORT, default 8000)")
+    parser.add_argument("--workers", help="processes, threads on free-threaded (KIT_WORKERS)")
+    parser.add_argument("--loop", help="auto | uvloop | asyncio (KIT_LOOP)")
+    parser.add_argument("--http", help="auto | 1 | 2 (KIT_HTTP)")
+    parser.add_argument("--graceful-timeout", help="seconds to drain (KIT_GRACEFUL_TIMEOUT)")
+    parser.add_argument("--no-migrate", action="store_true", help="skip migrations (KIT_MIGRATE=0)")
+    parser.add_argument(
+        "--allow-gil", action="store_true", help="start even if the GIL came back (KIT_ALLOW_GIL=1)"
+    )
+    return parser
+
+
+def parse_flag(name: str, raw: str) -> Any:
+    """Validate a flag exactly like its environment variable, naming the flag in errors."""
+    env = Settings.env_name(name)
+    try:
+        return getattr(Settings.from_env({env: raw}), name)
+    except SettingsError as exc:
+        flag = "--" + name.replace("_", "-")
+        raise SettingsError(str(exc).replace(env, flag, 1)) from None
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {n: parse_flag(n, getattr(args, n)) for n in FLAGS if getattr(args, n) is not None}
+    if args.no_migrate:
+        overrides["migrate"] = False
+    if args.allow_gil:
+        overrides["allow_gil"] = True
+    # Worker processes build their own Settings from the environment: let them see the flags.
+    for name, value in overrides.items():
+        os.environ[Settings.env_name(name)] = (
+            "1" if value is True else "0" if value is False else str(value)
+        )
+    return Settings.from_env(app=args.app, **overrides)
+
+
+def import_app(path: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ServeError(f"APP {path!r} must be module:attr, e.g. services.bench.app:app")
+    try:
+        target: Any = import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if (module_name + ".").startswith(missing + "."):
+            raise ServeError(f"cannot import APP {path!r}: no module named {missing!r}") from None
+        raise
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ServeError(f"cannot import APP {path!r}: {module_name!r} has no {attr!r}")
+        target = getattr(target, part)
+    return target
+
+
+def prepare_database(app: Any, settings: Settings) -> None:
+    """Resolve DATABASE_URL (embedded Postgres when unset) and migrate, for apps with a database."""
+    database = getattr(app, "database", None)
+    if database is None:
+        return
+    try:
+        from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
+    except ImportError as exc:  # pragma: no cover - kit.db ships with kit
+        raise StartupFailed(f"the app has a database but kit.db is unavailable: {exc}") from None
+    try:
+        url = resolve_database_url(settings)
+    except EmbeddedPostgresError as exc:
+        raise StartupFailed(str(exc)) from None
+    os.environ["DATABASE_URL"] = url  # workers and the app's own Settings read it from here
+    migrations = getattr(database, "migrations", None)
+    if settings.migrate and migrations is not None:
+        migrate = import_module("kit.db.migrate")  # imported only for apps with a database
+        applied = asyncio.run(migrate.apply_migrations(url, migrations))
+        if applied:
+            print(f"kit: applied migrations {', '.join(applied)}", file=sys.stderr)
+
+
+def startup_line(runtime: Runtime, launch: Launch, *, free_threaded: bool, gil_on: bool) -> str:
+    settings = launch.settings
+    python = platform.python_version() + ("t" if free_threaded else "")
+    workers = f"workers={settings.workers}" + (" (threads)" if launch.threads else "")
+    return (
+        f"kit: serving {launch.app} on {runtime.name} {runtime.version()}"
+        f" | Python {python} ({describe_gil(gil_on)})"
+        f" | {workers} loop={launch.loop} http={settings.http}"
+        f" | {launch.url}"
+    )
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help is 0, a usage error is 2
+        return exc.code if isinstance(exc.code, int) else 2
+    settings = settings_from_args(args)
+    if settings.app is None:
+        print("kit serve: no APP given; pass module:attr or set KIT_APP", file=sys.stderr)
+        return 2
+    try:
+        runtime = load_runtime(settings.runtime)
+        loop = resolve_loop(settings.loop)
+        app = import_app(settings.app)
+        # Checked after the import: importing an extension is what re-enables the GIL.
+        free_threaded, gil_on = free_threaded_build(), gil_enabled()
+        refusal = gil_refusal(
+            free_threaded=free_threaded, gil_on=gil_on, allow_gil=settings.allow_gil
+        )
+        if refusal:
+            print(f"kit serve: {refusal}", file=sys.stderr)
+            return 1
+        threads = thread_workers(
+            free_threaded=free_threaded,
+            gil_on=gil_on,
+            server_supports_threads=runtime.thread_workers,
+        )
+        launch = Launch(app=settings.app, settings=settings, loop=loop, threads=threads)
+        runtime.check(launch)
+        prepare_database(app, settings)
+    except (RuntimeUnavailable, ServeError) as exc:
+        print(f"kit serve: {exc}", file=sys.stderr)
+        return 2
+    except StartupFailed as exc:
+        print(f"kit serve: {exc}", file=sys.stderr)
+        return 1
+    print(
+        startup_line(runtime, launch, free_threaded=free_threaded, gil_on=gil_on),
+        file=sys.stderr,
+        flush=True,
+    )
+    return runtime.serve(launch)

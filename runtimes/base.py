@@ -1,0 +1,59 @@
+"""What every runtime adapter gets and must provide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import ClassVar
+
+from kit.settings import Settings
+
+
+class RuntimeUnavailable(Exception):
+    """The runtime cannot serve with these settings; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything decided before the hand-off: the adapter only maps it onto server options."""
+
+    app: str  # "module:attr", importable in fresh worker processes
+    settings: Settings
+    loop: str  # resolved: "uvloop" or "asyncio"
+    threads: bool  # workers are threads (free-threaded build and the server supports it)
+
+    @property
+    def url(self) -> str:
+        host = self.settings.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.settings.port}"
+
+
+def quiet_level(log_level: str) -> str:
+    """The server's own log level: kit prints the startup line and the access log itself,
+    so server chatter below warning is hidden unless the user asked for debug."""
+    return "debug" if log_level == "debug" else max(log_level, "warning", key=_LEVELS.index)
+
+
+_LEVELS = ["debug", "info", "warning", "error", "critical"]
+
+
+class Runtime:
+    """Base class for adapters; a custom ``KIT_RUNTIME=module:attr`` names a subclass."""
+
+    name: ClassVar[str] = "custom"
+    package: ClassVar[str] = ""  # distribution whose version the startup line shows
+    thread_workers: ClassVar[bool] = False  # can run workers as threads on a free-threaded build
+
+    def version(self) -> str:
+        try:
+            return version(self.package) if self.package else "?"
+        except PackageNotFoundError:
+            return "?"
+
+    def check(self, launch: Launch) -> None:
+        """Raise RuntimeUnavailable for settings this server cannot honour."""
+
+    def serve(self, launch: Launch) -> int:
+        """Serve until SIGTERM/SIGINT, drain in-flight requests, return the exit code."""
+        raise NotImplementedError

@@ -1,0 +1,45 @@
+"""granian: the ASGI interface; on a free-threaded build its workers are threads."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from granian import Granian
+from granian._granian import BUILD_GIL
+from granian.constants import HTTPModes, Interfaces, Loops
+from granian.log import LogLevels
+from granian.server.common import AbstractServer
+
+from runtimes.base import Launch, Runtime, quiet_level
+
+
+class GranianRuntime(Runtime):
+    name = "granian"
+    package = "granian"
+    # granian picks its thread-based server itself when built without the GIL.
+    thread_workers = not BUILD_GIL
+
+    def server(self, launch: Launch) -> AbstractServer[Any]:
+        settings = launch.settings
+        return Granian(
+            launch.app,
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.workers,
+            loop=Loops(launch.loop),
+            http=HTTPModes(settings.http),
+            websockets=True,
+            log_access=False,
+            log_level=LogLevels(quiet_level(settings.log_level)),
+            # Whole seconds; 0 would mean "wait forever" to granian, so at least 1.
+            workers_kill_timeout=max(1, math.ceil(settings.graceful_timeout)),
+        )
+
+    def serve(self, launch: Launch) -> int:
+        try:
+            self.server(launch).serve()
+        except SystemExit as exc:  # granian exits non-zero when a worker died
+            return exc.code if isinstance(exc.code, int) else 1
+        return 0

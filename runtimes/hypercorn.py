@@ -1,0 +1,128 @@
+"""hypercorn: asyncio or uvloop workers; kit supervises several worker processes itself.
+
+hypercorn's own supervisor SIGTERMs the remaining workers as soon as the first one exits, which
+cuts their drain short; this one lets every worker finish its in-flight requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.connection import wait
+from multiprocessing.synchronize import Event
+from types import FrameType
+from typing import Any
+
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import load_application
+
+from runtimes.base import Launch, Runtime, quiet_level
+
+# Extra time, past the graceful timeout, for lifespan shutdown before a worker is killed.
+SHUTDOWN_MARGIN = 10.0
+
+
+class HypercornRuntime(Runtime):
+    name = "hypercorn"
+    package = "hypercorn"
+
+    def config(self, launch: Launch) -> Config:
+        settings = launch.settings
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        config = Config()
+        config.bind = [f"{host}:{settings.port}"]
+        config.application_path = launch.app
+        config.workers = settings.workers
+        config.worker_class = launch.loop
+        config.graceful_timeout = settings.graceful_timeout
+        config.accesslog = None
+        config.loglevel = quiet_level(settings.log_level).upper()
+        config.include_server_header = False
+        # ALPN applies to TLS only; on cleartext hypercorn always accepts h2c (upgrade or
+        # prior knowledge), whatever KIT_HTTP says.
+        config.alpn_protocols = ["http/1.1"] if settings.http == "1" else ["h2", "http/1.1"]
+        return config
+
+    def serve(self, launch: Launch) -> int:
+        config = self.config(launch)
+        sockets = config.create_sockets()
+        if config.workers == 1:
+            run_worker(config, sockets, None)
+            return 0
+        return supervise(config, sockets)
+
+
+async def _until_stopped(stop: Event | None) -> None:
+    """Return on SIGTERM/SIGINT to this process or when the supervisor sets ``stop``."""
+    signalled = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, signalled.set)
+    while not signalled.is_set() and not (stop is not None and stop.is_set()):
+        try:
+            await asyncio.wait_for(signalled.wait(), 0.1)
+        except asyncio.TimeoutError:
+            pass
+
+
+def run_worker(config: Config, sockets: Sockets, stop: Event | None) -> None:
+    app = load_application(config.application_path, config.wsgi_max_body_size)
+    loop: asyncio.AbstractEventLoop
+    if config.worker_class == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        trigger: Callable[[], Any] = lambda: _until_stopped(stop)  # noqa: E731
+        loop.run_until_complete(
+            worker_serve(app, config, sockets=sockets, shutdown_trigger=trigger)
+        )
+    finally:
+        loop.close()
+
+
+def supervise(config: Config, sockets: Sockets) -> int:
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True  # only a flag: setting the Event here could deadlock on its lock
+
+    # Workers start with SIGINT ignored so a terminal Ctrl-C during their import is not a
+    # traceback; once serving they install their own handlers.
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    workers = [
+        ctx.Process(target=run_worker, args=(config, sockets, stop), name=f"hypercorn-worker-{i}")
+        for i in range(config.workers)
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        for signum in previous:
+            signal.signal(signum, on_signal)
+        while not stop.is_set():
+            wait([w.sentinel for w in workers], timeout=0.2)
+            # A signal, or a worker that died, stops them all (no respawn: fail loudly).
+            if stopping or any(w.exitcode is not None for w in workers):
+                stop.set()
+        deadline = time.monotonic() + config.graceful_timeout + SHUTDOWN_MARGIN
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+            sock.close()
+    return next((w.exitcode for w in workers if w.exitcode), 0) or 0

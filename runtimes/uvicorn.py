@@ -1,0 +1,69 @@
+"""uvicorn: uvloop + httptools where available; HTTP/2 only through its zttp protocol."""
+
+from __future__ import annotations
+
+import math
+import signal
+from importlib.util import find_spec
+from types import FrameType
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+from runtimes.base import Launch, Runtime, RuntimeUnavailable, quiet_level
+
+
+def _installed(module: str) -> bool:
+    return find_spec(module) is not None
+
+
+class UvicornRuntime(Runtime):
+    name = "uvicorn"
+    package = "uvicorn"
+
+    def check(self, launch: Launch) -> None:
+        if launch.settings.http == "2" and not _installed("zttp"):
+            raise RuntimeUnavailable(
+                "uvicorn serves HTTP/2 only with the zttp package (pip install zttp); "
+                "use KIT_HTTP=auto or 1, or KIT_RUNTIME=granian or hypercorn"
+            )
+
+    def config(self, launch: Launch) -> uvicorn.Config:
+        settings = launch.settings
+        http2 = settings.http == "2"
+        http = "zttp" if http2 else "httptools" if _installed("httptools") else "h11"
+        return uvicorn.Config(
+            launch.app,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop=launch.loop,
+            http=http,
+            http2=http2,
+            lifespan="on",
+            access_log=False,
+            log_level=quiet_level(settings.log_level),
+            server_header=False,
+            # uvicorn takes whole seconds; rounding up never cuts a drain short.
+            timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
+        )
+
+    def serve(self, launch: Launch) -> int:
+        config = self.config(launch)
+        if config.workers > 1:
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            return 0
+        server = uvicorn.Server(config)
+        # uvicorn replays the signal it handled to the previous handler once it has drained;
+        # the drain is done, so a no-op handler makes it exit 0 like the other runtimes.
+        previous = {s: signal.signal(s, _drained) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server.run()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return 0 if server.started else 3
+
+
+def _drained(signum: int, frame: FrameType | None) -> None:
+    pass
