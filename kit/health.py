@@ -1,14 +1,147 @@
-"""Liveness and readiness probes."""
+"""Liveness (/healthz) and readiness (/readyz) probes, and readiness's state machine."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from kit.app import App
 
+logger = logging.getLogger("kit.health")
+PING_TIMEOUT = 1.0  # a load balancer's probe times out in a few seconds; answer well before
+SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_Handler = Callable[[int, FrameType | None], Any] | int | None
+
+
+class Readiness:
+    """starting -> ready (lifespan started) -> draining (shutdown signal or lifespan shutdown)."""
+
+    def __init__(self) -> None:
+        self.state = "starting"
+        self._previous: dict[int, _Handler] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        self.state = "starting"
+        self._hook_signals()
+        self.state = "ready"
+        try:
+            yield
+        finally:
+            self.state = "draining"
+            self._unhook_signals()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Servers stop accepting and drain in-flight requests before lifespan shutdown; flipping
+        # here makes readiness fail for the whole drain, not just after it.
+        self.state = "draining"
+        previous = self._previous.get(signum)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    def _hook_signals(self) -> None:
+        # Handlers are chained, not replaced: servers that use loop.add_signal_handler still get
+        # the signal through the loop's wakeup fd; those that use signal.signal are called here.
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers (free-threaded workers are threads)
+        for sig in SHUTDOWN_SIGNALS:
+            previous = signal.getsignal(sig)
+            if previous == signal.SIG_IGN:
+                continue
+            self._previous[sig] = previous
+            signal.signal(sig, self._on_signal)
+
+    def _unhook_signals(self) -> None:
+        for sig, previous in self._previous.items():
+            if signal.getsignal(sig) == self._on_signal:
+                signal.signal(sig, previous)
+        self._previous.clear()
+
+
+async def _send_json(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Liveness:
+    """200 while the process can run its event loop: no I/O, no dependencies."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["kit.route"] = "/healthz"
+        await _send_json(send, 200, b'{"status":"ok"}')
+
+
+class ReadinessProbe:
+    def __init__(self, app: Any, readiness: Readiness, timeout: float = PING_TIMEOUT) -> None:
+        self.app = app
+        self.readiness = readiness
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["kit.route"] = "/readyz"
+        state = self.readiness.state
+        if state != "ready":
+            await _send_json(send, 503, b'{"status":"%s"}' % state.encode())
+            return
+        database = getattr(self.app, "database", None)
+        if database is not None:
+            try:
+                await asyncio.wait_for(database.ping(self.timeout), self.timeout)
+            except Exception as exc:  # any failure means "do not send me traffic"
+                logger.warning("readiness: database ping failed: %r", exc)
+                await _send_json(send, 503, b'{"status":"unavailable","database":"down"}')
+                return
+            await _send_json(send, 200, b'{"status":"ready","database":"up"}')
+            return
+        await _send_json(send, 200, b'{"status":"ready"}')
+
 
 def health_routes(app: App) -> list[BaseRoute]:
-    return []
+    readiness = Readiness()
+    app.state.kit_readiness = readiness
+    app.add_lifespan(readiness.lifespan)
+    routes: list[BaseRoute] = [
+        Route("/healthz", Liveness(), methods=["GET", "HEAD"], include_in_schema=False),
+        Route(
+            "/readyz",
+            ReadinessProbe(app, readiness),
+            methods=["GET", "HEAD"],
+            include_in_schema=False,
+        ),
+    ]
+    if app.settings.metrics:
+        from kit.metrics import MetricsEndpoint
+        from kit.middleware import metrics_for
+
+        routes.append(
+            Route(
+                "/metrics",
+                MetricsEndpoint(metrics_for(app)),
+                methods=["GET"],
+                include_in_schema=False,
+            )
+        )
+    return routes

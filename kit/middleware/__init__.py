@@ -2,14 +2,87 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from starlette.middleware import Middleware
+
+from kit.logs import configure_logging
+from kit.loop_monitor import LoopMonitor
+from kit.metrics import Metrics
+from kit.middleware.access_log import AccessLogMiddleware
+from kit.middleware.concurrency import ConcurrencyLimitMiddleware
+from kit.middleware.metrics import MetricsMiddleware
+from kit.middleware.rate_limit import RateLimitMiddleware
+from kit.middleware.request_id import RequestIdMiddleware, request_id
+from kit.middleware.timeout import TimeoutMiddleware
 
 if TYPE_CHECKING:
     from kit.app import App
 
+__all__ = ["default_middleware", "metrics_for", "request_id"]
+
+
+def metrics_for(app: Any) -> Metrics:
+    """The app's metrics, created on first use (middleware and the /metrics route share it)."""
+    metrics: Metrics | None = getattr(app.state, "kit_metrics", None)
+    if metrics is None:
+        metrics = app.state.kit_metrics = Metrics()
+    return metrics
+
+
+def _pool_stats(app: Any) -> tuple[int, int] | None:
+    pool = getattr(getattr(app, "database", None), "pool", None)
+    if pool is None:
+        return None
+    return pool.get_size(), pool.get_idle_size()
+
+
+def _operations_lifespan(app: Any) -> contextlib.AbstractAsyncContextManager[None]:
+    settings = app.settings
+    metrics = metrics_for(app) if settings.metrics else None
+
+    def on_lag(lag: float) -> None:
+        if metrics is not None:
+            metrics.registry.loop_lag = lag
+
+    def on_blocked() -> None:
+        if metrics is not None:
+            metrics.registry.loop_blocked += 1
+
+    monitor = LoopMonitor(settings.blocking_threshold, on_lag=on_lag, on_blocked=on_blocked)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if metrics is not None:
+                metrics.registry.pool_stats = lambda: _pool_stats(app)
+                await stack.enter_async_context(metrics.lifespan(app))
+            await stack.enter_async_context(monitor.running())
+            yield
+
+    return lifespan()
+
 
 def default_middleware(app: App) -> list[Middleware]:
-    """The middleware every kit App gets, outermost first."""
-    return []
+    """The middleware every kit App gets, outermost first; each only when its setting is on."""
+    settings = app.settings
+    configure_logging(settings.log_format, settings.log_level)
+    if not getattr(app.state, "kit_operations", False):  # the stack may be rebuilt
+        app.state.kit_operations = True
+        app.add_lifespan(_operations_lifespan)
+    stack = [Middleware(RequestIdMiddleware)]
+    if settings.access_log:
+        stack.append(Middleware(AccessLogMiddleware))
+    if settings.metrics:
+        stack.append(Middleware(MetricsMiddleware, registry=metrics_for(app).registry))
+    if settings.max_concurrency:
+        stack.append(Middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency))
+    if settings.rate_limit:
+        stack.append(
+            Middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=settings.rate_burst)
+        )
+    if settings.request_timeout:
+        stack.append(Middleware(TimeoutMiddleware, seconds=settings.request_timeout))
+    return stack

@@ -1,0 +1,282 @@
+"""Prometheus metrics: per-process registry, text exposition, and merging across workers.
+
+Each worker keeps its numbers in memory and writes a snapshot to ``<dir>/<pid>.json`` every
+second (and at shutdown); a scrape answered by any worker merges its live numbers with the
+other workers' files. Counters from workers that exited are kept (so totals never go down);
+gauges count only workers that are still alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import multiprocessing
+import os
+import shutil
+import tempfile
+from bisect import bisect_left
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+UNMATCHED = "<unmatched>"  # route label of requests no route matched: raw paths are unbounded
+FLUSH_INTERVAL = 1.0
+
+
+class Series:
+    """Count, sum and (non-cumulative) bucket counts of one label set's request durations."""
+
+    __slots__ = ("buckets", "count", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * (len(BUCKETS) + 1)
+
+
+class Snapshot(msgspec.Struct, array_like=True):
+    pid: int
+    # [method, route, status, count, total, buckets]
+    requests: list[tuple[str, str, int, int, float, list[int]]]
+    in_flight: int = 0
+    loop_lag: float = 0.0
+    loop_blocked: int = 0
+    pool: tuple[int, int] | None = None  # (size, idle)
+
+
+_decode_snapshot = msgspec.json.Decoder(Snapshot).decode
+_encode = msgspec.json.encode
+
+
+class Registry:
+    """One process's numbers. Updated from the event loop thread only."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, int], Series] = {}
+        self.in_flight = 0
+        self.loop_lag = 0.0
+        self.loop_blocked = 0
+        # Set when the app has a database: returns (size, idle) of its pool, or None.
+        self.pool_stats: Callable[[], tuple[int, int] | None] | None = None
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        series = self.requests.get(key)
+        if series is None:
+            series = self.requests[key] = Series()
+        series.count += 1
+        series.total += seconds
+        series.buckets[bisect_left(BUCKETS, seconds)] += 1
+
+    def snapshot(self) -> Snapshot:
+        pool = None
+        if self.pool_stats is not None:
+            with contextlib.suppress(Exception):  # pool not started or closed
+                pool = self.pool_stats()
+        return Snapshot(
+            pid=os.getpid(),
+            requests=[(*k, s.count, s.total, list(s.buckets)) for k, s in self.requests.items()],
+            in_flight=self.in_flight,
+            loop_lag=self.loop_lag,
+            loop_blocked=self.loop_blocked,
+            pool=pool,
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _process_start(pid: int) -> str:
+    """The kernel's start time of ``pid``, so a recycled pid does not reuse a stale directory."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "0"
+    return stat.rpartition(")")[2].split()[19]
+
+
+def shared_directory() -> Path | None:
+    """Where the workers of one server share snapshots; None when this process serves alone.
+
+    uvicorn, granian and hypercorn start workers with multiprocessing, so the parent process
+    (the server's supervisor) identifies the group.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.pid is None:
+        return None
+    root = Path(tempfile.gettempdir())
+    directory = root / f"kit-metrics-{parent.pid}-{_process_start(parent.pid)}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for stale in root.glob("kit-metrics-*"):  # left by supervisors that are gone
+        pid = stale.name.split("-")[2]
+        if stale != directory and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return directory
+
+
+class SnapshotFiles:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / f"{os.getpid()}.json"
+
+    def write(self, snapshot: Snapshot) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_bytes(_encode(snapshot))
+        os.replace(tmp, self.path)  # readers never see a half-written file
+
+    def read_others(self) -> list[Snapshot]:
+        out = []
+        for path in self.directory.glob("*.json"):
+            if path == self.path:
+                continue
+            with contextlib.suppress(OSError, msgspec.DecodeError):
+                out.append(_decode_snapshot(path.read_bytes()))
+        return out
+
+
+class Metrics:
+    """The registry of one app in this process, plus its link to sibling workers."""
+
+    def __init__(self) -> None:
+        self.registry = Registry()
+        self.files: SnapshotFiles | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        directory = shared_directory()
+        if directory is None:
+            yield
+            return
+        self.files = SnapshotFiles(directory)
+        task = asyncio.create_task(self._flush_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self.flush()
+
+    def flush(self) -> None:
+        if self.files is not None:
+            with contextlib.suppress(OSError):
+                self.files.write(self.registry.snapshot())
+
+    async def _flush_forever(self) -> None:
+        while True:
+            self.flush()
+            await asyncio.sleep(FLUSH_INTERVAL)
+
+    def render(self) -> bytes:
+        snapshots = [self.registry.snapshot()]
+        if self.files is not None:
+            snapshots += self.files.read_others()
+        return render(snapshots)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if value == math.inf:
+        return "+Inf"
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def render(snapshots: list[Snapshot]) -> bytes:
+    """Prometheus text format 0.0.4 of the merged snapshots."""
+    merged: dict[tuple[str, str, int], tuple[int, float, list[int]]] = {}
+    for snap in snapshots:
+        for method, route, status, count, total, buckets in snap.requests:
+            key = (method, route, status)
+            if key in merged:
+                c, t, b = merged[key]
+                merged[key] = (
+                    c + count,
+                    t + total,
+                    [x + y for x, y in zip(b, buckets, strict=True)],
+                )
+            else:
+                merged[key] = (count, total, list(buckets))
+    live = [s for s in snapshots if s.pid == os.getpid() or _alive(s.pid)]
+
+    lines = [
+        "# HELP kit_http_requests_total HTTP requests answered, by route template and status.",
+        "# TYPE kit_http_requests_total counter",
+    ]
+    for (method, route, status), (count, _, _) in sorted(merged.items()):
+        labels = f'method="{method}",route="{_escape(route)}",status="{status}"'
+        lines.append(f"kit_http_requests_total{{{labels}}} {count}")
+    lines += [
+        "# HELP kit_http_request_duration_seconds Time to answer HTTP requests.",
+        "# TYPE kit_http_request_duration_seconds histogram",
+    ]
+    for (method, route, status), (count, total, buckets) in sorted(merged.items()):
+        labels = f'method="{method}",route="{_escape(route)}",status="{status}"'
+        cumulative = 0
+        for bound, n in zip((*BUCKETS, math.inf), buckets, strict=True):
+            cumulative += n
+            le = _number(bound)
+            lines.append(
+                f'kit_http_request_duration_seconds_bucket{{{labels},le="{le}"}} {cumulative}'
+            )
+        lines.append(f"kit_http_request_duration_seconds_sum{{{labels}}} {_number(total)}")
+        lines.append(f"kit_http_request_duration_seconds_count{{{labels}}} {count}")
+
+    def gauge(name: str, help_: str, value: float, kind: str = "gauge") -> None:
+        lines.extend(
+            (f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {_number(value)}")
+        )
+
+    gauge(
+        "kit_http_requests_in_flight",
+        "HTTP requests being handled.",
+        sum(s.in_flight for s in live),
+    )
+    gauge(
+        "kit_event_loop_lag_seconds",
+        "Latest event-loop lag (worst worker).",
+        max((s.loop_lag for s in live), default=0.0),
+    )
+    gauge(
+        "kit_event_loop_blocked_total",
+        "Times a handler blocked the event loop past the threshold.",
+        sum(s.loop_blocked for s in snapshots),
+        "counter",
+    )
+    pools = [s.pool for s in live if s.pool is not None]
+    if pools:
+        size = sum(p[0] for p in pools)
+        idle = sum(p[1] for p in pools)
+        gauge("kit_db_pool_size", "Database connections open.", size)
+        gauge("kit_db_pool_in_use", "Database connections lent to requests.", size - idle)
+        gauge("kit_db_pool_idle", "Database connections idle in the pool.", idle)
+    lines.append("")
+    return "\n".join(lines).encode()
+
+
+class MetricsEndpoint:
+    """The ASGI app answering /metrics."""
+
+    headers = ((b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),)
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        scope["kit.route"] = "/metrics"
+        body = self.metrics.render()
+        await send({"type": "http.response.start", "status": 200, "headers": list(self.headers)})
+        await send({"type": "http.response.body", "body": body})
