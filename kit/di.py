@@ -202,21 +202,29 @@ def _dependency(marker: Depends, path_names: set[str], annotation: Any = None) -
     return Dependency(marker, compile_plan(provider, path_names))
 
 
+_DONE = object()
+
+
+def _throw(gen: Generator[Any, None, None], exc: BaseException) -> Any:
+    # StopIteration cannot cross into a coroutine, so it is turned into a sentinel here.
+    try:
+        return gen.throw(exc)
+    except StopIteration:
+        return _DONE
+
+
 @contextlib.asynccontextmanager
 async def _sync_generator_in_threadpool(gen: Generator[Any, None, None]) -> AsyncIterator[Any]:
+    value = await run_in_threadpool(next, gen, _DONE)
+    if value is _DONE:
+        raise RuntimeError("generator dependency did not yield")
     try:
-        yield await run_in_threadpool(next, gen)
+        yield value
     except BaseException as exc:
-        try:
-            await run_in_threadpool(gen.throw, exc)
-        except StopIteration:
+        if await run_in_threadpool(_throw, gen, exc) is _DONE:
             return
         raise
-    else:
-        try:
-            await run_in_threadpool(next, gen)
-        except StopIteration:
-            return
+    if await run_in_threadpool(next, gen, _DONE) is not _DONE:
         raise RuntimeError("generator dependency yielded more than once")
 
 

@@ -122,7 +122,7 @@ class APIRoute(Route):
         super().__init__(
             path, endpoint, methods=methods, name=name, include_in_schema=include_in_schema
         )
-        self.status_code = status_code or (201 if methods == ["POST"] else 200)
+        self.status_code = status_code or 200
         self.tags = list(tags or [])
         doc = inspect.getdoc(endpoint) or ""
         self.summary = summary or (doc.split("\n\n", 1)[0].replace("\n", " ") if doc else None)

@@ -1,0 +1,239 @@
+"""Every way a client can get a request wrong gets a 4xx JSON answer, in FastAPI's shape."""
+
+import logging
+from typing import Annotated, Any
+
+import fastapi
+import msgspec
+import pydantic
+import pytest
+from starlette.testclient import TestClient
+
+from kit import App, HTTPException
+
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class User(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    age: Annotated[int, msgspec.Meta(ge=0, le=150)]
+    email: Annotated[str, msgspec.Meta(pattern=EMAIL)]
+    tags: Annotated[list[str], msgspec.Meta(max_length=10)] = []
+
+
+class PydanticUser(pydantic.BaseModel):
+    name: Annotated[str, pydantic.Field(min_length=1, max_length=100)]
+    age: Annotated[int, pydantic.Field(ge=0, le=150)]
+    email: Annotated[str, pydantic.Field(pattern=EMAIL)]
+    tags: Annotated[list[str], pydantic.Field(max_length=10)] = []
+
+
+def kit_app() -> App:
+    app = App()
+
+    @app.post("/users")
+    async def create(user: User, limit: int = 10) -> User:
+        return user
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("password=hunter2")
+
+    @app.get("/teapot")
+    async def teapot() -> None:
+        raise HTTPException(418, {"reason": "short and stout"}, headers={"X-Pot": "1"})
+
+    @app.get("/sync-boom")
+    def sync_boom() -> None:
+        raise KeyError("secret")
+
+    return app
+
+
+def fastapi_app() -> fastapi.FastAPI:
+    app = fastapi.FastAPI()
+
+    @app.post("/users")
+    async def create(user: PydanticUser, limit: int = 10) -> PydanticUser:
+        return user
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def kit_client() -> TestClient:
+    return TestClient(kit_app(), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def fastapi_client() -> TestClient:
+    return TestClient(fastapi_app())
+
+
+JSON = {"content-type": "application/json"}
+
+# Bodies that are valid JSON but fail validation: kit and FastAPI must name the same fields.
+INVALID_BODIES: list[Any] = [
+    {},
+    {"name": "", "age": -1, "email": "nope", "tags": ["a"] * 11},
+    {"name": "a" * 101, "age": 151, "email": "a@b.co"},
+    {"name": 1, "age": "x", "email": None},
+    {"name": "ok", "age": 1.5, "email": "a@b.co"},
+    {"name": "ok", "age": 1, "email": "a@b.co", "tags": [1, "b", None]},
+    {"name": "ok", "age": 10**30, "email": "a@b.co"},
+    {"name": "ok", "email": "a@b.co"},
+    [],
+    "a string",
+    None,
+]
+
+
+@pytest.mark.parametrize("body", INVALID_BODIES, ids=lambda b: repr(b)[:40])
+def test_422_locations_match_fastapi(
+    body: Any, kit_client: TestClient, fastapi_client: TestClient
+) -> None:
+    raw = msgspec.json.encode(body)
+    ours = kit_client.post("/users", content=raw, headers=JSON)
+    theirs = fastapi_client.post("/users", content=raw, headers=JSON)
+    assert ours.status_code == theirs.status_code == 422
+    our_items, their_items = ours.json()["detail"], theirs.json()["detail"]
+    for item in our_items:
+        assert set(item) >= {"type", "loc", "msg", "input"}
+    assert sorted(map(str, (i["loc"] for i in our_items))) == sorted(
+        map(str, (i["loc"] for i in their_items))
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "error_type"),
+    [
+        (b"{", 422, "json_invalid"),
+        (b'{"name": "a",}', 422, "json_invalid"),
+        (b'{"name": "\xff\xfe"}', 422, "json_invalid"),
+        (b"\xff\xfe\xfd", 422, "json_invalid"),
+        (b'{"name": "a", "age": NaN, "email": "a@b.co"}', 422, "json_invalid"),
+        (b'{"name": "a", "age": 1e999, "email": "a@b.co"}', 422, "number_out_of_range"),
+        (b"[" * 50_000 + b"]" * 50_000, 422, "dict_type"),
+        (b'{"name": "a", "age": 1, "email": "a@b.co", "tags": ' + b"[" * 50_000 + b"}", 422, None),
+    ],
+    ids=[
+        "truncated",
+        "trailing-comma",
+        "bad-utf8-string",
+        "bad-utf8",
+        "nan",
+        "huge",
+        "deep",
+        "deep2",
+    ],
+)
+def test_malformed_bodies_are_422_not_500(
+    raw: bytes, status: int, error_type: str | None, kit_client: TestClient
+) -> None:
+    r = kit_client.post("/users", content=raw, headers=JSON)
+    assert r.status_code == status, r.text
+    detail = r.json()["detail"]
+    assert detail[0]["loc"][0] == "body"
+    if error_type is not None:
+        assert detail[0]["type"] == error_type
+
+
+def test_content_type_is_checked(kit_client: TestClient) -> None:
+    body = b'{"name": "a", "age": 1, "email": "a@b.co"}'
+    for headers in ({}, {"content-type": "text/plain"}, {"content-type": "application/xml"}):
+        r = kit_client.post("/users", content=body, headers=headers)
+        assert r.status_code == 415
+        assert r.json()["detail"].startswith("Unsupported Media Type")
+    for ok in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        assert (
+            kit_client.post("/users", content=body, headers={"content-type": ok}).status_code == 200
+        )
+
+
+def test_empty_body_is_missing(kit_client: TestClient) -> None:
+    r = kit_client.post("/users", headers=JSON)
+    assert r.status_code == 422
+    assert r.json() == {
+        "detail": [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]
+    }
+
+
+def test_oversized_body_is_413_from_content_length_without_reading(kit_client: TestClient) -> None:
+    r = kit_client.post("/users", content=b"x" * (1024 * 1024 + 1), headers=JSON)
+    assert r.status_code == 413
+    assert r.json() == {"detail": "Request body exceeds 1048576 bytes"}
+
+
+def test_oversized_chunked_body_is_413() -> None:
+    app = App(max_body_size=1000)
+
+    @app.post("/echo")
+    async def echo(body: dict[str, str]) -> dict[str, str]:
+        return body
+
+    def chunks() -> Any:
+        for _ in range(100):
+            yield b"x" * 100
+
+    r = TestClient(app).post("/echo", content=chunks(), headers=JSON)
+    assert r.status_code == 413
+
+
+def test_invalid_content_length_is_400(kit_client: TestClient) -> None:
+    scope_headers = {"content-length": "abc", "content-type": "application/json"}
+    r = kit_client.post("/users", content=b"{}", headers=scope_headers)
+    assert r.status_code in (400, 422)
+
+
+def test_unknown_route_and_wrong_method_are_json(kit_client: TestClient) -> None:
+    r = kit_client.get("/nowhere")
+    assert (r.status_code, r.json()) == (404, {"detail": "Not Found"})
+    r = kit_client.put("/users")
+    assert r.status_code == 405
+    assert r.json() == {"detail": "Method Not Allowed"}
+    assert r.headers["allow"] == "POST"
+
+
+def test_http_exception_keeps_status_detail_and_headers(kit_client: TestClient) -> None:
+    r = kit_client.get("/teapot")
+    assert r.status_code == 418
+    assert r.json() == {"detail": {"reason": "short and stout"}}
+    assert r.headers["x-pot"] == "1"
+
+
+@pytest.mark.parametrize("path", ["/boom", "/sync-boom"])
+def test_unhandled_exception_is_a_bare_500_and_logged(
+    path: str, kit_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="kit.errors"):
+        r = kit_client.get(path)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal Server Error"}
+    assert "hunter2" not in r.text
+    assert "secret" not in r.text
+    assert any(record.exc_info for record in caplog.records)
+
+
+def test_query_errors_combine_with_body_errors(kit_client: TestClient) -> None:
+    r = kit_client.post("/users?limit=x", json={"name": "a", "age": 1, "email": "a@b.co"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+def test_custom_exception_handler_wins() -> None:
+    class Conflict(Exception):
+        pass
+
+    async def on_conflict(request: Any, exc: Exception) -> Any:
+        from kit import JSONResponse
+
+        return JSONResponse({"detail": "conflict"}, status_code=409)
+
+    app = App(exception_handlers={Conflict: on_conflict})
+
+    @app.get("/c")
+    async def c() -> None:
+        raise Conflict
+
+    r = TestClient(app).get("/c")
+    assert (r.status_code, r.json()) == (409, {"detail": "conflict"})
