@@ -1,0 +1,48 @@
+"""What the peer apps share so that they do the same work as services/bench: SQL, page
+template, validation rules (the msgspec schemas; the Pydantic apps copy their limits) and pool
+settings. Request handling stays in each app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kit.settings import Settings
+from services.bench.fortunes import EXTRA_FORTUNE, PAGE_HEAD, PAGE_TAIL, ROW
+from services.bench.queries import MAX_QUERIES, READ_FORTUNES, READ_WORLD, WORLD_ROWS, WRITE_WORLDS
+from services.bench.schemas import AGE_MAX, EMAIL_PATTERN, NAME_MAX, TAGS_MAX, Person, World
+from services.bench.server_header import ServerHeader
+
+__all__ = [
+    "AGE_MAX",
+    "EMAIL_PATTERN",
+    "EXTRA_FORTUNE",
+    "HELLO",
+    "MAX_QUERIES",
+    "NAME_MAX",
+    "PAGE_HEAD",
+    "PAGE_TAIL",
+    "READ_FORTUNES",
+    "READ_WORLD",
+    "ROW",
+    "TAGS_MAX",
+    "WORLD_ROWS",
+    "WRITE_WORLDS",
+    "Person",
+    "ServerHeader",
+    "World",
+    "pool_options",
+]
+
+HELLO = "Hello, World!"
+
+
+def pool_options() -> dict[str, Any]:
+    """``asyncpg.create_pool`` arguments from the same settings kit's own pool reads."""
+    settings = Settings.from_env()
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set; `kit serve` provides one, or set it yourself")
+    return {
+        "dsn": settings.database_url,
+        "min_size": settings.db_pool_min,
+        "max_size": settings.db_pool_max,
+    }

@@ -1,0 +1,112 @@
+"""The bench service as a FastAPI user writes it: Pydantic models, ``Depends``, response models."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from html import escape
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from bench.apps.common import (
+    EXTRA_FORTUNE,
+    HELLO,
+    MAX_QUERIES,
+    PAGE_HEAD,
+    PAGE_TAIL,
+    READ_FORTUNES,
+    READ_WORLD,
+    ROW,
+    WORLD_ROWS,
+    WRITE_WORLDS,
+    ServerHeader,
+    pool_options,
+)
+from bench.apps.models import Message, Person, World
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async with asyncpg.create_pool(**pool_options()) as pool:
+        app.state.pool = pool
+        yield
+
+
+app = FastAPI(title="bench (FastAPI)", lifespan=lifespan)
+app.add_middleware(ServerHeader, name="fastapi")
+
+
+async def get_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with request.app.state.pool.acquire() as connection:
+        yield connection
+
+
+Connection = Annotated[asyncpg.Connection, Depends(get_connection)]
+
+
+async def query_count(queries: str | None = None) -> int:
+    try:
+        count = int(queries or "")
+    except ValueError:
+        return 1
+    return min(max(count, 1), MAX_QUERIES)
+
+
+QueryCount = Annotated[int, Depends(query_count)]
+
+
+@app.get("/json", response_model=Message)
+async def json_serialization() -> Message:
+    return Message(message=HELLO)
+
+
+@app.get("/plaintext", response_class=PlainTextResponse)
+async def plaintext() -> str:
+    return HELLO
+
+
+@app.get("/db", response_model=World)
+async def single_query(connection: Connection) -> World:
+    row = await connection.fetchrow(READ_WORLD, random.randint(1, WORLD_ROWS))
+    return World(id=row["id"], randomNumber=row["randomnumber"])
+
+
+@app.get("/queries", response_model=list[World])
+async def multiple_queries(connection: Connection, count: QueryCount) -> list[World]:
+    worlds = []
+    for _ in range(count):
+        row = await connection.fetchrow(READ_WORLD, random.randint(1, WORLD_ROWS))
+        worlds.append(World(id=row["id"], randomNumber=row["randomnumber"]))
+    return worlds
+
+
+@app.get("/fortunes", response_class=HTMLResponse)
+async def fortunes(connection: Connection) -> str:
+    rows = [(row["id"], row["message"]) for row in await connection.fetch(READ_FORTUNES)]
+    rows.append((0, EXTRA_FORTUNE))
+    rows.sort(key=lambda row: row[1])
+    return (
+        PAGE_HEAD + "".join(ROW.format(id_, escape(message)) for id_, message in rows) + PAGE_TAIL
+    )
+
+
+@app.get("/updates", response_model=list[World])
+async def updates(connection: Connection, count: QueryCount) -> list[World]:
+    worlds = []
+    # Distinct ids in ascending order: concurrent batches lock rows in the same order.
+    for world_id in sorted(random.sample(range(1, WORLD_ROWS + 1), count)):
+        row = await connection.fetchrow(READ_WORLD, world_id)
+        worlds.append(World(id=row["id"], randomNumber=random.randint(1, WORLD_ROWS)))
+    await connection.execute(
+        WRITE_WORLDS, [world.id for world in worlds], [world.randomNumber for world in worlds]
+    )
+    return worlds
+
+
+@app.post("/validate", response_model=Person)
+async def validate(person: Person) -> Person:
+    return person

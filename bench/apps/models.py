@@ -1,0 +1,34 @@
+"""Pydantic models of the two FastAPI apps, with the same rules as services/bench/schemas.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bench.apps.common import AGE_MAX, EMAIL_PATTERN, NAME_MAX, TAGS_MAX
+
+
+class Message(BaseModel):
+    message: str
+
+
+class World(BaseModel):
+    id: int
+    randomNumber: int
+
+
+class Person(BaseModel):
+    # strict: the inputs msgspec accepts (no "30" or 30.0 for an int); python-re: the pattern
+    # matched with the same engine as msgspec's, so `$` means the same thing.
+    model_config = ConfigDict(strict=True, regex_engine="python-re")
+
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+    age: Annotated[int, Field(ge=0, le=AGE_MAX)]
+    email: Annotated[str, Field(pattern=EMAIL_PATTERN)]
+    tags: Annotated[list[str], Field(max_length=TAGS_MAX)] = []
+
+    @field_validator("email")
+    @classmethod
+    def lowercase_email(cls, email: str) -> str:
+        return email.lower()
