@@ -1,0 +1,28 @@
+"""Postgres on raw asyncpg: the pool, request dependencies, records to Structs, faults as 503."""
+
+from kit.db.database import Database, DatabaseStartupError
+from kit.db.deps import Connection, Transaction, connection, transaction
+from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
+from kit.db.errors import DatabaseUnavailable, conflict_on, install_conflicts
+from kit.db.migrate import MigrationError, apply_migrations
+from kit.db.records import fetch_as, fetch_json, fetchrow_as, rows_as
+
+__all__ = [
+    "Connection",
+    "Database",
+    "DatabaseStartupError",
+    "DatabaseUnavailable",
+    "EmbeddedPostgresError",
+    "MigrationError",
+    "Transaction",
+    "apply_migrations",
+    "conflict_on",
+    "connection",
+    "fetch_as",
+    "fetch_json",
+    "fetchrow_as",
+    "install_conflicts",
+    "resolve_database_url",
+    "rows_as",
+    "transaction",
+]

@@ -1,0 +1,210 @@
+"""``Database``: the asyncpg pool an app opens in its lifespan, and how requests borrow from it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import anyio.to_thread
+import asyncpg
+
+from kit.db.embedded import resolve_database_url
+from kit.db.errors import UNAVAILABLE_ERRORS, DatabaseUnavailable, install
+from kit.settings import Settings
+
+if sys.version_info >= (3, 11):
+    _timeout = asyncio.timeout  # a timer handle, where wait_for would create a task per call
+else:  # pragma: no cover
+    _timeout = None
+
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.InterfaceError,
+    *UNAVAILABLE_ERRORS,
+)
+
+
+class DatabaseStartupError(RuntimeError):
+    """The database could not be reached at startup within ``KIT_DB_CONNECT_TIMEOUT``."""
+
+
+def describe_url(url: str) -> str:
+    """``host:port/database`` of a postgres URL, without credentials (for messages)."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        host = query.get("host", [parts.hostname or "localhost"])[0]
+        port = query.get("port", [str(parts.port or 5432)])[0]
+    except ValueError:
+        return "<unparsable DATABASE_URL>"
+    return f"{host}:{port}{parts.path or '/'}"
+
+
+async def _keep_session(connection: Any) -> None:
+    """Pool reset that keeps session state: asyncpg still rolls back an open transaction."""
+
+
+class Database:
+    """An asyncpg pool opened by the app's lifespan from ``DATABASE_URL`` (or embedded Postgres).
+
+    ``reset_session=False`` (the default) skips asyncpg's ``RESET ALL; UNLISTEN *; ...`` round
+    trip on every release: handlers must then not leave session state behind (use
+    ``SET LOCAL`` inside transactions, not ``SET``). Transactions are always rolled back.
+    """
+
+    def __init__(
+        self,
+        migrations: str | Path | None = None,
+        *,
+        url: str | None = None,
+        reset_session: bool = False,
+        server_settings: Mapping[str, str] | None = None,
+        init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    ) -> None:
+        self.migrations = Path(migrations) if migrations is not None else None
+        self.url = url
+        self.reset_session = reset_session
+        self.server_settings = dict(server_settings or {})
+        self.init = init
+        self.acquire_timeout: float | None = None
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the database pool is not open: is the app's lifespan running?")
+        return self._pool
+
+    def install(self, app: Any) -> None:
+        """Map database faults to 503 on ``app`` (kit's App calls this)."""
+        install(app)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        settings = getattr(app, "settings", None) or Settings.from_env()
+        await self.open(settings)
+        try:
+            yield None
+        finally:
+            await self.close()
+
+    async def open(self, settings: Settings) -> asyncpg.Pool:
+        url = self.url
+        if url is None:
+            url = await anyio.to_thread.run_sync(resolve_database_url, settings)
+        self.acquire_timeout = settings.db_acquire_timeout or None
+        self._pool = await self._create_pool(url, settings)
+        if settings.migrate and self.migrations is not None:
+            from kit.db.migrate import apply_migrations
+
+            await apply_migrations(url, self.migrations)
+        return self._pool
+
+    async def close(self) -> None:
+        """Close the pool, waiting (at most 10 s) for borrowed connections to come back."""
+        pool = self._pool
+        if pool is not None:
+            with anyio.move_on_after(10, shield=True) as scope:
+                await pool.close()
+            if scope.cancelled_caught:
+                pool.terminate()
+            self._pool = None
+
+    def _pool_options(self, settings: Settings) -> dict[str, Any]:
+        server_settings = dict(self.server_settings)
+        command_timeout = None
+        if settings.db_statement_timeout > 0:
+            server_settings.setdefault(
+                "statement_timeout", str(int(settings.db_statement_timeout * 1000))
+            )
+            # the client-side guard for a server that stops answering altogether
+            command_timeout = settings.db_statement_timeout + 1.0
+        return {
+            "min_size": min(settings.db_pool_min, settings.db_pool_max),
+            "max_size": settings.db_pool_max,
+            "command_timeout": command_timeout,
+            "server_settings": server_settings,
+            "init": self.init,
+            "reset": None if self.reset_session else _keep_session,
+        }
+
+    async def _create_pool(self, url: str, settings: Settings) -> asyncpg.Pool:
+        """Create the pool, retrying with backoff for at most ``db_connect_timeout`` seconds."""
+        options = self._pool_options(settings)
+        budget = settings.db_connect_timeout
+        deadline = time.monotonic() + budget
+        delay, attempts = 0.1, 0
+        while True:
+            attempts += 1
+            remaining = deadline - time.monotonic()
+            try:
+                pool: asyncpg.Pool = await asyncpg.create_pool(
+                    url, timeout=max(1.0, min(10.0, remaining)), **options
+                )
+                return pool
+            except CONNECT_ERRORS as exc:
+                error: BaseException = exc
+            except (asyncpg.PostgresError, ValueError) as exc:  # bad credentials, no such database
+                raise self._startup_error(url, attempts, budget, exc, final=True) from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._startup_error(url, attempts, budget, error) from None
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 2.0)
+
+    @staticmethod
+    def _startup_error(
+        url: str, attempts: int, budget: float, exc: BaseException, final: bool = False
+    ) -> DatabaseStartupError:
+        reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":").replace("\n", " ")
+        tried = "" if final else f" for {budget:g}s (KIT_DB_CONNECT_TIMEOUT)"
+        message = (
+            f"cannot connect to PostgreSQL at {describe_url(url)}: "
+            f"{attempts} attempt{'s' if attempts != 1 else ''}{tried}; last error {reason}"
+        )
+        print(f"kit: {message}", file=sys.stderr)
+        return DatabaseStartupError(message)
+
+    async def acquire(self) -> asyncpg.Connection:
+        """A connection within ``KIT_DB_ACQUIRE_TIMEOUT``, or ``DatabaseUnavailable``."""
+        pool = self.pool
+        timeout = self.acquire_timeout
+        try:
+            if timeout is None:
+                connection: asyncpg.Connection = await pool.acquire()
+            elif _timeout is not None:
+                async with _timeout(timeout):
+                    connection = await pool.acquire()
+            else:  # pragma: no cover
+                connection = await pool.acquire(timeout=timeout)
+        except asyncio.TimeoutError:
+            raise DatabaseUnavailable(
+                f"no database connection within {timeout:g}s (pool of {pool.get_max_size()})"
+            ) from None
+        except CONNECT_ERRORS as exc:
+            raise DatabaseUnavailable("cannot connect to the database") from exc
+        return connection
+
+    async def release(self, connection: asyncpg.Connection) -> None:
+        # asyncpg shields the release, so it completes even if this task is being cancelled
+        await self.pool.release(connection)
+
+    async def ping(self, timeout: float = 1.0) -> bool:
+        """True if a connection answers ``SELECT 1`` within ``timeout`` seconds."""
+        pool = self._pool
+        if pool is None:
+            return False
+        try:
+            with anyio.fail_after(timeout):
+                async with pool.acquire() as connection:
+                    await connection.fetchval("SELECT 1")
+        except (TimeoutError, *CONNECT_ERRORS, asyncpg.PostgresError):
+            return False
+        return True

@@ -1,0 +1,82 @@
+"""Database faults as HTTP answers: unavailable → 503, integrity conflicts → 409 (opt-in).
+
+Bodies are fixed strings: nothing from the database's error text reaches the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kit.errors import HTTPException, json_error
+
+logger = logging.getLogger("kit.db")
+
+# Errors that mean "the database is not there right now", as opposed to a bad query.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,  # dropped in the middle of a query
+    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.exceptions.OperatorInterventionError,  # 57: shutdown, cannot connect now, canceled
+    asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, out of memory
+)
+
+RETRY_AFTER = {"Retry-After": "1"}
+
+
+class DatabaseUnavailable(Exception):
+    """No database connection could be had in time: answered as 503."""
+
+
+async def unavailable_handler(request: Request, exc: Exception) -> Response:
+    cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
+    logger.warning(
+        "database unavailable in %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(cause).__name__,
+        exc if cause is exc else f"{exc} ({cause})",
+    )
+    return json_error(503, "Service Unavailable: database unavailable", RETRY_AFTER)
+
+
+def install(app: Any) -> None:
+    """Register the 503 handlers on a Starlette app (kit's App calls this for its database)."""
+    app.add_exception_handler(DatabaseUnavailable, unavailable_handler)
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, unavailable_handler)
+
+
+class conflict_on:
+    """Turn integrity violations raised inside the block into ``HTTPException(409, detail)``.
+
+    ``with conflict_on(asyncpg.UniqueViolationError, detail="name taken"): await conn.execute(...)``
+    With no error types it covers every integrity violation (unique, foreign key, check...).
+    """
+
+    __slots__ = ("detail", "errors")
+
+    def __init__(self, *errors: type[asyncpg.PostgresError], detail: str = "Conflict") -> None:
+        self.errors = errors or (asyncpg.IntegrityConstraintViolationError,)
+        self.detail = detail
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        if exc is not None and isinstance(exc, self.errors):
+            raise HTTPException(409, self.detail) from exc
+
+
+async def conflict_handler(request: Request, exc: Exception) -> Response:
+    return json_error(409, "Conflict")
+
+
+def install_conflicts(app: Any) -> None:
+    """Answer every integrity violation app-wide with 409 ``{"detail": "Conflict"}``."""
+    app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, conflict_handler)

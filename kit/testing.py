@@ -1,0 +1,196 @@
+"""kit's pytest plugin (entry point ``pytest11: kit``): a real Postgres for every test.
+
+Fixtures:
+
+- ``database_url`` (session): ``DATABASE_URL``, or the embedded PostgreSQL (started once).
+- ``kit_migrations``: the migrations directory for fresh databases; by default the one of the
+  ``app`` fixture's database (``app.database.migrations``), if the test module has an ``app``.
+- ``fresh_database_url``: a new database cloned from a template that has the migrations
+  applied (built once per session), dropped after the test.
+- ``db_connection``: an asyncpg connection to ``database_url`` inside a transaction that is
+  rolled back after the test (for ``@pytest.mark.anyio`` tests).
+- ``client``: a ``TestClient`` for the ``app`` fixture, its lifespan running and its
+  database pointed at ``fresh_database_url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from kit.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncpg
+    from starlette.testclient import TestClient
+
+__all__ = ["TestClient", "with_database"]
+
+T = TypeVar("T")
+TEMPLATE_LOCK = 0x6B69745F74706C  # serializes template builds and clones across sessions
+
+
+def __getattr__(name: str) -> Any:
+    # lazy, so that loading the plugin does not need httpx
+    if name == "TestClient":
+        from starlette.testclient import TestClient
+
+        return TestClient
+    raise AttributeError(f"module 'kit.testing' has no attribute {name!r}")
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` (same server, user and options)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion in a private event loop (callers may be inside one)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, factory()).result()
+
+
+class TemplateDatabases:
+    """Builds one template database per migrations state and clones test databases from it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.created: list[str] = []
+        self._counter = itertools.count()
+
+    @staticmethod
+    def template_name(migrations: Path | None) -> str:
+        digest = hashlib.sha256()
+        if migrations is not None:
+            for path in sorted(Path(migrations).glob("*.sql")):
+                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return f"kit_tpl_{digest.hexdigest()[:16]}"
+
+    async def _clone(self, migrations: Path | None, name: str) -> None:
+        import asyncpg
+
+        from kit.db.migrate import apply_migrations
+
+        template = self.template_name(migrations)
+        admin = await asyncpg.connect(self.url)
+        try:
+            await admin.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
+            exists = await admin.fetchval(
+                "SELECT true FROM pg_database WHERE datname = $1", template
+            )
+            if not exists:
+                await admin.execute(f'CREATE DATABASE "{template}"')
+            if migrations is not None:
+                # also completes a template left half-built by an interrupted run
+                await apply_migrations(with_database(self.url, template), migrations)
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        finally:
+            await admin.close()  # releases the advisory lock
+
+    def create(self, migrations: Path | None) -> str:
+        """A new database with ``migrations`` applied; returns its URL."""
+        name = f"kit_test_{os.getpid()}_{next(self._counter)}"
+        _run(lambda: self._clone(migrations, name))
+        self.created.append(name)
+        return with_database(self.url, name)
+
+    async def _drop(self, names: list[str]) -> None:
+        import asyncpg
+
+        admin = await asyncpg.connect(self.url)
+        try:
+            for name in names:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    def drop(self, url: str) -> None:
+        name = urlsplit(url).path.lstrip("/")
+        _run(lambda: self._drop([name]))
+        self.created.remove(name)
+
+    def drop_all(self) -> None:
+        if self.created:
+            _run(lambda: self._drop(self.created))
+            self.created.clear()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """The session's PostgreSQL: ``DATABASE_URL``, or the embedded one in ``KIT_PGDATA``."""
+    from kit.db.embedded import resolve_database_url
+
+    return resolve_database_url(Settings.from_env())
+
+
+@pytest.fixture(scope="session")
+def kit_template_databases(database_url: str) -> Iterator[TemplateDatabases]:
+    templates = TemplateDatabases(database_url)
+    yield templates
+    templates.drop_all()
+
+
+@pytest.fixture
+def kit_migrations(request: pytest.FixtureRequest) -> Path | None:
+    """Override to choose the migrations of ``fresh_database_url`` (default: the app's)."""
+    try:
+        app = request.getfixturevalue("app")
+    except pytest.FixtureLookupError:
+        return None
+    migrations = getattr(getattr(app, "database", None), "migrations", None)
+    return Path(migrations) if migrations is not None else None
+
+
+@pytest.fixture
+def fresh_database_url(
+    kit_template_databases: TemplateDatabases, kit_migrations: Path | None
+) -> Iterator[str]:
+    url = kit_template_databases.create(kit_migrations)
+    yield url
+    kit_template_databases.drop(url)
+
+
+@pytest.fixture
+async def db_connection(database_url: str, anyio_backend: Any) -> AsyncIterator[asyncpg.Connection]:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    from starlette.testclient import TestClient
+
+    app = request.getfixturevalue("app")
+    database = getattr(app, "database", None)
+    if database is None:
+        with TestClient(app) as test_client:
+            yield test_client
+        return
+    url = request.getfixturevalue("fresh_database_url")
+    previous = database.url
+    database.url = url
+    try:
+        with TestClient(app) as test_client:
+            yield test_client
+    finally:
+        database.url = previous
