@@ -6,10 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from kit.db import Database, resolve_database_url
 from kit.settings import Settings
 from services.bench.fortunes import EXTRA_FORTUNE, PAGE_HEAD, PAGE_TAIL, ROW
 from services.bench.queries import MAX_QUERIES, READ_FORTUNES, READ_WORLD, WORLD_ROWS, WRITE_WORLDS
-from services.bench.schemas import AGE_MAX, EMAIL_PATTERN, NAME_MAX, TAGS_MAX, Person, World
+from services.bench.schemas import (
+    AGE_MAX,
+    EMAIL_PATTERN,
+    HELLO,
+    NAME_MAX,
+    TAGS_MAX,
+    Person,
+    World,
+)
 from services.bench.server_header import ServerHeader
 
 __all__ = [
@@ -33,16 +42,13 @@ __all__ = [
     "pool_options",
 ]
 
-HELLO = "Hello, World!"
-
 
 def pool_options() -> dict[str, Any]:
-    """``asyncpg.create_pool`` arguments from the same settings kit's own pool reads."""
+    """``asyncpg.create_pool`` arguments for the pool kit.db would open from the same settings
+    (KIT_DB_POOL_MIN/MAX, statement timeout, no reset round trip on release), so that the
+    database side of every app is configured alike."""
     settings = Settings.from_env()
-    if not settings.database_url:
-        raise RuntimeError("DATABASE_URL is not set; `kit serve` provides one, or set it yourself")
     return {
-        "dsn": settings.database_url,
-        "min_size": settings.db_pool_min,
-        "max_size": settings.db_pool_max,
+        "dsn": resolve_database_url(settings),
+        **Database()._pool_options(settings),
     }

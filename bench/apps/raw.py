@@ -35,7 +35,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 encode = msgspec.json.Encoder().encode
-decode_person = msgspec.json.Decoder(Person).decode
+# strict=False: the coercions kit applies to bodies ("30" is accepted for an int)
+decode_person = msgspec.json.Decoder(Person, strict=False).decode
 
 JSON = b"application/json"
 TEXT = b"text/plain; charset=utf-8"
@@ -64,7 +65,7 @@ async def respond(
 
 def query_count(scope: Scope) -> int:
     count = 1
-    for name, value in parse_qsl(scope["query_string"].decode("latin-1")):
+    for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
         if name == "queries":  # the last one wins, as in Starlette
             try:
                 count = min(max(int(value), 1), MAX_QUERIES)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 
+HELLO = "Hello, World!"
 NAME_MAX = 100
 AGE_MAX = 150
 TAGS_MAX = 10
