@@ -40,6 +40,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         b'{"name":"Ada Lovelace","age":36,"email":"ada@example.com","tags":["math","poetry"]}',
     ),
 }
+DB_ENDPOINTS = frozenset({"db", "queries", "fortunes", "updates"})
 READY_PATH = "/json"  # every app serves it without the database
 
 # About two minutes: the comparison that matters most, on the default runtime.

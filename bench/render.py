@@ -71,8 +71,9 @@ def _ratio(kit: Record | None, other: Record | None) -> str:
     return f"{kit.rps / other.rps:.2f}x"
 
 
-def _table(header: list[str], body: list[list[str]]) -> list[str]:
-    align = ["---"] + ["--:"] * (len(header) - 1)
+def _table(header: list[str], body: list[list[str]], text: int = 1) -> list[str]:
+    """A Markdown table whose first ``text`` columns are left-aligned, the rest right-aligned."""
+    align = [":--"] * text + ["--:"] * (len(header) - text)
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     return lines + ["| " + " | ".join(cells) + " |" for cells in body]
 
@@ -109,6 +110,7 @@ def _endpoint_section(rows: list[Row], endpoint: str, label: str) -> list[str]:
     header = ["python", "GIL"] if multi_python else []
     header += ["runtime", "framework", "rps", "p50 ms", "p90 ms", "p99 ms", "RSS MB", "start s"]
     header += ["errors", "kit/this"]
+    text_columns = len(header) - 8  # the rest are numbers
     body = []
     for setup in setups:
         here = {r.record.framework: r.record for r in mine if r.setup == setup}
@@ -130,7 +132,7 @@ def _endpoint_section(rows: list[Row], endpoint: str, label: str) -> list[str]:
                 ]
             line += [_errors_text(rec), "" if f == "kit" else _ratio(here.get("kit"), rec)]
             body.append(line)
-    return [f"## {endpoint}: {label}", "", *_table(header, body), ""]
+    return [f"## {endpoint}: {label}", "", *_table(header, body, text_columns), ""]
 
 
 def _errors_text(rec: Record) -> str:
@@ -156,8 +158,9 @@ def _errors_section(rows: list[Row]) -> list[str]:
         rec = row.record
         cell = f"{rec.framework} / {rec.runtime} / {rec.endpoint} / Python {row.python}"
         detail = (rec.failure or "").replace("|", "\\|").replace("\n", " ")
-        body.append([cell, _num(rec.non_2xx), _num(rec.socket_errors), detail or "-"])
-    return [*lines, *_table(["cell", "non-2xx", "socket errors", "detail"], body), ""]
+        body.append([cell, detail or "-", _num(rec.non_2xx), _num(rec.socket_errors)])
+    table = _table(["cell", "detail", "non-2xx", "socket errors"], body, text=2)
+    return [*lines, *table, ""]
 
 
 def _setup_key(setup: tuple[str, bool, str, int]) -> tuple[object, ...]:
