@@ -70,12 +70,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["migrate"] = False
     if args.allow_gil:
         overrides["allow_gil"] = True
-    # Worker processes build their own Settings from the environment: let them see the flags.
-    for name, value in overrides.items():
-        os.environ[Settings.env_name(name)] = (
-            "1" if value is True else "0" if value is False else str(value)
-        )
     return Settings.from_env(app=args.app, **overrides)
+
+
+def export_settings(settings: Settings) -> None:
+    """Worker processes (and the app's own Settings) read the environment: show them the flags."""
+    for name in (*FLAGS, "app", "migrate", "allow_gil"):
+        value = getattr(settings, name)
+        if value is not None:
+            text = "1" if value is True else "0" if value is False else str(value)
+            os.environ[Settings.env_name(name)] = text
 
 
 def import_app(path: str) -> Any:

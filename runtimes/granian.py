@@ -20,26 +20,27 @@ class GranianRuntime(Runtime):
     # granian picks its thread-based server itself when built without the GIL.
     thread_workers = not BUILD_GIL
 
-    def server(self, launch: Launch) -> AbstractServer[Any]:
+    def options(self, launch: Launch) -> dict[str, Any]:
         settings = launch.settings
-        return Granian(
-            launch.app,
-            address=settings.host,
-            port=settings.port,
-            interface=Interfaces.ASGI,
-            workers=settings.workers,
-            loop=Loops(launch.loop),
-            http=HTTPModes(settings.http),
-            websockets=True,
-            log_access=False,
-            log_level=LogLevels(quiet_level(settings.log_level)),
+        return {
+            "target": launch.app,
+            "address": settings.host,
+            "port": settings.port,
+            "interface": Interfaces.ASGI,
+            "workers": settings.workers,
+            "loop": Loops(launch.loop),
+            "http": HTTPModes(settings.http),
+            "websockets": True,
+            "log_access": False,
+            "log_level": LogLevels(quiet_level(settings.log_level)),
             # Whole seconds; 0 would mean "wait forever" to granian, so at least 1.
-            workers_kill_timeout=max(1, math.ceil(settings.graceful_timeout)),
-        )
+            "workers_kill_timeout": max(1, math.ceil(settings.graceful_timeout)),
+        }
 
     def serve(self, launch: Launch) -> int:
+        server: AbstractServer[Any] = Granian(**self.options(launch))
         try:
-            self.server(launch).serve()
+            server.serve()
         except SystemExit as exc:  # granian exits non-zero when a worker died
             return exc.code if isinstance(exc.code, int) else 1
         return 0
