@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("kit.health")
 PING_TIMEOUT = 1.0  # a load balancer's probe times out in a few seconds; answer well before
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+HOOK_RECHECK = 0.25  # seconds
 _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
@@ -34,12 +35,23 @@ class Readiness:
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         self.state = "starting"
         self._hook_signals()
+        keeper = asyncio.create_task(self._keep_hooked())
         self.state = "ready"
         try:
             yield
         finally:
             self.state = "draining"
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
             self._unhook_signals()
+
+    async def _keep_hooked(self) -> None:
+        # Some servers install their handlers after lifespan startup (hypercorn's shutdown
+        # trigger does): chain on top of them again whenever ours was replaced.
+        while True:
+            await asyncio.sleep(HOOK_RECHECK)
+            self._hook_signals()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # Servers stop accepting and drain in-flight requests before lifespan shutdown; flipping
@@ -59,7 +71,7 @@ class Readiness:
             return  # only the main thread may set handlers (free-threaded workers are threads)
         for sig in SHUTDOWN_SIGNALS:
             previous = signal.getsignal(sig)
-            if previous == signal.SIG_IGN:
+            if previous == signal.SIG_IGN or previous == self._on_signal:
                 continue
             self._previous[sig] = previous
             signal.signal(sig, self._on_signal)
@@ -109,9 +121,13 @@ class ReadinessProbe:
         database = getattr(self.app, "database", None)
         if database is not None:
             try:
-                await asyncio.wait_for(database.ping(self.timeout), self.timeout)
+                # ping(timeout) answers False when the database is down; the outer wait_for
+                # bounds a duck-typed ping that ignores its timeout.
+                up = await asyncio.wait_for(database.ping(self.timeout), self.timeout + 0.5)
             except Exception as exc:  # any failure means "do not send me traffic"
                 logger.warning("readiness: database ping failed: %r", exc)
+                up = False
+            if up is False:
                 await _send_json(send, 503, b'{"status":"unavailable","database":"down"}')
                 return
             await _send_json(send, 200, b'{"status":"ready","database":"up"}')

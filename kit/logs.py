@@ -104,9 +104,12 @@ def _install_record_factory() -> None:
     logging.setLogRecordFactory(factory)
 
 
+# Every record gets the request id, whichever handlers the application configures.
+_install_record_factory()
+
+
 def configure_logging(log_format: str = "json", level: str = "info") -> None:
     """Install kit's handler on the root logger (idempotent) and route server loggers to it."""
-    _install_record_factory()
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, KitHandler)]:
         root.removeHandler(old)

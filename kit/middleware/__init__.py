@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.middleware import Middleware
 
-from kit.logs import configure_logging
 from kit.loop_monitor import LoopMonitor
 from kit.metrics import Metrics
 from kit.middleware.access_log import AccessLogMiddleware
@@ -67,6 +66,8 @@ def _operations_lifespan(app: Any) -> contextlib.AbstractAsyncContextManager[Non
 
 def default_middleware(app: App) -> list[Middleware]:
     """The middleware every kit App gets, outermost first; each only when its setting is on."""
+    from kit.logs import configure_logging  # kit.logs imports the request id from this package
+
     settings = app.settings
     configure_logging(settings.log_format, settings.log_level)
     if not getattr(app.state, "kit_operations", False):  # the stack may be rebuilt
