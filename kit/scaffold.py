@@ -1,0 +1,172 @@
+"""``kit new NAME``: a service package rendered from the plain templates in kit/templates/."""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+import os
+import re
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from importlib.util import find_spec
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+TEMPLATES = "service"
+SUFFIX = ".tmpl"
+PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
+VALID_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+MAX_NAME = 40
+# Names that would shadow the project's own top-level packages or confuse the tooling.
+RESERVED = frozenset(
+    {"kit", "runtimes", "services", "bench", "tests", "test", "app", "conftest", "docs", "site"}
+)
+
+
+class ScaffoldError(Exception):
+    """The service cannot be generated; the message is one line for the user."""
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """Replace ``${name}`` placeholders; SQL's ``$1`` and shell's ``$VAR`` stay as written.
+
+    An unknown placeholder is a KeyError: a template bug the tests catch.
+    """
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    path: Path
+    content: str
+    shared: bool = False  # a parent package's __init__.py: fine if it appeared meanwhile
+
+
+def check_name(name: str) -> None:
+    """Refuse a NAME that is not a plain lowercase identifier or that clashes with a module."""
+    if not VALID_NAME.match(name):
+        raise ScaffoldError(
+            f"{name!r} is not a valid service name: use lowercase letters, digits and _, "
+            "starting with a letter"
+        )
+    if len(name) > MAX_NAME:
+        raise ScaffoldError(f"{name!r} is too long: at most {MAX_NAME} characters")
+    if keyword.iskeyword(name):
+        raise ScaffoldError(f"{name!r} is a Python keyword; choose another name")
+    if name in RESERVED:
+        raise ScaffoldError(f"{name!r} is reserved by the kit; choose another name")
+    if name in sys.stdlib_module_names or name in sys.builtin_module_names:
+        raise ScaffoldError(f"{name!r} is a standard library module; choose another name")
+    if find_spec(name) is not None:
+        raise ScaffoldError(f"{name!r} is already an importable module; choose another name")
+
+
+def module_path(target: Path, cwd: Path) -> str | None:
+    """The dotted module of ``target`` when it is importable from ``cwd`` (else None)."""
+    try:
+        parts = target.resolve().relative_to(cwd.resolve()).parts
+    except ValueError:
+        return None
+    if not parts or not all(part.isidentifier() for part in parts):
+        return None
+    return ".".join(parts)
+
+
+def _templates() -> Traversable:
+    return resources.files("kit").joinpath("templates", TEMPLATES)
+
+
+def _walk(directory: Traversable, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for entry in sorted(directory.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            found += _walk(entry, (*prefix, entry.name))
+        elif entry.name.endswith(SUFFIX):
+            found.append((*prefix, entry.name))
+    return found
+
+
+def render(name: str, target: Path, cwd: Path) -> list[PlannedFile]:
+    """Every file of the new service, rendered; nothing is written."""
+    module = module_path(target, cwd)
+    display = os.path.relpath(target, cwd) if module is not None else str(target)
+    values = {
+        "name": name,
+        "title": name.replace("_", " ").title(),
+        "module": module or name,
+        "path": display,
+    }
+    root = _templates()
+    planned: list[PlannedFile] = []
+    for parts in _walk(root):
+        source = root.joinpath(*parts)
+        relative = fill("/".join(parts)[: -len(SUFFIX)], values)
+        content = fill(source.read_text(encoding="utf-8"), values)
+        planned.append(PlannedFile(target / relative, content))
+    return [*_parent_packages(target, cwd, module), *planned]
+
+
+def _parent_packages(target: Path, cwd: Path, module: str | None) -> list[PlannedFile]:
+    """Empty ``__init__.py`` for parent directories (``services/``) that lack one, so that
+    pytest imports the service's tests by their full dotted names, never by bare basenames."""
+    if module is None:
+        return []
+    missing = []
+    parent = target.parent
+    while parent.resolve() != cwd.resolve():
+        init = parent / "__init__.py"
+        if not init.exists():
+            missing.append(PlannedFile(init, "", shared=True))
+        parent = parent.parent
+    return missing[::-1]
+
+
+def write(files: list[PlannedFile], target: Path) -> None:
+    """Create ``target`` and the files; never overwrites (exclusive creation throughout)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir()
+    except FileExistsError:
+        raise ScaffoldError(f"{target} already exists; refusing to overwrite it") from None
+    for planned in files:
+        planned.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with planned.path.open("x", encoding="utf-8") as out:
+                out.write(planned.content)
+        except FileExistsError:
+            if not planned.shared:
+                raise ScaffoldError(
+                    f"{planned.path} already exists; refusing to overwrite it"
+                ) from None
+
+
+def main(argv: list[str]) -> int:
+    """``kit new NAME [--dir PATH] [--dry-run]``: scaffold a service that passes its tests."""
+    parser = argparse.ArgumentParser(prog="kit new", description=main.__doc__)
+    parser.add_argument("name", help="the service's name: a lowercase Python identifier")
+    parser.add_argument("--dir", type=Path, help="where to create it (default: services/NAME)")
+    parser.add_argument("--dry-run", action="store_true", help="list the files, write nothing")
+    args = parser.parse_args(argv)
+    cwd = Path.cwd()
+    target: Path = args.dir if args.dir is not None else Path("services") / args.name
+    try:
+        check_name(args.name)
+        if target.exists() or target.is_symlink():
+            raise ScaffoldError(f"{target} already exists; refusing to overwrite it")
+        files = render(args.name, target, cwd)
+        if not args.dry_run:
+            write(files, target)
+    except (ScaffoldError, OSError) as exc:
+        print(f"kit new: {exc}", file=sys.stderr)
+        return 2
+    verb = "would create" if args.dry_run else "created"
+    for planned in files:
+        print(f"{verb} {planned.path}")
+    if not args.dry_run:
+        module = module_path(target, cwd) or args.name
+        print(f"next: pytest {target} && kit serve {module}.app:app")
+    return 0
