@@ -1,0 +1,1 @@
+"""Catalog: a kit service (``kit serve services.catalog.app:app``)."""
