@@ -146,6 +146,7 @@ def main(argv: list[str]) -> int:
     try:
         runtime = load_runtime(settings.runtime)
         loop = resolve_loop(settings.loop)
+        export_settings(settings)  # before the import: the app builds its Settings from env
         app = import_app(settings.app)
         # Checked after the import: importing an extension is what re-enables the GIL.
         free_threaded, gil_on = free_threaded_build(), gil_enabled()
