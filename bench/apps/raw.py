@@ -133,7 +133,7 @@ async def read_body(receive: Receive) -> bytes:
 async def validate(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         person = decode_person(await read_body(receive))
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # incl. ValidationError
         await respond(send, encode({"detail": str(exc)}), JSON, 422)
         return
     await respond(send, encode(person), JSON)

@@ -103,7 +103,7 @@ async def updates(request: Request) -> Response:
 async def validate(request: Request) -> Response:
     try:
         person = decode_person(await request.body())
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # incl. ValidationError
         return JSONResponse({"detail": str(exc)}, status_code=422)
     return JSONResponse(person)
 
