@@ -179,9 +179,12 @@ def _method(runs: list[Run]) -> list[str]:
     m, mc = run.method, run.machine
     endpoints = ", ".join(f"`{name}` = `{text}`" for name, text in m.endpoints.items())
     pythons = "; ".join(
-        f"{python_label(r.versions.python, r.versions.implementation)} = "
-        f"{r.versions.implementation} {r.versions.python}, GIL {'on' if r.versions.gil else 'off'}"
-        for r in runs
+        dict.fromkeys(
+            f"{python_label(r.versions.python, r.versions.implementation)} = "
+            f"{r.versions.implementation} {r.versions.python}, "
+            f"GIL {'on' if r.versions.gil else 'off'}"
+            for r in runs
+        )
     )
     packages = ", ".join(f"{k} {v}" for k, v in run.versions.packages.items())
     env = ", ".join(f"{k}={v}" for k, v in m.env.items()) or "defaults"
@@ -206,10 +209,26 @@ def _method(runs: list[Run]) -> list[str]:
         "RSS = peak resident memory summed over the server's process tree, sampled every 100 ms "
         "during warm-up and run; start s = process start to the first 200 on `GET /json`.",
         "- **Ratios:** kit's requests/s divided by the other app's, same runtime and Python.",
+        *_merged(runs),
         "",
         CAVEAT,
         "",
     ]
+
+
+def _merged(runs: list[Run]) -> list[str]:
+    """One line per run when several are merged; the load settings above are the first run's."""
+    if len(runs) < 2:
+        return []
+    lines = [f"- **Merged runs:** {len(runs)} (the load line above is the first run's):"]
+    for run in runs:
+        m = run.method
+        python = python_label(run.versions.python, run.versions.implementation)
+        lines.append(
+            f"  - Python {python}, started {m.started_at}: {m.connections} connections, "
+            f"{m.warmup_s:g} s + {m.duration_s:g} s, {m.pinning}, {len(run.records)} cells"
+        )
+    return lines
 
 
 def markdown(runs: list[Run], charts: dict[str, str]) -> str:
