@@ -254,8 +254,8 @@ Extractor = Callable[[Request, list[ErrorItem]], Any]
 
 
 def _convert(annotation: Any) -> Callable[[Any], Any]:
-    base, _ = unwrap_annotated(annotation)
-    if base is str or base is Any:
+    # Only a bare str needs no conversion: Annotated[str, Meta(...)] has constraints to check.
+    if annotation is str or annotation is Any:
         return lambda value: value
     return lambda value: msgspec.convert(value, annotation, strict=False)
 
