@@ -194,7 +194,7 @@ def _method(runs: list[Run]) -> list[str]:
         "",
         f"- **Date:** {', '.join(dates)} (run started {m.started_at}, finished {m.finished_at}).",
         f"- **Machine:** {mc.cpu_model}, {mc.cpu_count} CPUs, {mc.memory_gb} GB RAM, "
-        f"{mc.platform}.",
+        f"{mc.platform}; 1-minute load average at the start: {_load_text(m.load_before)}.",
         f"- **Python:** {pythons}. **Packages:** {packages}.",
         "- **Servers:** every cell (app x runtime x endpoint) is a fresh process started with "
         f"`kit serve APP` and {m.workers} worker(s); environment: {env}. "
@@ -214,6 +214,10 @@ def _method(runs: list[Run]) -> list[str]:
         CAVEAT,
         "",
     ]
+
+
+def _load_text(load: float) -> str:
+    return "not recorded" if load < 0 else f"{load:.2f}"
 
 
 def _merged(runs: list[Run]) -> list[str]:

@@ -204,6 +204,10 @@ def _machine() -> schema.Machine:
     )
 
 
+def _load() -> float:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else -1.0
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -218,6 +222,10 @@ def _run(
     quick: bool,
 ) -> int:
     started = _now()
+    load_before = _load()
+    if load_before > 0.5:
+        busy = f"the machine is busy (load average {load_before:.2f}); numbers will be noisy"
+        print(f"kit bench: {busy}", file=sys.stderr)
     cells = [(e, r, f) for e in plan.endpoints for r in plan.runtimes for f in plan.frameworks]
     estimate = len(cells) * (plan.duration + plan.warmup + 2) / 60
     print(f"kit bench: {len(cells)} cells, about {estimate:.0f} min", file=sys.stderr, flush=True)
@@ -247,6 +255,7 @@ def _run(
         env={k: v for k, v in sorted(env.items()) if k.startswith("KIT_")},
         started_at=started,
         finished_at=_now(),
+        load_before=load_before,
     )
     run = schema.Run(machine=_machine(), versions=versions, method=method, records=records)
     stem = _stem(started, versions, quick)

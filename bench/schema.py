@@ -36,6 +36,7 @@ class Method(msgspec.Struct, frozen=True):
     env: dict[str, str]  # settings every server ran with (DATABASE_URL left out)
     started_at: str  # UTC, ISO 8601
     finished_at: str
+    load_before: float = -1.0  # 1-minute load average when the run started: was the machine quiet?
 
 
 class Record(msgspec.Struct, frozen=True):
