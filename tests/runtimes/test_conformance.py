@@ -173,3 +173,20 @@ def test_websocket_echo(server: Server) -> None:
         for message in ("hello", "héllo ✓", "x" * 100_000):
             ws.send(message)
             assert ws.recv(timeout=10) == message
+
+
+# Cleartext HTTP/2 (h2c, prior knowledge) with KIT_HTTP=auto: granian and hypercorn speak it;
+# uvicorn speaks HTTP/2 only through its zttp protocol (KIT_HTTP=2 with zttp installed).
+SERVES_H2C = {"granian": True, "hypercorn": True, "uvicorn": False}
+
+
+def test_http2_prior_knowledge(server: Server) -> None:
+    pytest.importorskip("h2")
+    if not SERVES_H2C[server.runtime]:
+        pytest.skip(f"{server.runtime} serves HTTP/1.1 only with KIT_HTTP=auto")
+    with httpx.Client(http1=False, http2=True, timeout=10) as client:
+        response = client.get(server.url + "/json")
+        assert response.http_version == "HTTP/2"
+        assert response.json() == {"message": "Hello, World!"}
+        streamed = client.get(server.url + "/stream")
+        assert streamed.content == b"".join(STREAM_CHUNKS)

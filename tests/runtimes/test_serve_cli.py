@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib.util import find_spec
 
 import pytest
 
@@ -85,7 +86,10 @@ def test_bad_values_exit_2_naming_the_allowed_ones(
         (("no.such.module:app",), "cannot import APP 'no.such.module:app': no module named 'no'"),
         (("tests.runtimes.app:nope",), "'tests.runtimes.app' has no 'nope'"),
         ((APP, "--runtime", "no_such_module:Runtime"), "no module named 'no_such_module'"),
-        ((APP, "--runtime", "runtimes.uvicorn:Nope"), "'runtimes.uvicorn' has no attribute 'Nope'"),
+        (
+            (APP, "--runtime", "tests.runtimes.custom_runtime:Nope"),
+            "'tests.runtimes.custom_runtime' has no attribute 'Nope'",
+        ),
         (
             (APP, "--runtime", "tests.runtimes.custom_runtime:not_a_runtime"),
             "is not a runtimes.base.Runtime",
@@ -117,6 +121,7 @@ def test_auto_loop_falls_back_to_asyncio_without_uvloop() -> None:
     assert "loop=asyncio" in result.stderr
 
 
+@pytest.mark.skipif(find_spec("uvicorn") is None, reason="uvicorn is not installed")
 def test_uvicorn_http2_needs_zttp() -> None:
     result = kit_serve(APP, "--runtime", "uvicorn", "--http", "2", block="zttp")
     assert "uvicorn serves HTTP/2 only with the zttp package" in one_line_error(result)
