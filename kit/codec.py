@@ -6,6 +6,7 @@ per-field walk that finds *every* failing field runs only after a failure.
 
 from __future__ import annotations
 
+import ast
 import re
 import typing
 from collections.abc import Sequence
@@ -120,7 +121,10 @@ def translate(message: str, value: Any, loc: list[str | int]) -> ErrorItem:
             {"min_length" if short else "max_length": size},
         )
     if m := _PATTERN.match(message):
-        pattern = m[1].strip("'")
+        try:  # msgspec quotes the pattern as a Python literal
+            pattern = str(ast.literal_eval(m[1]))
+        except (ValueError, SyntaxError):
+            pattern = m[1].strip("'\"")
         return ErrorItem(
             "string_pattern_mismatch",
             loc,

@@ -237,3 +237,10 @@ def test_custom_exception_handler_wins() -> None:
 
     r = TestClient(app).get("/c")
     assert (r.status_code, r.json()) == (409, {"detail": "conflict"})
+
+
+def test_pattern_errors_show_the_pattern_as_written(kit_client: TestClient) -> None:
+    r = kit_client.post("/users", json={"name": "a", "age": 1, "email": "nope"})
+    item = r.json()["detail"][0]
+    assert item["ctx"] == {"pattern": EMAIL}
+    assert item["msg"] == f"String should match pattern '{EMAIL}'"
