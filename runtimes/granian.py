@@ -11,7 +11,8 @@ from granian.constants import HTTPModes, Interfaces, Loops
 from granian.log import LogLevels
 from granian.server.common import AbstractServer
 
-from runtimes.base import Launch, Runtime, quiet_level
+from runtimes.base import Launch, Runtime, RuntimeUnavailable, quiet_level
+from runtimes.gil import gil_enabled
 
 
 class GranianRuntime(Runtime):
@@ -19,6 +20,14 @@ class GranianRuntime(Runtime):
     package = "granian"
     # granian picks its thread-based server itself when built without the GIL.
     thread_workers = not BUILD_GIL
+
+    def check(self, launch: Launch) -> None:
+        # KIT_ALLOW_GIL cannot help here: granian's free-threaded build refuses a GIL itself.
+        if not BUILD_GIL and gil_enabled():
+            raise RuntimeUnavailable(
+                "granian's free-threaded build does not run with the GIL enabled; "
+                "use PYTHON_GIL=0, or KIT_RUNTIME=uvicorn or hypercorn with KIT_ALLOW_GIL=1"
+            )
 
     def options(self, launch: Launch) -> dict[str, Any]:
         settings = launch.settings

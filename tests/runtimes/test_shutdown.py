@@ -100,3 +100,38 @@ def test_two_workers_each_run_the_lifespan_and_drain(runtime: str, tmp_path: Pat
         print(json.dumps({**facts, "workers": 2}))
     finally:
         server.kill()
+
+
+async def overstay(server: Server) -> str:
+    """A request far longer than the graceful timeout, with SIGTERM sent while it runs."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        request = asyncio.create_task(client.get("/slow", params={"seconds": 60, "tag": "x"}))
+        await wait_inflight(server, 1)
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            response = await request
+        except httpx.TransportError as exc:
+            return f"connection closed ({type(exc).__name__})"
+        return f"{response.status_code} {response.text[:40]}"
+
+
+@pytest.mark.slow
+def test_graceful_timeout_bounds_the_drain(runtime: str, tmp_path: Path) -> None:
+    server = start_server(runtime, tmp_path, env={"KIT_GRACEFUL_TIMEOUT": "1"})
+    try:
+        outcome = asyncio.run(overstay(server))
+        # The server stops long before the request would finish; what the client sees past the
+        # timeout differs (uvicorn/hypercorn cancel it: 500; granian kills the worker).
+        assert server.proc.wait(30) == 0, server.output()
+        assert not outcome.startswith("200"), outcome
+        print(
+            json.dumps(
+                {
+                    "runtime": runtime,
+                    "past_timeout": outcome,
+                    "lifespan_shutdown": len(server.events("shutdown")),
+                }
+            )
+        )
+    finally:
+        server.kill()
