@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from kit.settings import Settings
@@ -121,9 +122,14 @@ class Cluster:
         return f"postgresql://postgres@/{database}?host={host}&port={self.port}"
 
     def _run(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        # as root: drop to the server user and its group (root's groups would shadow "other")
+        identity: dict[str, Any] = {}
+        if self.user is not None:
+            entry = pwd.getpwnam(self.user)
+            identity = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         return subprocess.run(
             [str(self.bin / args[0]), *args[1:]],
-            user=self.user,
+            **identity,
             capture_output=True,
             text=True,
             timeout=timeout,

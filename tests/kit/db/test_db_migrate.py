@@ -1,0 +1,150 @@
+"""SQL migrations: order, idempotence, concurrent runners, rollback, refusal of edits."""
+
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import asyncpg
+import pytest
+
+from kit.db import MigrationError, apply_migrations
+from kit.db.migrate import load_migrations, main
+
+FIRST = "CREATE TABLE author (id serial PRIMARY KEY, name text NOT NULL);"
+SECOND = "CREATE TABLE book (id serial PRIMARY KEY, author_id int REFERENCES author(id));"
+THIRD = "INSERT INTO author (name) VALUES ('ada'); INSERT INTO book (author_id) VALUES (1);"
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    # written out of order on purpose: numbers decide, not file system order
+    (directory / "0003_seed.sql").write_text(THIRD)
+    (directory / "0001_author.sql").write_text(FIRST)
+    (directory / "0002_book.sql").write_text(SECOND)
+    return directory
+
+
+async def fetch(url: str, query: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(query))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.anyio
+async def test_applied_in_order_once(fresh_database_url: str, migrations: Path) -> None:
+    names = ["0001_author.sql", "0002_book.sql", "0003_seed.sql"]
+    assert await apply_migrations(fresh_database_url, migrations) == names
+    assert await apply_migrations(fresh_database_url, migrations) == []
+    rows = await fetch(fresh_database_url, "SELECT name FROM kit_migrations ORDER BY name")
+    assert [r["name"] for r in rows] == names
+    assert len(await fetch(fresh_database_url, "SELECT * FROM book")) == 1
+
+
+@pytest.mark.anyio
+async def test_concurrent_runners_apply_each_file_once(
+    fresh_database_url: str, migrations: Path
+) -> None:
+    results: list[list[str]] = []
+
+    async def run() -> None:
+        results.append(await apply_migrations(fresh_database_url, migrations))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(run)
+    applied = sorted(name for result in results for name in result)
+    assert applied == ["0001_author.sql", "0002_book.sql", "0003_seed.sql"]
+    assert len(await fetch(fresh_database_url, "SELECT * FROM author")) == 1
+
+
+@pytest.mark.anyio
+async def test_failing_migration_rolls_back_and_stops(
+    fresh_database_url: str, migrations: Path
+) -> None:
+    (migrations / "0004_broken.sql").write_text(
+        "CREATE TABLE half (id int); INSERT INTO author (name) VALUES (NULL);"
+    )
+    (migrations / "0005_after.sql").write_text("CREATE TABLE after (id int);")
+    with pytest.raises(MigrationError, match=r"0004_broken\.sql failed and was rolled back"):
+        await apply_migrations(fresh_database_url, migrations)
+    tables = await fetch(
+        fresh_database_url,
+        "SELECT tablename FROM pg_tables WHERE tablename IN ('half', 'after', 'book')",
+    )
+    assert [r["tablename"] for r in tables] == ["book"]
+    recorded = await fetch(fresh_database_url, "SELECT name FROM kit_migrations")
+    assert len(recorded) == 3
+
+
+@pytest.mark.anyio
+async def test_changed_or_missing_applied_file_is_refused(
+    fresh_database_url: str, migrations: Path
+) -> None:
+    await apply_migrations(fresh_database_url, migrations)
+    (migrations / "0002_book.sql").write_text(SECOND + "\n-- edited")
+    with pytest.raises(MigrationError, match=r"0002_book\.sql was changed after it was applied"):
+        await apply_migrations(fresh_database_url, migrations)
+    (migrations / "0002_book.sql").unlink()
+    with pytest.raises(MigrationError, match=r"0002_book\.sql was applied but its file is missing"):
+        await apply_migrations(fresh_database_url, migrations)
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"first.sql": FIRST}, "named NNNN_name.sql"),
+        ({"0001_a.sql": FIRST, "001_b.sql": SECOND}, "have the same number 1"),
+    ],
+)
+def test_bad_file_names_are_refused(tmp_path: Path, files: dict[str, str], message: str) -> None:
+    for name, sql in files.items():
+        (tmp_path / name).write_text(sql)
+    with pytest.raises(MigrationError, match=message):
+        load_migrations(tmp_path)
+
+
+def test_missing_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(MigrationError, match="does not exist"):
+        load_migrations(tmp_path / "nope")
+
+
+def test_kit_migrate_command(
+    fresh_database_url: str,
+    migrations: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = tmp_path / "migrate_cmd_app.py"
+    module.write_text(
+        textwrap.dedent(
+            f"""
+            from kit import App
+            from kit.db import Database
+
+            app = App(database=Database({str(migrations)!r}))
+            """
+        )
+    )
+    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "migrate_cmd_app", raising=False)
+    assert main(["migrate_cmd_app:app"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "applied 0001_author.sql",
+        "applied 0002_book.sql",
+        "applied 0003_seed.sql",
+    ]
+    assert main(["migrate_cmd_app:app"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert main(["migrate_cmd_app:nothing"]) == 1
+    assert "has no attribute 'nothing'" in capsys.readouterr().err
+    assert main(["no_colon"]) == 1
+    monkeypatch.delenv("KIT_APP", raising=False)
+    assert main([]) == 2
