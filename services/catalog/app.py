@@ -1,65 +1,300 @@
-"""Catalog: `kit serve services.catalog.app:app`.
+"""The catalog: categories, and products with their variants. `kit serve services.catalog.app:app`.
 
 Health probes, metrics, JSON logs and /docs come with ``kit.App``; this file only holds the
-routes. SQL is in queries.py, bodies in schemas.py, the schema in migrations/.
+routes. Bodies and their rules are in schemas.py, SQL in queries.py, the schema in migrations/.
+
+Every write is one transaction (``Transaction``): a product and its variants are stored
+together or not at all. A product's ETag is its version; PATCH and DELETE need ``If-Match``
+(see preconditions.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import operator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
+from msgspec import UNSET
 
-from kit import App, HTTPException, Query
+from kit import App, Header, HTTPException, Query, Response
 from kit.db import Connection, Database, Transaction, conflict_on, fetch_as, fetchrow_as
+from kit.errors import ErrorItem, ValidationFailed
 
 from . import queries
-from .schemas import Item, ItemIn, ItemPage
+from .cursor import Cursor, InvalidCursor, decode_cursor, encode_cursor
+from .preconditions import check_if_match, etag, matches, require_if_match
+from .schemas import (
+    LINE,
+    Category,
+    CategoryIn,
+    Id,
+    Limit,
+    PriceCents,
+    Product,
+    ProductIn,
+    ProductPage,
+    ProductPatch,
+    ProductSummary,
+    Sort,
+    Status,
+    Variant,
+)
+
+
+async def decode_json_columns(conn: asyncpg.Connection) -> None:
+    """json values (the aggregated variants) arrive as Python lists, decoded by msgspec."""
+    await conn.set_type_codec(
+        "json",
+        schema="pg_catalog",
+        encoder=lambda value: msgspec.json.encode(value).decode(),
+        decoder=msgspec.json.decode,
+    )
+
 
 app = App(
     title="catalog",
-    version="0.1.0",
-    description="Catalog: items, created, listed, read and deleted.",
-    database=Database(migrations=Path(__file__).with_name("migrations")),
+    version="1.0.0",
+    description="A product catalog: categories, products with variants, keyset pages, ETags.",
+    database=Database(migrations=Path(__file__).with_name("migrations"), init=decode_json_columns),
 )
 
-After = Annotated[int, msgspec.Meta(ge=0)]
-Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
+IfMatch = Annotated[
+    str | None, Header(description="the ETag of your last read; `*` overwrites regardless")
+]
+IfNoneMatch = Annotated[str | None, Header(description="answer 304 if the ETag still matches")]
+
+# Per sort: how to read the cursor key from a row, and what a valid key looks like.
+CURSOR_KEYS: dict[str, tuple[Any, Any]] = {
+    sort: (
+        operator.attrgetter(column),
+        {"id": Id, "price_cents": PriceCents}.get(
+            column, Annotated[str, msgspec.Meta(pattern=LINE)]
+        ),
+    )
+    for sort, (column, _) in queries.SORTS.items()
+}
 
 
-@app.post("/items", status_code=201, tags=["items"])
-async def create_item(item: ItemIn, conn: Transaction) -> Item:
-    """Create an item; its name must be unique (409 otherwise)."""
-    with conflict_on(asyncpg.UniqueViolationError, detail="an item with this name exists"):
-        created = await fetchrow_as(conn, Item, queries.INSERT_ITEM, item.name, item.description)
-    assert created is not None  # INSERT ... RETURNING always returns the row
+# -- categories
+
+
+@app.post("/categories", status_code=201, tags=["categories"])
+async def create_category(category: CategoryIn, conn: Connection, response: Response) -> Category:
+    """Create a category; slugs are unique (409)."""
+    with conflict_on(asyncpg.UniqueViolationError, detail="a category with this slug exists"):
+        created = await fetchrow_as(
+            conn, Category, queries.INSERT_CATEGORY, category.slug, category.name
+        )
+    assert created is not None  # INSERT ... RETURNING returns the row
+    response.headers["location"] = f"/categories/{created.id}"
     return created
 
 
-@app.get("/items/{item_id}", tags=["items"])
-async def get_item(item_id: int, conn: Connection) -> Item:
-    """Read one item."""
-    item = await fetchrow_as(conn, Item, queries.GET_ITEM, item_id)
-    if item is None:
-        raise HTTPException(404, "item not found")
-    return item
+@app.get("/categories", tags=["categories"])
+async def list_categories(conn: Connection) -> list[Category]:
+    """Every category, by slug."""
+    return await fetch_as(conn, Category, queries.LIST_CATEGORIES)
 
 
-@app.get("/items", tags=["items"])
-async def list_items(
+@app.get("/categories/{category_id}", tags=["categories"])
+async def get_category(category_id: Id, conn: Connection) -> Category:
+    """Read one category."""
+    category = await fetchrow_as(conn, Category, queries.GET_CATEGORY, category_id)
+    if category is None:
+        raise HTTPException(404, "category not found")
+    return category
+
+
+@app.delete("/categories/{category_id}", status_code=204, tags=["categories"])
+async def delete_category(category_id: Id, conn: Connection) -> None:
+    """Delete a category that no product uses (409 otherwise)."""
+    with conflict_on(asyncpg.ForeignKeyViolationError, detail="the category still has products"):
+        deleted = await conn.execute(queries.DELETE_CATEGORY, category_id)
+    if deleted == "DELETE 0":
+        raise HTTPException(404, "category not found")
+
+
+# -- products
+
+
+@app.post("/products", status_code=201, tags=["products"])
+async def create_product(product: ProductIn, conn: Transaction, response: Response) -> Product:
+    """Create a product with its variants, in one transaction; SKUs are unique (409)."""
+    check_variant_skus(product.variants)
+    with (
+        conflict_on(asyncpg.UniqueViolationError, detail="a product with this SKU exists"),
+        category_must_exist(product.category_id),
+    ):
+        product_id = await conn.fetchval(
+            queries.INSERT_PRODUCT,
+            product.sku,
+            product.name,
+            product.description,
+            product.price_cents,
+            product.status,
+            product.category_id,
+        )
+    await insert_variants(conn, product_id, product.variants)
+    response.headers["location"] = f"/products/{product_id}"
+    return await read_product(conn, product_id, response)
+
+
+@app.get("/products/{product_id}", tags=["products"])
+async def get_product(
+    product_id: Id, conn: Connection, response: Response, if_none_match: IfNoneMatch = None
+) -> Product:
+    """Read a product and its variants; its ETag comes in the `ETag` header."""
+    product = await read_product(conn, product_id, response)
+    if if_none_match is not None and matches(if_none_match, product.version):
+        raise HTTPException(304, headers={"ETag": etag(product.version)})
+    return product
+
+
+@app.patch("/products/{product_id}", tags=["products"])
+async def update_product(
+    product_id: Id,
+    patch: ProductPatch,
+    conn: Transaction,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Product:
+    """Change the fields sent, and only those (null clears a nullable one); needs If-Match.
+
+    `variants`, when sent, replaces the whole list. 428 without If-Match, 412 when stale.
+    """
+    expected = require_if_match(if_match)
+    if patch.variants is not UNSET:
+        check_variant_skus(patch.variants)
+    await lock_for_write(conn, product_id, expected)
+    with category_must_exist(patch.category_id):
+        await conn.execute(
+            queries.UPDATE_PRODUCT,
+            product_id,
+            *sent(patch.name),
+            *sent(patch.description),
+            *sent(patch.price_cents),
+            *sent(patch.status),
+            *sent(patch.category_id),
+        )
+    if patch.variants is not UNSET:
+        await conn.execute(queries.DELETE_VARIANTS, product_id)
+        await insert_variants(conn, product_id, patch.variants)
+    return await read_product(conn, product_id, response)
+
+
+@app.delete("/products/{product_id}", status_code=204, tags=["products"])
+async def delete_product(product_id: Id, conn: Transaction, if_match: IfMatch = None) -> None:
+    """Delete a product and its variants; needs If-Match (428 without it, 412 when stale)."""
+    expected = require_if_match(if_match)
+    await lock_for_write(conn, product_id, expected)
+    await conn.execute(queries.DELETE_PRODUCT, product_id)
+
+
+@app.get("/products", tags=["products"])
+async def list_products(
     conn: Connection,
-    after: Annotated[After, Query(description="the next_after of the previous page")] = 0,
+    category_id: Annotated[Id | None, Query()] = None,
+    status: Annotated[Status | None, Query()] = None,
+    min_price: Annotated[PriceCents | None, Query(description="in cents, inclusive")] = None,
+    max_price: Annotated[PriceCents | None, Query(description="in cents, inclusive")] = None,
+    sort: Annotated[Sort, Query(description="a field; `-` for descending")] = "-created",
     limit: Annotated[Limit, Query()] = 20,
-) -> ItemPage:
-    """List items in creation order, ``limit`` at a time."""
-    items = await fetch_as(conn, Item, queries.LIST_ITEMS, after, limit)
-    return ItemPage(items, items[-1].id if len(items) == limit else None)
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
+) -> ProductPage:
+    """A page of products, filtered and sorted; follow `next_cursor` for the next one."""
+    filters = {
+        "category_id": category_id,
+        "status": status,
+        "min_price": min_price,
+        "max_price": max_price,
+    }
+    used = tuple(name for name, value in filters.items() if value is not None)
+    args: list[Any] = [filters[name] for name in used]
+    key_of, key_type = CURSOR_KEYS[sort]
+    if cursor is not None:
+        try:
+            after = decode_cursor(cursor, sort, key_type)
+        except InvalidCursor as exc:
+            raise ValidationFailed(
+                [ErrorItem("value_error", ["query", "cursor"], f"Value error, {exc}", cursor)]
+            ) from None
+        args += [after.id] if queries.SORTS[sort][0] == "id" else [after.key, after.id]
+    query = queries.list_products(sort, used, cursor is not None)
+    rows = await fetch_as(conn, ProductSummary, query, *args, limit + 1)  # one more: a next page?
+    if len(rows) <= limit:
+        return ProductPage(rows, None)
+    last = rows[limit - 1]
+    return ProductPage(rows[:limit], encode_cursor(Cursor(sort, key_of(last), last.id)))
 
 
-@app.delete("/items/{item_id}", status_code=204, tags=["items"])
-async def delete_item(item_id: int, conn: Connection) -> None:
-    """Delete one item."""
-    if await conn.execute(queries.DELETE_ITEM, item_id) == "DELETE 0":
-        raise HTTPException(404, "item not found")
+# -- the steps the handlers share
+
+
+async def read_product(conn: asyncpg.Connection, product_id: int, response: Response) -> Product:
+    """The product as the API shows it, with its ETag set on ``response``; 404 if missing."""
+    product = await fetchrow_as(conn, Product, queries.GET_PRODUCT, product_id)
+    if product is None:
+        raise HTTPException(404, "product not found")
+    response.headers["etag"] = etag(product.version)
+    return product
+
+
+async def lock_for_write(conn: asyncpg.Connection, product_id: int, if_match: str) -> None:
+    """Lock the product's row for this transaction, then check the client's If-Match.
+
+    A concurrent writer waits on the lock and then sees the new version: of two writes made
+    with the same ETag, exactly one succeeds and the other gets 412.
+    """
+    version = await conn.fetchval(queries.LOCK_PRODUCT, product_id)
+    if version is None:
+        raise HTTPException(404, "product not found")
+    check_if_match(if_match, version)
+
+
+async def insert_variants(
+    conn: asyncpg.Connection, product_id: int, variants: list[Variant]
+) -> None:
+    if not variants:
+        return
+    with conflict_on(asyncpg.UniqueViolationError, detail="a variant with this SKU exists"):
+        await conn.execute(
+            queries.INSERT_VARIANTS,
+            product_id,
+            [variant.sku for variant in variants],
+            [variant.label for variant in variants],
+            [variant.stock for variant in variants],
+        )
+
+
+def check_variant_skus(variants: list[Variant]) -> None:
+    """422 for a SKU given twice in one request (before the database would say 409)."""
+    seen: set[str] = set()
+    errors = []
+    for index, variant in enumerate(variants):
+        if variant.sku in seen:
+            loc: list[str | int] = ["body", "variants", index, "sku"]
+            errors.append(ErrorItem("value_error", loc, "Value error, duplicate SKU", variant.sku))
+        seen.add(variant.sku)
+    if errors:
+        raise ValidationFailed(errors)
+
+
+@contextlib.contextmanager
+def category_must_exist(category_id: Any) -> Iterator[None]:
+    """A ``category_id`` naming no category is the client's mistake: 422 on that field."""
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError:
+        loc: list[str | int] = ["body", "category_id"]
+        message = "Value error, no category has this id"
+        raise ValidationFailed([ErrorItem("value_error", loc, message, category_id)]) from None
+
+
+def sent(value: Any) -> tuple[bool, Any]:
+    """A PATCH field as UPDATE_PRODUCT's ($sent, $value): UNSET keeps the column, any other
+    value (null included) replaces it."""
+    return (False, None) if value is UNSET else (True, value)
