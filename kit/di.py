@@ -243,6 +243,8 @@ def fill_specials(plan: Plan, kwargs: dict[str, Any], ctx: Context) -> None:
         else:
             if ctx.response is None:
                 ctx.response = Response()
+                # Response() adds "content-length: 0"; the real body's length is sent later
+                del ctx.response.headers["content-length"]
                 ctx.response.status_code = 0  # "not set by the handler"
             kwargs[name] = ctx.response
 
