@@ -31,6 +31,7 @@ from bench.matrix import (
 )
 from bench.server import Server, ServerFailed, free_port, request
 
+ROOT = Path(__file__).resolve().parents[1]  # servers import the apps from here
 RESULTS = Path(__file__).with_name("results")
 PROBE = Path(__file__).with_name("probe.py")
 KIT_APP = FRAMEWORKS["kit"]
@@ -171,7 +172,11 @@ def _server_env() -> dict[str, str]:
 def _migrate(python: str, env: dict[str, str]) -> None:
     # The peers share the kit service's tables; create them before any peer starts.
     proc = subprocess.run(
-        [python, "-m", "kit.cli", "migrate", KIT_APP], env=env, capture_output=True, text=True
+        [python, "-m", "kit.cli", "migrate", KIT_APP],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
@@ -311,7 +316,7 @@ def _cell(
         "KIT_WORKERS": str(plan.workers),
     }
     log = tmp / f"{framework}-{runtime}-{endpoint}.log"
-    with Server(argv, cell_env, port, log) as server:
+    with Server(argv, cell_env, port, log, cwd=ROOT) as server:
         try:
             startup = server.wait_ready(READY_PATH)
         except ServerFailed as exc:

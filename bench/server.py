@@ -41,8 +41,10 @@ def request(
 
 
 class Server:
-    def __init__(self, argv: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        self.argv, self.env, self.port, self.log = argv, env, port, log
+    def __init__(
+        self, argv: list[str], env: dict[str, str], port: int, log: Path, cwd: Path | None = None
+    ) -> None:
+        self.argv, self.env, self.port, self.log, self.cwd = argv, env, port, log, cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
 
@@ -52,6 +54,7 @@ class Server:
             # Own session, so stopping it reaches every worker and nothing else.
             self.proc = subprocess.Popen(
                 self.argv,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
