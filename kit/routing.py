@@ -340,6 +340,12 @@ class Router(StarletteRouter):
         if route.max_body_size is None:
             route.bind(self.default_max_body_size)
         self.routes.append(route)
+        # Several routes can share a path (GET and DELETE /items/{id}); a 405 from any of them
+        # must list the methods of all of them in Allow.
+        same_path = [r for r in self.routes if isinstance(r, APIRoute) and r.path == route.path]
+        allow = ", ".join(sorted({m for r in same_path for m in r.methods or ()}))
+        for other in same_path:
+            other._allow = allow
         return route
 
     def api_route(
