@@ -30,7 +30,6 @@ OPENAPI_VERSION = "3.1.0"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _NO_CONTENT = frozenset({204, 304})
 _NULL = {"type": "null"}
-_ERROR_CODES = frozenset({"413", "415", "422"})
 
 
 def build_document(app: App) -> dict[str, Any]:
@@ -45,8 +44,10 @@ def build_document(app: App) -> dict[str, Any]:
                 continue
             item[method] = _operation(route, path, method, schemas, operation_ids)
     components = schemas.resolve()
-    if any(code in _ERROR_CODES for op in _operations(paths) for code in op["responses"]):
-        components.update(error_components())
+    errors = error_components()
+    used = msgspec.json.encode(paths)
+    if any(ref(name)["$ref"].encode() in used for name in errors):
+        components.update(errors)
     info: dict[str, Any] = {"title": app.title, "version": app.version}
     if app.description:
         info["description"] = app.description
@@ -73,11 +74,6 @@ def api_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[
                 yield prefix + route.path_format, route
         elif isinstance(route, Mount):
             yield from api_routes(route.routes, prefix + route.path_format)
-
-
-def _operations(paths: dict[str, dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for item in paths.values():
-        yield from item.values()
 
 
 def _methods(route: APIRoute) -> list[str]:
@@ -266,17 +262,18 @@ def _success_content(route: APIRoute, schemas: SchemaSet) -> dict[str, Any] | No
     response_class = route.response_class
     if response_class is None:
         response_class, annotation = _split_response(annotation)
+    media_type = "application/json"
     if response_class is not None:
-        media_type = response_class.media_type
-        if media_type is None:
+        if response_class.media_type is None:
             return None
+        media_type = response_class.media_type
         if not _is_json(media_type):
             return {media_type: {"schema": {"type": "string"}}}
-        if annotation is None or _response_type(annotation) is not None:
-            return {media_type: {"schema": {}}}
+        if _response_type(annotation) is not None:
+            annotation = None
     if annotation is None:  # not annotated: any JSON value, as FastAPI documents it
-        return {"application/json": {"schema": {}}}
-    return {"application/json": {"schema": schemas.slot(annotation)}}
+        return {media_type: {"schema": {}}}
+    return {media_type: {"schema": schemas.slot(annotation)}}
 
 
 def _response_type(annotation: Any) -> type[Response] | None:
@@ -314,11 +311,17 @@ def _is_json(media_type: str) -> bool:
 def _merge_response(
     current: dict[str, Any] | None, status: int | str, extra: Any, schemas: SchemaSet
 ) -> dict[str, Any]:
-    """A ``responses={status: ...}`` entry: a type, or a dict with description/model/content."""
+    """A ``responses={status: ...}`` entry: a description, a type, or a dict with description,
+    model, content, headers. An error status with no body given has kit's ``{"detail": ...}``.
+    """
     response = dict(current or {})
-    if not isinstance(extra, dict):
+    if isinstance(extra, str):
+        extra = {"description": extra}
+    elif not isinstance(extra, dict):
         extra = {"model": extra}
     model = extra.get("model")
+    if model is None and "content" not in extra and _is_error(status):
+        response.setdefault("content", {"application/json": {"schema": ref(HTTP_ERROR)}})
     if model is not None:
         content = dict(response.get("content") or {})
         content["application/json"] = {"schema": schemas.slot(model)}
@@ -331,6 +334,11 @@ def _merge_response(
     if "description" not in response:
         response["description"] = _phrase(status)
     return response
+
+
+def _is_error(status: int | str) -> bool:
+    text = str(status)
+    return text[:1] in ("4", "5") or text == "default"
 
 
 def _phrase(status: int | str) -> str:

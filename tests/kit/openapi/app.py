@@ -162,7 +162,7 @@ async def message(
 
 @app.put("/categories", tags=["categories"])
 async def put_category(
-    category: Annotated[Category, Body(description="a tree of categories", max_size=4096)],
+    category: Annotated[Category, Body(description="a tree of categories", max_size=256 * 1024)],
 ) -> Category:
     return category
 

@@ -217,7 +217,31 @@ def test_responses_by_annotation_status_and_class(document: dict[str, Any]) -> N
         "description": "No such item",
         "content": {"application/json": {"schema": {"$ref": SCHEMAS + "NotFound"}}},
     }
-    assert op(document, "/items", "post")["responses"]["409"] == {"description": "Duplicate name"}
+    # an error status given only a description answers kit's {"detail": ...}
+    assert op(document, "/items", "post")["responses"]["409"] == {
+        "description": "Duplicate name",
+        "content": {"application/json": {"schema": {"$ref": SCHEMAS + "HTTPError"}}},
+    }
+
+
+def test_responses_shorthands() -> None:
+    app = App(settings=Settings(docs=False))
+
+    @app.get("/x", responses={404: "Not here", 202: Pong, "default": {"description": "Other"}})
+    async def x() -> None: ...
+
+    responses = build_document(app)["paths"]["/x"]["get"]["responses"]
+    error = {"application/json": {"schema": {"$ref": SCHEMAS + "HTTPError"}}}
+    assert responses["404"] == {"description": "Not here", "content": error}
+    assert responses["202"] == {
+        "content": {"application/json": {"schema": {"$ref": SCHEMAS + "Pong"}}},
+        "description": "Accepted",
+    }
+    assert responses["default"] == {"description": "Other", "content": error}
+    assert responses["200"] == {
+        "description": "Successful Response",
+        "content": {"application/json": {"schema": {"type": "null"}}},
+    }
 
 
 def test_errors_422_413_415_where_they_apply(document: dict[str, Any]) -> None:
@@ -266,6 +290,10 @@ def test_mounted_and_included_routers_carry_prefixes() -> None:
     assert operation["tags"] == ["inner"]
     assert operation["parameters"][0]["schema"] == {"type": "string", "maxLength": 5}
     validate(document)
+
+
+class Pong(msgspec.Struct):
+    pong: bool
 
 
 class Opaque:
