@@ -1,0 +1,160 @@
+"""`kit new`: name checks, no overwrites, --dry-run, --dir; and a generated service that
+lints clean, passes its own tests next to the suite's, and answers on a real server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kit.scaffold import main, render
+from services.catalog.tests.servers import serving
+
+REPO = Path(__file__).resolve().parents[2]
+FILES = [
+    "services/__init__.py",
+    "services/shop/README.md",
+    "services/shop/__init__.py",
+    "services/shop/app.py",
+    "services/shop/migrations/0001_init.sql",
+    "services/shop/queries.py",
+    "services/shop/schemas.py",
+    "services/shop/tests/__init__.py",
+    "services/shop/tests/conftest.py",
+    "services/shop/tests/test_shop_api.py",
+]
+
+
+def created(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("Shop", "not a valid service name"),
+        ("1shop", "not a valid service name"),
+        ("my-shop", "not a valid service name"),
+        ("_shop", "not a valid service name"),
+        ("", "not a valid service name"),
+        ("s" * 41, "too long"),
+        ("class", "Python keyword"),
+        ("kit", "reserved"),
+        ("services", "reserved"),
+        ("test", "reserved"),
+        ("json", "standard library"),
+        ("asyncio", "standard library"),
+        ("pytest", "already an importable module"),
+        ("msgspec", "already an importable module"),
+    ],
+)
+def test_bad_names_are_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str], name: str, reason: str
+) -> None:
+    assert main([name]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kit new: ")
+    assert reason in err
+    assert err.count("\n") == 1
+    assert created(workdir) == []
+
+
+def test_dry_run_lists_and_writes_nothing(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["shop", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"would create {path}" for path in FILES]
+    assert created(workdir) == []
+
+
+def test_never_overwrites(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["shop"]) == 0
+    assert created(workdir) == FILES
+    (workdir / "services/shop/app.py").write_text("# mine\n")
+    capsys.readouterr()
+    assert main(["shop"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "kit new: services/shop already exists; refusing to overwrite it\n"
+    )
+    assert main(["other", "--dir", "services/shop"]) == 2
+    assert (workdir / "services/shop/app.py").read_text() == "# mine\n"
+
+
+def test_dir_puts_it_anywhere(workdir: Path) -> None:
+    assert main(["shop", "--dir", "apps/shop_v2"]) == 0
+    assert (workdir / "apps/__init__.py").exists()
+    readme = (workdir / "apps/shop_v2/README.md").read_text()
+    assert "kit serve apps.shop_v2.app:app" in readme
+    assert (workdir / "apps/shop_v2/tests/test_shop_api.py").exists()
+
+
+def test_templates_leave_no_placeholder(tmp_path: Path) -> None:
+    for planned in render("shop", tmp_path / "services" / "shop", tmp_path):
+        assert "${" not in planned.content, planned.path
+
+
+def run(*command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_generated_service_passes_its_tests_and_serves(
+    tmp_path: Path, database_url: str, fresh_database_url: str
+) -> None:
+    """The whole promise, in a fresh project directory laid out like this repository."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    made = run(sys.executable, "-m", "kit.cli", "new", "shop", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    assert "next: pytest services/shop && kit serve services.shop.app:app" in made.stdout
+
+    service = str(tmp_path / "services")
+    ruff = [sys.executable, "-m", "ruff"]
+    config = [
+        "--config",
+        str(REPO / "pyproject.toml"),
+        "--config",
+        "lint.isort.known-first-party=['kit']",
+    ]
+    for check in (["check", *config, service], ["format", "--check", *config, service]):
+        linted = run(*ruff, *check, cwd=tmp_path, env=env)
+        assert linted.returncode == 0, linted.stdout + linted.stderr
+
+    # the repository's pytest setup, and a suite test module with the same basename as the
+    # service's: packages keep them apart, as `kit new x && make test` needs
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\ntestpaths = tests services\npythonpath = .\nfilterwarnings = error\n"
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_shop_api.py").write_text("def test_other() -> None:\n    pass\n")
+    tested = run(
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path, env=env
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "7 passed" in tested.stdout
+
+    log = tmp_path / "server.log"
+    env["DATABASE_URL"] = fresh_database_url  # empty: the server applies shop's migration
+    with (
+        serving("services.shop.app:app", "uvicorn", cwd=tmp_path, log=log, env=env) as url,
+        httpx.Client(base_url=url, timeout=10) as client,
+    ):
+        item = client.post("/items", json={"name": "first"})
+        assert item.status_code == 201, item.text
+        assert client.get(f"/items/{item.json()['id']}").json() == item.json()
+        assert client.post("/items", json={"name": "first"}).status_code == 409
+        assert "/items/{item_id}" in client.get("/openapi.json").json()["paths"]
+        assert client.get("/docs").status_code == 200
+        assert client.get("/metrics").status_code == 200
