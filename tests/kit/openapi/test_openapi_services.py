@@ -16,6 +16,7 @@ from tests.kit.openapi.conftest import load_app
 from tests.kit.openapi.server import FEATURE_APP, Server, service_apps
 
 APPS = [FEATURE_APP, *service_apps()]
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
 EXAMPLES_PER_OPERATION = 40
 # Every check but negative_data_rejection: kit decodes bodies leniently on purpose (FastAPI's
@@ -37,6 +38,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     assert SCHEMATHESIS is not None
     command = [
         SCHEMATHESIS,
+        "--config-file",
+        str(CONFIG),
         "run",
         f"{server.url}/openapi.json",
         "--checks",
