@@ -1,7 +1,8 @@
 """The catalog: categories, and products with their variants. `kit serve services.catalog.app:app`.
 
 Health probes, metrics, JSON logs and /docs come with ``kit.App``; this file only holds the
-routes. Bodies and their rules are in schemas.py, SQL in queries.py, the schema in migrations/.
+routes and the steps they share. Bodies and their rules are in schemas.py, SQL in queries.py,
+the schema in migrations/.
 
 Every write is one transaction (``Transaction``): a product and its variants are stored
 together or not at all. A product's ETag is its version; PATCH and DELETE need ``If-Match``
@@ -28,7 +29,6 @@ from . import queries
 from .cursor import Cursor, InvalidCursor, decode_cursor, encode_cursor
 from .preconditions import check_if_match, etag, matches, require_if_match
 from .schemas import (
-    LINE,
     Category,
     CategoryIn,
     Id,
@@ -39,6 +39,7 @@ from .schemas import (
     ProductPage,
     ProductPatch,
     ProductSummary,
+    SingleLine,
     Sort,
     Status,
     Variant,
@@ -67,22 +68,27 @@ IfMatch = Annotated[
 ]
 IfNoneMatch = Annotated[str | None, Header(description="answer 304 if the ETag still matches")]
 
-# Per sort: how to read the cursor key from a row, and what a valid key looks like.
-CURSOR_KEYS: dict[str, tuple[Any, Any]] = {
-    sort: (
-        operator.attrgetter(column),
-        {"id": Id, "price_cents": PriceCents}.get(
-            column, Annotated[str, msgspec.Meta(pattern=LINE)]
-        ),
-    )
+# What a valid cursor key is for each sort column (a forged one is a 422, not a 500).
+KEY_TYPES: dict[str, Any] = {"id": Id, "price_cents": PriceCents, "name": SingleLine}
+# Per sort: how to read the cursor key from a row, and its type.
+CURSOR_KEYS = {
+    sort: (operator.attrgetter(column), KEY_TYPES[column])
     for sort, (column, _) in queries.SORTS.items()
+}
+
+# Documented answers besides 200/422 (kit's OpenAPI adds the {"detail": ...} body).
+PRODUCT_NOT_FOUND = {404: "No product has this id"}
+GUARDED_WRITE = {
+    **PRODUCT_NOT_FOUND,
+    412: "If-Match is stale: the current ETag is in the ETag header",
+    428: "If-Match is missing",
 }
 
 
 # -- categories
 
 
-@app.post("/categories", status_code=201, tags=["categories"])
+@app.post("/categories", status_code=201, tags=["categories"], responses={409: "Slug taken"})
 async def create_category(category: CategoryIn, conn: Connection, response: Response) -> Category:
     """Create a category; slugs are unique (409)."""
     with conflict_on(asyncpg.UniqueViolationError, detail="a category with this slug exists"):
@@ -100,7 +106,7 @@ async def list_categories(conn: Connection) -> list[Category]:
     return await fetch_as(conn, Category, queries.LIST_CATEGORIES)
 
 
-@app.get("/categories/{category_id}", tags=["categories"])
+@app.get("/categories/{category_id}", tags=["categories"], responses={404: "No such category"})
 async def get_category(category_id: Id, conn: Connection) -> Category:
     """Read one category."""
     category = await fetchrow_as(conn, Category, queries.GET_CATEGORY, category_id)
@@ -109,7 +115,12 @@ async def get_category(category_id: Id, conn: Connection) -> Category:
     return category
 
 
-@app.delete("/categories/{category_id}", status_code=204, tags=["categories"])
+@app.delete(
+    "/categories/{category_id}",
+    status_code=204,
+    tags=["categories"],
+    responses={404: "No such category", 409: "Products use this category"},
+)
 async def delete_category(category_id: Id, conn: Connection) -> None:
     """Delete a category that no product uses (409 otherwise)."""
     with conflict_on(asyncpg.ForeignKeyViolationError, detail="the category still has products"):
@@ -121,7 +132,7 @@ async def delete_category(category_id: Id, conn: Connection) -> None:
 # -- products
 
 
-@app.post("/products", status_code=201, tags=["products"])
+@app.post("/products", status_code=201, tags=["products"], responses={409: "A SKU is taken"})
 async def create_product(product: ProductIn, conn: Transaction, response: Response) -> Product:
     """Create a product with its variants, in one transaction; SKUs are unique (409)."""
     check_variant_skus(product.variants)
@@ -143,7 +154,11 @@ async def create_product(product: ProductIn, conn: Transaction, response: Respon
     return await read_product(conn, product_id, response)
 
 
-@app.get("/products/{product_id}", tags=["products"])
+@app.get(
+    "/products/{product_id}",
+    tags=["products"],
+    responses={**PRODUCT_NOT_FOUND, 304: "Not Modified: If-None-Match names the current ETag"},
+)
 async def get_product(
     product_id: Id, conn: Connection, response: Response, if_none_match: IfNoneMatch = None
 ) -> Product:
@@ -154,7 +169,11 @@ async def get_product(
     return product
 
 
-@app.patch("/products/{product_id}", tags=["products"])
+@app.patch(
+    "/products/{product_id}",
+    tags=["products"],
+    responses={**GUARDED_WRITE, 409: "A variant SKU is taken"},
+)
 async def update_product(
     product_id: Id,
     patch: ProductPatch,
@@ -186,7 +205,7 @@ async def update_product(
     return await read_product(conn, product_id, response)
 
 
-@app.delete("/products/{product_id}", status_code=204, tags=["products"])
+@app.delete("/products/{product_id}", status_code=204, tags=["products"], responses=GUARDED_WRITE)
 async def delete_product(product_id: Id, conn: Transaction, if_match: IfMatch = None) -> None:
     """Delete a product and its variants; needs If-Match (428 without it, 412 when stale)."""
     expected = require_if_match(if_match)

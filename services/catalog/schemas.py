@@ -19,6 +19,7 @@ LINE = r"^[^\x00-\x1f\x7f]*$"
 TEXT = r"^[^\x00]*$"
 
 Id = Annotated[int, Meta(ge=1, le=MAX_BIGINT)]
+SingleLine = Annotated[str, Meta(pattern=LINE)]
 Slug = Annotated[str, Meta(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
 Sku = Annotated[str, Meta(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$", description="e.g. TSHIRT-01")]
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=LINE)]
