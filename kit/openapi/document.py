@@ -13,13 +13,7 @@ import msgspec
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
-from kit.openapi.schemas import (
-    HTTP_ERROR,
-    HTTP_VALIDATION_ERROR,
-    SchemaSet,
-    error_components,
-    ref,
-)
+from kit.openapi.schemas import HTTPError, HTTPValidationError, SchemaSet
 from kit.params import ParamInfo, is_sequence_of_scalars, unwrap_annotated
 from kit.routing import APIRoute
 
@@ -44,10 +38,6 @@ def build_document(app: App) -> dict[str, Any]:
                 continue
             item[method] = _operation(route, path, method, schemas, operation_ids)
     components = schemas.resolve()
-    errors = error_components()
-    used = msgspec.json.encode(paths)
-    if any(ref(name)["$ref"].encode() in used for name in errors):
-        components.update(errors)
     info: dict[str, Any] = {"title": app.title, "version": app.version}
     if app.description:
         info["description"] = app.description
@@ -243,17 +233,18 @@ def _responses(route: APIRoute, schemas: SchemaSet, *, validates: bool) -> dict[
         success["content"] = content
     responses[str(route.status_code)] = success
     if validates:
-        responses["422"] = _error_response(HTTP_VALIDATION_ERROR, "Validation Error")
+        responses["422"] = _error_response(HTTPValidationError, "Validation Error", schemas)
     if route.body_param is not None:
-        responses["413"] = _error_response(HTTP_ERROR, "Content Too Large")
-        responses["415"] = _error_response(HTTP_ERROR, "Unsupported Media Type")
+        responses["413"] = _error_response(HTTPError, "Content Too Large", schemas)
+        responses["415"] = _error_response(HTTPError, "Unsupported Media Type", schemas)
     for status, extra in route.responses.items():
         responses[str(status)] = _merge_response(responses.get(str(status)), status, extra, schemas)
     return dict(sorted(responses.items()))
 
 
-def _error_response(component: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": ref(component)}}}
+def _error_response(model: type, description: str, schemas: SchemaSet) -> dict[str, Any]:
+    content = {"application/json": {"schema": schemas.slot(model)}}
+    return {"description": description, "content": content}
 
 
 def _success_content(route: APIRoute, schemas: SchemaSet) -> dict[str, Any] | None:
@@ -320,8 +311,9 @@ def _merge_response(
     elif not isinstance(extra, dict):
         extra = {"model": extra}
     model = extra.get("model")
-    if model is None and "content" not in extra and _is_error(status):
-        response.setdefault("content", {"application/json": {"schema": ref(HTTP_ERROR)}})
+    bodiless = model is None and "content" not in extra and "content" not in response
+    if bodiless and _is_error(status):
+        response["content"] = {"application/json": {"schema": schemas.slot(HTTPError)}}
     if model is not None:
         content = dict(response.get("content") or {})
         content["application/json"] = {"schema": schemas.slot(model)}

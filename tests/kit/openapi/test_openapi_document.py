@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from kit import App, ErrorItem, Router, Settings
 from kit.openapi import build_document
-from kit.openapi.schemas import error_components
+from kit.openapi.schemas import ValidationError
 from tests.kit.openapi.app import app as feature_app
 
 SCHEMAS = "#/components/schemas/"
@@ -259,11 +259,30 @@ def test_errors_422_413_415_where_they_apply(document: dict[str, Any]) -> None:
     assert detail["items"] == {"$ref": SCHEMAS + "ValidationError"}
 
 
-def test_validation_error_schema_names_error_item_fields() -> None:
-    schema = error_components()["ValidationError"]
-    fields = msgspec.structs.fields(ErrorItem)
-    assert list(schema["properties"]) == [f.encode_name for f in fields]
-    assert schema["required"] == [f.encode_name for f in fields if f.required]
+def test_validation_error_schema_mirrors_error_item() -> None:
+    ours = msgspec.structs.fields(ValidationError)
+    theirs = msgspec.structs.fields(ErrorItem)
+    assert [(f.encode_name, f.required) for f in ours] == [
+        (f.encode_name, f.required) for f in theirs
+    ]
+
+
+def test_error_schemas_keep_apart_from_user_types_of_the_same_name() -> None:
+    app = App(settings=Settings(docs=False))
+
+    @app.post("/check")
+    async def check(body: UserValidationError) -> UserValidationError:
+        return body
+
+    document = build_document(app)
+    validate(document)
+    operation = document["paths"]["/check"]["post"]
+    ours = operation["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
+    theirs = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert ours != theirs
+    schemas = document["components"]["schemas"]
+    assert "field" in schemas[theirs.rsplit("/", 1)[1]]["properties"]
+    assert "detail" in schemas[ours.rsplit("/", 1)[1]]["properties"]
 
 
 def test_422_body_of_a_real_request_matches_its_schema(document: dict[str, Any]) -> None:
@@ -290,6 +309,15 @@ def test_mounted_and_included_routers_carry_prefixes() -> None:
     assert operation["tags"] == ["inner"]
     assert operation["parameters"][0]["schema"] == {"type": "string", "maxLength": 5}
     validate(document)
+
+
+class HTTPValidationError(msgspec.Struct):
+    """A user type that happens to have the name of kit's 422 schema."""
+
+    field: str
+
+
+UserValidationError = HTTPValidationError
 
 
 class Pong(msgspec.Struct):
