@@ -6,12 +6,13 @@ import argparse
 import keyword
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from importlib import resources
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -126,12 +127,23 @@ def _parent_packages(target: Path, cwd: Path, module: str | None) -> list[Planne
 
 
 def write(files: list[PlannedFile], target: Path) -> None:
-    """Create ``target`` and the files; never overwrites (exclusive creation throughout)."""
+    """Create ``target`` and the files; never overwrites (exclusive creation throughout).
+
+    If anything fails, ``target`` (which this call created) is removed again: no half service.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         target.mkdir()
     except FileExistsError:
         raise ScaffoldError(f"{target} already exists; refusing to overwrite it") from None
+    try:
+        _create(files)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+def _create(files: list[PlannedFile]) -> None:
     for planned in files:
         planned.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -144,9 +156,14 @@ def write(files: list[PlannedFile], target: Path) -> None:
                 ) from None
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"kit new: {message} (see kit new --help)\n")
+
+
 def main(argv: list[str]) -> int:
     """``kit new NAME [--dir PATH] [--dry-run]``: scaffold a service that passes its tests."""
-    parser = argparse.ArgumentParser(prog="kit new", description=main.__doc__)
+    parser = _Parser(prog="kit new", description=main.__doc__)
     parser.add_argument("name", help="the service's name: a lowercase Python identifier")
     parser.add_argument("--dir", type=Path, help="where to create it (default: services/NAME)")
     parser.add_argument("--dry-run", action="store_true", help="list the files, write nothing")

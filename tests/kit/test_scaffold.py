@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kit.scaffold import main, render
+from kit.scaffold import PlannedFile, ScaffoldError, main, render, write
 from services.catalog.tests.servers import serving
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,6 +67,32 @@ def test_bad_names_are_refused(
     assert reason in err
     assert err.count("\n") == 1
     assert created(workdir) == []
+
+
+def test_usage_errors_are_one_line(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["shop", "--nope"], ["shop", "extra"]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("kit new: ")
+        assert err.count("\n") == 1
+    assert created(workdir) == []
+
+
+def test_failed_write_leaves_no_half_service(tmp_path: Path) -> None:
+    target = tmp_path / "shop"
+    twice = [PlannedFile(target / "app.py", "one"), PlannedFile(target / "app.py", "two")]
+    with pytest.raises(ScaffoldError, match="refusing to overwrite"):
+        write(twice, target)
+    assert not target.exists()
+
+
+def test_an_existing_parent_package_is_kept(workdir: Path) -> None:
+    (workdir / "services").mkdir()
+    (workdir / "services" / "__init__.py").write_text("# ours\n")
+    assert main(["shop"]) == 0
+    assert (workdir / "services" / "__init__.py").read_text() == "# ours\n"
 
 
 def test_dry_run_lists_and_writes_nothing(
