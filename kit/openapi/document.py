@@ -24,6 +24,8 @@ OPENAPI_VERSION = "3.1.0"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _NO_CONTENT = frozenset({204, 304})
 _NULL = {"type": "null"}
+_CONVERTER = re.compile(r"{([^:}]+):[^}]+}")
+_PATH_PARAM = re.compile(r"{([^}]+)}")
 
 
 def build_document(app: App) -> dict[str, Any]:
@@ -62,8 +64,8 @@ def api_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[
         if isinstance(route, APIRoute):
             if route.include_in_schema:
                 yield prefix + route.path_format, route
-        elif isinstance(route, Mount):
-            yield from api_routes(route.routes, prefix + route.path_format)
+        elif isinstance(route, Mount):  # its path_format ends in "/{path}"; path is the prefix
+            yield from api_routes(route.routes, prefix + _CONVERTER.sub(r"{\1}", route.path))
 
 
 def _methods(route: APIRoute) -> list[str]:
@@ -99,6 +101,12 @@ def _operation(
     operation["operationId"] = operation_id(route, path, method, taken)
     all_params = route.plan.all_params
     parameters = _parameters(all_params, schemas)
+    declared = {p["name"] for p in parameters if p["in"] == "path"}
+    for name in _PATH_PARAM.findall(path):
+        if name not in declared:  # a Mount's own path parameter: the route never reads it
+            parameters.append(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            )
     if parameters:
         operation["parameters"] = parameters
     body = route.body_param

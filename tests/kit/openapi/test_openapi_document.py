@@ -7,9 +7,10 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 from openapi_spec_validator import validate
+from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from kit import App, ErrorItem, Router, Settings
+from kit import APIRoute, App, ErrorItem, Router, Settings
 from kit.openapi import build_document
 from kit.openapi.schemas import ValidationError
 from tests.kit.openapi.app import app as feature_app
@@ -304,7 +305,14 @@ def test_mounted_and_included_routers_carry_prefixes() -> None:
         return name
 
     app.include_router(inner, prefix="/v1")
+
+    async def legacy(n: int) -> Pong:
+        return Pong(n > 0)
+
+    mount = Mount("/old/{v:int}", routes=[APIRoute("/ping/{n:int}", legacy)])
+    app.router.routes.append(mount)
     document = build_document(app)
+    assert document["paths"]["/old/{v}/ping/{n}"]["get"]["operationId"] == "legacy_old__v__ping__n__get"
     operation = document["paths"]["/v1/inner/{name}"]["get"]  # the converter is not in the path
     assert operation["tags"] == ["inner"]
     assert operation["parameters"][0]["schema"] == {"type": "string", "maxLength": 5}
