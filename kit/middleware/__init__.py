@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.middleware import Middleware
 
+from kit.logs import configure_logging, flush_logs
 from kit.loop_monitor import LoopMonitor
 from kit.metrics import Metrics
-from kit.middleware.access_log import AccessLogMiddleware
+from kit.middleware.access_log import AccessLog
 from kit.middleware.concurrency import ConcurrencyLimitMiddleware
-from kit.middleware.metrics import MetricsMiddleware
+from kit.middleware.observe import ObserveMiddleware
 from kit.middleware.rate_limit import RateLimitMiddleware
-from kit.middleware.request_id import RequestIdMiddleware, request_id
+from kit.middleware.request_id import request_id
 from kit.middleware.timeout import TimeoutMiddleware
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ def _operations_lifespan(app: Any) -> contextlib.AbstractAsyncContextManager[Non
                 metrics.registry.pool_stats = lambda: _pool_stats(app)
                 await stack.enter_async_context(metrics.lifespan(app))
             await stack.enter_async_context(monitor.running())
+            stack.callback(flush_logs)  # workers may exit without running atexit
             yield
 
     return lifespan()
@@ -66,18 +68,14 @@ def _operations_lifespan(app: Any) -> contextlib.AbstractAsyncContextManager[Non
 
 def default_middleware(app: App) -> list[Middleware]:
     """The middleware every kit App gets, outermost first; each only when its setting is on."""
-    from kit.logs import configure_logging  # kit.logs imports the request id from this package
-
     settings = app.settings
     configure_logging(settings.log_format, settings.log_level)
     if not getattr(app.state, "kit_operations", False):  # the stack may be rebuilt
         app.state.kit_operations = True
         app.add_lifespan(_operations_lifespan)
-    stack = [Middleware(RequestIdMiddleware)]
-    if settings.access_log:
-        stack.append(Middleware(AccessLogMiddleware))
-    if settings.metrics:
-        stack.append(Middleware(MetricsMiddleware, registry=metrics_for(app).registry))
+    registry = metrics_for(app).registry if settings.metrics else None
+    access_log = AccessLog() if settings.access_log else None
+    stack = [Middleware(ObserveMiddleware, registry=registry, access_log=access_log)]
     if settings.max_concurrency:
         stack.append(Middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency))
     if settings.rate_limit:

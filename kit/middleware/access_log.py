@@ -4,57 +4,73 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
+
+from kit.logs import REQUEST_ID, AccessLine, direct_json_handler, encode_access_line
 
 ACCESS_LOGGER = logging.getLogger("kit.access")
 
 
-class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp, logger: logging.Logger = ACCESS_LOGGER) -> None:
-        self.app = app
+class AccessLog:
+    """Writes the access line; ``ObserveMiddleware`` calls ``emit`` once per request."""
+
+    def __init__(self, logger: logging.Logger = ACCESS_LOGGER) -> None:
         self.logger = logger
+        self._template: dict[str, Any] | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    def emit(self, scope: Scope, status: int, size: int, seconds: float) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
             return
-        start = time.perf_counter()
-        status = 500  # what the server answers if the app fails before starting a response
-        size = 0
+        duration_ms = int(seconds * 1_000_000) / 1000
+        method = scope["method"]
+        route = scope.get("kit.route")
+        path = scope["path"]
+        msg = f"{method} {route or path} {status} {duration_ms}ms"
+        rid = REQUEST_ID.get()
+        handler = direct_json_handler(logger)
+        if handler is not None:  # the same line JSONFormatter would write, without a LogRecord
+            line = AccessLine(
+                ts=handler.formatter.clock.iso(time.time()),  # type: ignore[union-attr]
+                level="info",
+                logger=logger.name,
+                msg=msg,
+                request_id=rid,
+                method=method,
+                route=route,
+                path=path,
+                status=status,
+                duration_ms=duration_ms,
+                bytes=size,
+            )
+            handler.write_batched(encode_access_line(line).decode() + "\n")
+            return
+        fields = {
+            "method": method,
+            "route": route,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "bytes": size,
+        }
+        logger.handle(self._record(msg, rid, fields))
 
-        async def send_counting(message: Message) -> None:
-            nonlocal status, size
-            if message["type"] == "http.response.body":
-                size += len(message.get("body", b""))
-            elif message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_counting)
-        finally:
-            logger = self.logger
-            if logger.isEnabledFor(logging.INFO):
-                duration_ms = round((time.perf_counter() - start) * 1000, 3)
-                method = scope["method"]
-                route = scope.get("kit.route")
-                # makeRecord + handle skips findCaller's stack walk: this runs on every request.
-                record = logger.makeRecord(
-                    logger.name,
-                    logging.INFO,
-                    "",
-                    0,
-                    f"{method} {route or scope['path']} {status} {duration_ms}ms",
-                    (),
-                    None,
-                )
-                record.fields = {
-                    "method": method,
-                    "route": route,
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "bytes": size,
-                }
-                logger.handle(record)
+    def _record(self, msg: str, rid: str | None, fields: dict[str, Any]) -> logging.LogRecord:
+        # From a per-process template: makeRecord would look up the thread, process and caller
+        # on every request, and here they never change.
+        template = self._template
+        if template is None:
+            base = self.logger.makeRecord(self.logger.name, logging.INFO, "", 0, "", (), None)
+            template = self._template = dict(base.__dict__, batch=True)  # see KitHandler
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        values = template.copy()
+        created = time.time()
+        values["created"] = created
+        values["msecs"] = (created - int(created)) * 1000
+        values["msg"] = msg
+        values["request_id"] = rid
+        values["fields"] = fields
+        record.__dict__ = values
+        return record

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-from contextvars import ContextVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from kit.logs import REQUEST_ID
 
 HEADER = b"x-request-id"
 MAX_LENGTH = 128
-
-# Log lines and handlers read the id from here; None outside a request.
-REQUEST_ID: ContextVar[str | None] = ContextVar("kit.request_id", default=None)
 
 # A client-sent id ends up in logs and headers: bounded, and no characters that could forge
 # log lines or header fields.
@@ -24,8 +21,26 @@ def request_id() -> str | None:
     return REQUEST_ID.get()
 
 
-def new_request_id() -> str:
-    return os.urandom(16).hex()
+class _IdSource:
+    """32 hex digits: a random per-process prefix and a counter, so no syscall per request.
+
+    Unique within a process by the counter and across processes by the prefix, which is drawn
+    again in a forked child.
+    """
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+new_request_id = _IdSource()
+os.register_at_fork(after_in_child=new_request_id.reseed)
 
 
 def incoming_request_id(headers: list[tuple[bytes, bytes]]) -> bytes | None:
@@ -34,31 +49,3 @@ def incoming_request_id(headers: list[tuple[bytes, bytes]]) -> bytes | None:
         if name == HEADER:
             return value if _valid(value) else None
     return None
-
-
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        raw = incoming_request_id(scope["headers"])
-        if raw is None:
-            rid = new_request_id()
-            raw = rid.encode()
-        else:
-            rid = raw.decode()
-        scope["kit.request_id"] = rid
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (HEADER, raw)]
-            await send(message)
-
-        token = REQUEST_ID.set(rid)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            REQUEST_ID.reset(token)

@@ -10,8 +10,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from kit.logs import JSONFormatter, KitHandler, TextFormatter, configure_logging
-from kit.middleware.request_id import REQUEST_ID
+from kit.logs import (
+    REQUEST_ID,
+    JSONFormatter,
+    KitHandler,
+    TextFormatter,
+    configure_logging,
+    direct_json_handler,
+)
+from kit.middleware.access_log import AccessLog
 
 
 def record(
@@ -24,6 +31,13 @@ def record(
         )
     finally:
         REQUEST_ID.reset(token)
+
+
+def kit_handler_only(log_format: str) -> None:
+    """Configure, then drop pytest's capture handlers (they turn kit's direct path off)."""
+    configure_logging(log_format, "info")
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if isinstance(h, KitHandler)]
 
 
 def test_json_line_has_the_fields_and_the_extras() -> None:
@@ -79,3 +93,77 @@ def test_configure_is_idempotent_and_switches_format(monkeypatch: pytest.MonkeyP
     assert root.level == logging.WARNING
     logging.getLogger("uvicorn.error").warning("from the server")
     assert "WARNING uvicorn.error from the server" in stream.getvalue()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_access_line_written_directly_equals_the_formatted_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    kit_handler_only("json")
+    handler = direct_json_handler(logging.getLogger("kit.access"))
+    assert handler is not None
+    scope = {"method": "GET", "path": "/items/3", "kit.route": "/items/{item_id}"}
+    token = REQUEST_ID.set("rid-9")
+    try:
+        AccessLog().emit(scope, 200, 42, 0.0012345)  # direct
+        extra = logging.NullHandler()  # any other handler: the LogRecord path
+        logging.getLogger().addHandler(extra)
+        assert direct_json_handler(logging.getLogger("kit.access")) is None
+        AccessLog().emit(scope, 200, 42, 0.0012345)
+    finally:
+        REQUEST_ID.reset(token)
+    handler.flush()
+    direct, formatted = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert direct.pop("ts")[:19] == formatted.pop("ts")[:19]
+    assert direct == formatted
+    assert list(direct) == list(formatted)
+    assert direct == {
+        "level": "info",
+        "logger": "kit.access",
+        "msg": "GET /items/{item_id} 200 1.234ms",
+        "request_id": "rid-9",
+        "method": "GET",
+        "route": "/items/{item_id}",
+        "path": "/items/3",
+        "status": 200,
+        "duration_ms": 1.234,
+        "bytes": 42,
+    }
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_no_direct_path_for_text_filters_or_a_propagation_stop() -> None:
+    kit_handler_only("text")
+    access = logging.getLogger("kit.access")
+    assert direct_json_handler(access) is None
+    kit_handler_only("json")
+    assert direct_json_handler(access) is not None
+    access.addFilter(lambda record: True)
+    try:
+        assert direct_json_handler(access) is None
+    finally:
+        access.filters.clear()
+    access.propagate = False
+    try:
+        assert direct_json_handler(access) is None
+    finally:
+        access.propagate = True
+
+
+def test_batched_lines_wait_at_most_until_the_next_unbatched_line() -> None:
+    stream = io.StringIO()
+    handler = KitHandler(stream)
+    try:
+        handler.write_batched("a\n")
+        handler.write_batched("b\n")
+        assert stream.getvalue() == ""
+        handler.emit(logging.makeLogRecord({"msg": "c"}))
+        assert stream.getvalue() == "a\nb\nc\n"
+        handler.write_batched("x" * 5000 + "\n")  # longer than a batch: alone
+        handler.write_batched("d\n")
+        handler.flush()
+        assert stream.getvalue().splitlines()[3:] == ["x" * 5000, "d"]
+    finally:
+        handler.close()

@@ -15,11 +15,11 @@ from starlette.routing import Route
 
 from kit.metrics import Registry
 from kit.middleware import request_id
-from kit.middleware.access_log import AccessLogMiddleware
+from kit.middleware.access_log import AccessLog
 from kit.middleware.concurrency import ConcurrencyLimitMiddleware
-from kit.middleware.metrics import MetricsMiddleware
+from kit.middleware.observe import ObserveMiddleware
 from kit.middleware.rate_limit import RateLimitMiddleware
-from kit.middleware.request_id import RequestIdMiddleware, incoming_request_id
+from kit.middleware.request_id import incoming_request_id
 from kit.middleware.timeout import TimeoutMiddleware
 
 pytestmark = pytest.mark.anyio
@@ -88,7 +88,7 @@ def client(app: Any, host: str = "10.0.0.1") -> httpx.AsyncClient:
 )
 async def test_request_id_from_the_client_is_validated(sent: bytes, kept: bool) -> None:
     assert (incoming_request_id([(b"x-request-id", sent)]) == sent) is kept
-    async with client(starlette((RequestIdMiddleware, {}))) as c:
+    async with client(starlette((ObserveMiddleware, {}))) as c:
         response = await c.get("/whoami", headers=[(b"x-request-id", sent)])
     returned = response.headers["x-request-id"]
     assert response.json() == {"request_id": returned}
@@ -99,7 +99,7 @@ async def test_request_id_from_the_client_is_validated(sent: bytes, kept: bool) 
 
 
 async def test_request_ids_are_generated_unique_and_scoped_to_the_request() -> None:
-    async with client(starlette((RequestIdMiddleware, {}))) as c:
+    async with client(starlette((ObserveMiddleware, {}))) as c:
         ids = {(await c.get("/whoami")).headers["x-request-id"] for _ in range(20)}
     assert len(ids) == 20
     assert request_id() is None
@@ -107,7 +107,7 @@ async def test_request_ids_are_generated_unique_and_scoped_to_the_request() -> N
 
 async def test_metrics_label_by_route_template_and_count_failures() -> None:
     registry = Registry()
-    app = starlette((MetricsMiddleware, {"registry": registry}))
+    app = starlette((ObserveMiddleware, {"registry": registry}))
     async with client(app) as c:
         await c.get("/whoami")
         await c.get("/whoami?x=1")
@@ -125,7 +125,7 @@ async def test_metrics_label_by_route_template_and_count_failures() -> None:
 
 
 async def test_access_log_counts_status_and_bytes(caplog: pytest.LogCaptureFixture) -> None:
-    app = starlette((RequestIdMiddleware, {}), (AccessLogMiddleware, {}))
+    app = starlette((ObserveMiddleware, {"access_log": AccessLog()}))
     with caplog.at_level("INFO", logger="kit.access"):
         async with client(app) as c:
             response = await c.get("/whoami?q=1")
@@ -218,12 +218,10 @@ async def test_non_http_scopes_pass_through() -> None:
         seen.append(scope["type"])
 
     for cls, kwargs in [
-        (RequestIdMiddleware, {}),
-        (AccessLogMiddleware, {}),
-        (MetricsMiddleware, {"registry": Registry()}),
+        (ObserveMiddleware, {"registry": Registry(), "access_log": AccessLog()}),
         (ConcurrencyLimitMiddleware, {"limit": 1}),
         (RateLimitMiddleware, {"rate": 1.0}),
         (TimeoutMiddleware, {"seconds": 1.0}),
     ]:
         await cls(inner, **kwargs)({"type": "lifespan"}, None, None)
-    assert seen == ["lifespan"] * 6
+    assert seen == ["lifespan"] * 4

@@ -1,0 +1,154 @@
+"""What kit's operations cost: the same service with them off, at their defaults, and all on.
+
+    python -m bench.ops_overhead [--runtime granian] [--duration 8] [--rounds 2]
+
+Variants, served one after another by ``kit serve`` pinned to one core, loaded by wrk on another:
+  off       none of kit's middleware or loop monitor (the app's stack as plain Starlette builds it)
+  defaults  request ids, one JSON access-log line per request, metrics, loop-lag monitor
+  all       defaults plus load shedding, a per-client rate limit and a request timeout,
+            with limits high enough that no request is refused
+Access logs go to a file, as a container's log collector would take them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from types import MethodType
+from typing import Any, NamedTuple
+
+import psutil
+
+from bench import wrk
+from bench.server import Server, free_port
+
+APP = "services.bench.app:app"
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "off": ("bench.ops_overhead:off", {}),
+    "defaults": (APP, {}),
+    "all": (
+        APP,
+        {
+            "KIT_MAX_CONCURRENCY": "10000",
+            "KIT_RATE_LIMIT": "10000000",
+            "KIT_RATE_BURST": "10000000",
+            "KIT_REQUEST_TIMEOUT": "30",
+        },
+    ),
+}
+ENDPOINTS = ("/json", "/db")
+
+
+def __getattr__(name: str) -> Any:
+    """``bench.ops_overhead:off``: the bench service without kit's operations middleware."""
+    if name != "off":
+        raise AttributeError(name)
+    from starlette.applications import Starlette
+
+    from services.bench.app import app
+
+    app.build_middleware_stack = MethodType(Starlette.build_middleware_stack, app)  # type: ignore[method-assign]
+    return app
+
+
+class Cell(NamedTuple):
+    rps: float
+    cpu_us: float  # server CPU time (user + system, all its processes) per request
+
+
+def cpu_seconds(server: Server) -> float:
+    assert server.proc is not None
+    root = psutil.Process(server.proc.pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def measure(variant: str, endpoint: str, args: argparse.Namespace, tmp: Path) -> Cell:
+    target, extra = VARIANTS[variant]
+    port = free_port()
+    env = {
+        **os.environ,
+        "KIT_RUNTIME": args.runtime,
+        "KIT_PORT": str(port),
+        "KIT_WORKERS": "1",
+        "KIT_LOG_FORMAT": "json",
+        **extra,
+    }
+    argv = ["taskset", "-c", str(args.server_cpu), sys.executable, "-m", "kit.cli", "serve", target]
+    with Server(argv, env, port, tmp / f"{variant}{endpoint.replace('/', '-')}.log") as server:
+        server.wait_ready(endpoint)
+        url = f"http://127.0.0.1:{port}{endpoint}"
+        tool = wrk.find()
+
+        def load(seconds: int) -> wrk.WrkResult:
+            cmd = wrk.command(
+                tool, url, connections=args.connections, seconds=seconds, cpus=[args.load_cpu]
+            )
+            return wrk.run(cmd, seconds=seconds)
+
+        load(args.warmup)
+        before = cpu_seconds(server)
+        result = load(args.duration)
+        cpu = cpu_seconds(server) - before
+        if result.non_2xx or result.socket_errors:
+            raise SystemExit(
+                f"{variant} {endpoint}: {result.non_2xx + result.socket_errors} errors"
+            )
+        return Cell(result.rps, cpu / result.requests * 1e6)
+
+
+def median_cell(cells: list[Cell]) -> Cell:
+    return Cell(statistics.median(c.rps for c in cells), statistics.median(c.cpu_us for c in cells))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ops_overhead", description=__doc__)
+    parser.add_argument("--runtime", default=os.environ.get("KIT_RUNTIME", "granian"))
+    parser.add_argument("--duration", type=int, default=8, help="seconds measured per cell")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="variants alternate each round")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--load-cpu", type=int, default=1)
+    args = parser.parse_args(argv)
+    cells: dict[tuple[str, str], list[Cell]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.rounds):
+            for endpoint in ENDPOINTS:
+                for variant in VARIANTS:
+                    cell = measure(variant, endpoint, args, Path(tmp))
+                    cells.setdefault((variant, endpoint), []).append(cell)
+                    print(
+                        f"  {variant:<8} GET {endpoint:<5} {cell.rps:>8.0f} req/s"
+                        f" {cell.cpu_us:>7.1f} us CPU/req",
+                        file=sys.stderr,
+                    )
+    print(
+        f"\n{args.runtime}, 1 worker pinned to CPU {args.server_cpu}, wrk -c{args.connections} on"
+        f" CPU {args.load_cpu}, {args.rounds} rounds x {args.duration} s per cell, medians;"
+        " cost = 1 - off/variant of server CPU per request (what throughput on a saturated"
+        " core loses), and of req/s\n"
+    )
+    print("| endpoint | variant | req/s | server CPU us/req | cost (CPU) | cost (req/s) |")
+    print("|---|---|---|---|---|---|")
+    for endpoint in ENDPOINTS:
+        med = {v: median_cell(cells[(v, endpoint)]) for v in VARIANTS}
+        for variant, cell in med.items():
+            cpu_cost = 100 * (1 - med["off"].cpu_us / cell.cpu_us)
+            rps_cost = 100 * (1 - cell.rps / med["off"].rps)
+            print(
+                f"| GET {endpoint} | {variant} | {cell.rps:.0f} | {cell.cpu_us:.1f} "
+                f"| {cpu_cost:.1f}% | {rps_cost:.1f}% |"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
