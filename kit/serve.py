@@ -101,9 +101,15 @@ def import_app(path: str) -> Any:
 
 
 def prepare_database(app: Any, settings: Settings) -> None:
-    """Resolve DATABASE_URL (embedded Postgres when unset) and migrate, for apps with a database."""
+    """Resolve DATABASE_URL (embedded Postgres when unset) and migrate the app's migrations.
+
+    Any ASGI app gets the URL (the FastAPI and raw peers in bench/ read it too); only a kit App
+    that declares no database is known not to need one.
+    """
+    from kit.app import App
+
     database = getattr(app, "database", None)
-    if database is None:
+    if database is None and (isinstance(app, App) or settings.database_url):
         return
     try:
         from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
@@ -114,7 +120,7 @@ def prepare_database(app: Any, settings: Settings) -> None:
     except EmbeddedPostgresError as exc:
         raise StartupFailed(str(exc)) from None
     os.environ["DATABASE_URL"] = url  # workers and the app's own Settings read it from here
-    migrations = getattr(database, "migrations", None)
+    migrations = getattr(database, "migrations", None) if database is not None else None
     if settings.migrate and migrations is not None:
         migrate = import_module("kit.db.migrate")  # imported only for apps with a database
         applied = asyncio.run(migrate.apply_migrations(url, migrations))
