@@ -210,7 +210,11 @@ class Cluster:
             return False
         except PermissionError:
             pass  # alive, owned by another user
-        return len(lines) >= 8 and lines[7].strip() == "ready"
+        if len(lines) < 8 or lines[7].strip() != "ready":
+            return False
+        # a pid from a crashed server may have been reused: its socket must exist too
+        socket_dir, port = lines[4].strip(), lines[3].strip()
+        return not socket_dir or (Path(socket_dir) / f".s.PGSQL.{port}").exists()
 
     def start(self, timeout: float = 30.0) -> None:
         if self.is_running():
