@@ -16,8 +16,11 @@ ACCESS_FIELDS = {"ts", "level", "logger", "msg", "request_id", "method", "route"
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_logs_metrics_blocking_and_drain(serve: Any, runtime: str) -> None:
-    server = serve(runtime)
+    server = serve(runtime, KIT_REQUEST_TIMEOUT="1")
     with httpx.Client(base_url=server.url, timeout=10) as client:
+        timed_out = client.get("/slow?seconds=5")
+        assert timed_out.status_code == 504
+        assert timed_out.json() == {"detail": "Request timed out"}
         for item in (1, 2, 3):
             assert client.get(f"/items/{item}").status_code == 200
         mine = client.get("/items/9", headers={"X-Request-ID": "trace-42"})
@@ -52,7 +55,7 @@ def test_logs_metrics_blocking_and_drain(serve: Any, runtime: str) -> None:
 
     lines = server.lines()
     access = [a for a in lines if a["logger"] == "kit.access" and a["path"] != "/healthz"]
-    assert len(access) == 10, access  # one per request: the server's own access log is off
+    assert len(access) == 11, access  # one per request: the server's own access log is off
     for line in access:
         assert line.keys() >= ACCESS_FIELDS
         assert isinstance(line["duration_ms"], float)
@@ -63,6 +66,7 @@ def test_logs_metrics_blocking_and_drain(serve: Any, runtime: str) -> None:
     assert by_id["trace-42"]["status"] == 200
     assert by_id["trace-42"]["bytes"] == len(mine.content)
     assert [a["route"] for a in access if a["status"] == 404] == [None]
+    assert [a["route"] for a in access if a["status"] == 504] == ["/slow"]
 
     handler_lines = [line for line in lines if line["logger"] == "ops.app"]
     assert {line["item_id"] for line in handler_lines} == {1, 2, 3, 9}
