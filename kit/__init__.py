@@ -7,6 +7,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from kit.app import App
 from kit.di import Depends
 from kit.errors import ErrorItem, HTTPException, ValidationFailed
+from kit.middleware.request_id import request_id
 from kit.params import Body, Cookie, Header, Path, Query
 from kit.responses import JSONResponse
 from kit.routing import APIRoute, Router
@@ -33,4 +34,5 @@ __all__ = [
     "Settings",
     "StreamingResponse",
     "ValidationFailed",
+    "request_id",
 ]

@@ -12,7 +12,7 @@ import asyncpg
 
 from kit import App, Depends, Request
 from kit.db import Database, connection
-from kit.middleware import request_id
+from kit import request_id
 
 log = logging.getLogger("ops.app")
 # Only the database tests set this: the other servers start without Postgres.
