@@ -1,6 +1,7 @@
 """Postgres on raw asyncpg: the pool, request dependencies, records to Structs, faults as 503."""
 
-from kit.db.database import Database, DatabaseStartupError
+from kit.db.connect import DatabaseStartupError
+from kit.db.database import Database
 from kit.db.deps import Connection, Transaction, connection, transaction
 from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
 from kit.db.errors import DatabaseUnavailable, conflict_on, install_conflicts

@@ -5,46 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import anyio.to_thread
 import asyncpg
 
+from kit.db.connect import CONNECT_ERRORS, connect_with_retry
 from kit.db.embedded import resolve_database_url
-from kit.db.errors import UNAVAILABLE_ERRORS, DatabaseUnavailable, install
+from kit.db.errors import DatabaseUnavailable, install
 from kit.settings import Settings
 
 if sys.version_info >= (3, 11):
     _timeout = asyncio.timeout  # a timer handle, where wait_for would create a task per call
 else:  # pragma: no cover
     _timeout = None
-
-CONNECT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.exceptions.InterfaceError,
-    *UNAVAILABLE_ERRORS,
-)
-
-
-class DatabaseStartupError(RuntimeError):
-    """The database could not be reached at startup within ``KIT_DB_CONNECT_TIMEOUT``."""
-
-
-def describe_url(url: str) -> str:
-    """``host:port/database`` of a postgres URL, without credentials (for messages)."""
-    try:
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        host = query.get("host", [parts.hostname or "localhost"])[0]
-        port = query.get("port", [str(parts.port or 5432)])[0]
-    except ValueError:
-        return "<unparsable DATABASE_URL>"
-    return f"{host}:{port}{parts.path or '/'}"
 
 
 async def _keep_session(connection: Any) -> None:
@@ -136,41 +112,13 @@ class Database:
         }
 
     async def _create_pool(self, url: str, settings: Settings) -> asyncpg.Pool:
-        """Create the pool, retrying with backoff for at most ``db_connect_timeout`` seconds."""
         options = self._pool_options(settings)
-        budget = settings.db_connect_timeout
-        deadline = time.monotonic() + budget
-        delay, attempts = 0.1, 0
-        while True:
-            attempts += 1
-            remaining = deadline - time.monotonic()
-            try:
-                pool: asyncpg.Pool = await asyncpg.create_pool(
-                    url, timeout=max(1.0, min(10.0, remaining)), **options
-                )
-                return pool
-            except CONNECT_ERRORS as exc:
-                error: BaseException = exc
-            except (asyncpg.PostgresError, ValueError) as exc:  # bad credentials, no such database
-                raise self._startup_error(url, attempts, budget, exc, final=True) from None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._startup_error(url, attempts, budget, error) from None
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, 2.0)
 
-    @staticmethod
-    def _startup_error(
-        url: str, attempts: int, budget: float, exc: BaseException, final: bool = False
-    ) -> DatabaseStartupError:
-        reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":").replace("\n", " ")
-        tried = "" if final else f" for {budget:g}s (KIT_DB_CONNECT_TIMEOUT)"
-        message = (
-            f"cannot connect to PostgreSQL at {describe_url(url)}: "
-            f"{attempts} attempt{'s' if attempts != 1 else ''}{tried}; last error {reason}"
-        )
-        print(f"kit: {message}", file=sys.stderr)
-        return DatabaseStartupError(message)
+        async def create(timeout: float) -> asyncpg.Pool:
+            pool: asyncpg.Pool = await asyncpg.create_pool(url, timeout=timeout, **options)
+            return pool
+
+        return await connect_with_retry(create, url, settings.db_connect_timeout)
 
     async def acquire(self) -> asyncpg.Connection:
         """A connection within ``KIT_DB_ACQUIRE_TIMEOUT``, or ``DatabaseUnavailable``."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from kit.db.connect import DatabaseStartupError, connect_with_retry
 from kit.settings import Settings
 
 TABLE = "kit_migrations"
@@ -58,13 +59,23 @@ def load_migrations(directory: str | Path) -> list[Migration]:
     return [found[number] for number in sorted(found)]
 
 
-async def apply_migrations(url: str, directory: str | Path) -> list[str]:
+async def apply_migrations(
+    url: str, directory: str | Path, *, connect_timeout: float | None = None
+) -> list[str]:
     """Apply the pending migrations of ``directory`` to the database at ``url``.
 
     Returns the names applied (empty when up to date). Safe to call from several processes.
+    Connecting is retried for ``connect_timeout`` seconds (default ``KIT_DB_CONNECT_TIMEOUT``),
+    then ``DatabaseStartupError``; a migration that fails raises ``MigrationError``.
     """
     migrations = load_migrations(directory)
-    conn = await asyncpg.connect(url)
+    if connect_timeout is None:
+        connect_timeout = Settings.from_env().db_connect_timeout
+
+    async def connect(timeout: float) -> asyncpg.Connection:
+        return await asyncpg.connect(url, timeout=timeout)
+
+    conn = await connect_with_retry(connect, url, connect_timeout)
     try:
         # a session lock: closing the connection releases it, even after an error
         await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
@@ -146,6 +157,8 @@ def main(argv: list[str]) -> int:
             return 0
         url = resolve_database_url(getattr(app, "settings", None) or settings)
         applied = asyncio.run(apply_migrations(url, directory))
+    except DatabaseStartupError:
+        return 1  # its one line is already printed
     except (MigrationError, EmbeddedPostgresError, OSError, asyncpg.PostgresError) as exc:
         print(f"kit migrate: {exc}", file=sys.stderr)
         return 1

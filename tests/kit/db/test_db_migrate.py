@@ -1,5 +1,6 @@
 """SQL migrations: order, idempotence, concurrent runners, rollback, refusal of edits."""
 
+import socket
 import sys
 import textwrap
 from pathlib import Path
@@ -8,7 +9,7 @@ import anyio
 import asyncpg
 import pytest
 
-from kit.db import MigrationError, apply_migrations
+from kit.db import DatabaseStartupError, MigrationError, apply_migrations
 from kit.db.migrate import load_migrations, main
 
 FIRST = "CREATE TABLE author (id serial PRIMARY KEY, name text NOT NULL);"
@@ -148,3 +149,16 @@ def test_kit_migrate_command(
     assert main(["no_colon"]) == 1
     monkeypatch.delenv("KIT_APP", raising=False)
     assert main([]) == 2
+
+
+@pytest.mark.anyio
+async def test_unreachable_database_is_retried_then_one_line(
+    migrations: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once closed
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    with pytest.raises(DatabaseStartupError, match=r"attempts for 0\.3s"):
+        await apply_migrations(url, migrations, connect_timeout=0.3)
+    assert capsys.readouterr().err.count("cannot connect to PostgreSQL") == 1

@@ -1,0 +1,79 @@
+"""Connecting at startup: retry with backoff for a bounded time, then fail with one line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+
+from kit.db.errors import UNAVAILABLE_ERRORS
+
+T = TypeVar("T")
+
+# Errors worth retrying: the server is not there (yet), or not accepting connections (yet).
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.InterfaceError,
+    *UNAVAILABLE_ERRORS,
+)
+
+
+class DatabaseStartupError(RuntimeError):
+    """The database could not be reached at startup within ``KIT_DB_CONNECT_TIMEOUT``."""
+
+
+def describe_url(url: str) -> str:
+    """``host:port/database`` of a postgres URL, without credentials (for messages)."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        host = query.get("host", [parts.hostname or "localhost"])[0]
+        port = query.get("port", [str(parts.port or 5432)])[0]
+    except ValueError:
+        return "<unparsable DATABASE_URL>"
+    return f"{host}:{port}{parts.path or '/'}"
+
+
+async def connect_with_retry(
+    connect: Callable[[float], Awaitable[T]], url: str, budget: float
+) -> T:
+    """``await connect(attempt_timeout)`` until it succeeds, for at most ``budget`` seconds.
+
+    Errors that will not go away (bad credentials, no such database, bad URL) fail at once.
+    Failure prints one line on stderr and raises ``DatabaseStartupError`` with the same text.
+    """
+    deadline = time.monotonic() + budget
+    delay, attempts = 0.1, 0
+    while True:
+        attempts += 1
+        remaining = deadline - time.monotonic()
+        try:
+            return await connect(max(1.0, min(10.0, remaining)))
+        except CONNECT_ERRORS as exc:
+            error: BaseException = exc
+        except (asyncpg.PostgresError, ValueError) as exc:
+            raise _startup_error(url, attempts, budget, exc, final=True) from None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _startup_error(url, attempts, budget, error) from None
+        await asyncio.sleep(min(delay, remaining))
+        delay = min(delay * 2, 2.0)
+
+
+def _startup_error(
+    url: str, attempts: int, budget: float, exc: BaseException, final: bool = False
+) -> DatabaseStartupError:
+    reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":").replace("\n", " ")
+    tried = "" if final else f" for {budget:g}s (KIT_DB_CONNECT_TIMEOUT)"
+    message = (
+        f"cannot connect to PostgreSQL at {describe_url(url)}: "
+        f"{attempts} attempt{'s' if attempts != 1 else ''}{tried}; last error {reason}"
+    )
+    print(f"kit: {message}", file=sys.stderr)
+    return DatabaseStartupError(message)
