@@ -10,9 +10,8 @@ from typing import Annotated, Any
 
 import asyncpg
 
-from kit import App, Depends, Request
+from kit import App, Depends, Request, request_id
 from kit.db import Database, connection
-from kit import request_id
 
 log = logging.getLogger("ops.app")
 # Only the database tests set this: the other servers start without Postgres.
