@@ -253,11 +253,24 @@ def classify(
 Extractor = Callable[[Request, list[ErrorItem]], Any]
 
 
+def _without_none(tp: Any) -> Any:
+    """``T | None`` → ``T``: a value read from a URL, header or cookie is never null (absent
+    is None), so the text "null" must not convert to None."""
+    base, extras = unwrap_annotated(tp)
+    args = _union_args(base)
+    if args is None or type(None) not in args:
+        return tp
+    rest = tuple(a for a in args if a is not type(None))
+    base = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
+    return typing.Annotated[(base, *extras)] if extras else base
+
+
 def _convert(annotation: Any) -> Callable[[Any], Any]:
+    target = _without_none(annotation)
     # Only a bare str needs no conversion: Annotated[str, Meta(...)] has constraints to check.
-    if annotation is str or annotation is Any:
+    if target is str or target is Any:
         return lambda value: value
-    return lambda value: msgspec.convert(value, annotation, strict=False)
+    return lambda value: msgspec.convert(value, target, strict=False)
 
 
 def _missing(info: ParamInfo, errors: list[ErrorItem]) -> Any:

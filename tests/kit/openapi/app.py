@@ -125,11 +125,14 @@ async def list_items(
         Annotated[str, msgspec.Meta(max_length=20)] | None,
         Query(description="search text", examples=["lamp"]),
     ] = None,
+    max_price: Annotated[float, msgspec.Meta(ge=0)] | None = None,
 ) -> list[StoredItem]:
     found = [
         StoredItem(id=i, item=item)
         for i, item in ITEMS.items()
-        if (colors is None or item.color in colors) and (q is None or q in item.name)
+        if (colors is None or item.color in colors)
+        and (q is None or q in item.name)
+        and (max_price is None or item.price <= max_price)
     ]
     return found[paging.offset : paging.offset + paging.limit]
 

@@ -25,6 +25,7 @@ def client() -> TestClient:
         ("/items?color=blue", ["query", "color", 0], "enum"),
         ("/items/0", ["path", "item_id"], "greater_than_equal"),
         ("/old?kind=c", ["query", "kind"], "enum"),
+        ("/items?max_price=null", ["query", "max_price"], "float_parsing"),  # not None
     ],
 )
 def test_documented_parameter_constraints_are_enforced(

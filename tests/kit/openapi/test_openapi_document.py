@@ -126,7 +126,9 @@ def test_gathered_struct_lists_aliases_and_constraints(document: dict[str, Any])
         ("query", "limit"),
         ("query", "color"),
         ("query", "q"),
+        ("query", "max_price"),
     ]
+    assert listed["query", "max_price"]["schema"] == {"type": "number", "minimum": 0}
     assert listed["query", "limit"]["schema"] == {
         "type": "integer",
         "minimum": 1,
@@ -312,7 +314,10 @@ def test_mounted_and_included_routers_carry_prefixes() -> None:
     mount = Mount("/old/{v:int}", routes=[APIRoute("/ping/{n:int}", legacy)])
     app.router.routes.append(mount)
     document = build_document(app)
-    assert document["paths"]["/old/{v}/ping/{n}"]["get"]["operationId"] == "legacy_old__v__ping__n__get"
+    assert (
+        document["paths"]["/old/{v}/ping/{n}"]["get"]["operationId"]
+        == "legacy_old__v__ping__n__get"
+    )
     operation = document["paths"]["/v1/inner/{name}"]["get"]  # the converter is not in the path
     assert operation["tags"] == ["inner"]
     assert operation["parameters"][0]["schema"] == {"type": "string", "maxLength": 5}
