@@ -11,9 +11,7 @@ together or not at all. A product's ETag is its version; PATCH and DELETE need `
 
 from __future__ import annotations
 
-import contextlib
 import operator
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +24,7 @@ from kit.db import Connection, Database, Transaction, conflict_on, fetch_as, fet
 from kit.errors import ErrorItem, ValidationFailed
 
 from . import queries
-from .cursor import Cursor, InvalidCursor, decode_cursor, encode_cursor
+from .cursor import Cursor, InvalidCursor, Token, decode_cursor, encode_cursor
 from .preconditions import check_if_match, etag, matches, require_if_match
 from .schemas import (
     Category,
@@ -76,6 +74,19 @@ CURSOR_KEYS = {
     for sort, (column, _) in queries.SORTS.items()
 }
 
+# Integrity violations as 409s with a precise detail; stateless, so made once and reused.
+SLUG_TAKEN = conflict_on(asyncpg.UniqueViolationError, detail="a category with this slug exists")
+CATEGORY_IN_USE = conflict_on(
+    asyncpg.ForeignKeyViolationError, detail="the category still has products"
+)
+SKU_TAKEN = conflict_on(asyncpg.UniqueViolationError, detail="a product with this SKU exists")
+VARIANT_SKU_TAKEN = conflict_on(
+    asyncpg.UniqueViolationError, detail="a variant with this SKU exists"
+)
+NO_SUCH_CATEGORY = conflict_on(
+    asyncpg.ForeignKeyViolationError, detail="no category has this category_id"
+)
+
 # Documented answers besides 200/422 (kit's OpenAPI adds the {"detail": ...} body).
 PRODUCT_NOT_FOUND = {404: "No product has this id"}
 GUARDED_WRITE = {
@@ -83,6 +94,7 @@ GUARDED_WRITE = {
     412: "If-Match is stale: the current ETag is in the ETag header",
     428: "If-Match is missing",
 }
+SKU_OR_CATEGORY_CONFLICT = {409: "A SKU is taken or repeated, or category_id names no category"}
 
 
 # -- categories
@@ -91,7 +103,7 @@ GUARDED_WRITE = {
 @app.post("/categories", status_code=201, tags=["categories"], responses={409: "Slug taken"})
 async def create_category(category: CategoryIn, conn: Connection, response: Response) -> Category:
     """Create a category; slugs are unique (409)."""
-    with conflict_on(asyncpg.UniqueViolationError, detail="a category with this slug exists"):
+    with SLUG_TAKEN:
         created = await fetchrow_as(
             conn, Category, queries.INSERT_CATEGORY, category.slug, category.name
         )
@@ -123,7 +135,7 @@ async def get_category(category_id: Id, conn: Connection) -> Category:
 )
 async def delete_category(category_id: Id, conn: Connection) -> None:
     """Delete a category that no product uses (409 otherwise)."""
-    with conflict_on(asyncpg.ForeignKeyViolationError, detail="the category still has products"):
+    with CATEGORY_IN_USE:
         deleted = await conn.execute(queries.DELETE_CATEGORY, category_id)
     if deleted == "DELETE 0":
         raise HTTPException(404, "category not found")
@@ -132,14 +144,11 @@ async def delete_category(category_id: Id, conn: Connection) -> None:
 # -- products
 
 
-@app.post("/products", status_code=201, tags=["products"], responses={409: "A SKU is taken"})
+@app.post("/products", status_code=201, tags=["products"], responses=SKU_OR_CATEGORY_CONFLICT)
 async def create_product(product: ProductIn, conn: Transaction, response: Response) -> Product:
     """Create a product with its variants, in one transaction; SKUs are unique (409)."""
-    check_variant_skus(product.variants)
-    with (
-        conflict_on(asyncpg.UniqueViolationError, detail="a product with this SKU exists"),
-        category_must_exist(product.category_id),
-    ):
+    refuse_repeated_skus(product.variants)
+    with SKU_TAKEN, NO_SUCH_CATEGORY:
         product_id = await conn.fetchval(
             queries.INSERT_PRODUCT,
             product.sku,
@@ -172,7 +181,7 @@ async def get_product(
 @app.patch(
     "/products/{product_id}",
     tags=["products"],
-    responses={**GUARDED_WRITE, 409: "A variant SKU is taken"},
+    responses={**GUARDED_WRITE, **SKU_OR_CATEGORY_CONFLICT},
 )
 async def update_product(
     product_id: Id,
@@ -187,9 +196,9 @@ async def update_product(
     """
     expected = require_if_match(if_match)
     if patch.variants is not UNSET:
-        check_variant_skus(patch.variants)
+        refuse_repeated_skus(patch.variants)
     await lock_for_write(conn, product_id, expected)
-    with category_must_exist(patch.category_id):
+    with NO_SUCH_CATEGORY:
         await conn.execute(
             queries.UPDATE_PRODUCT,
             product_id,
@@ -222,7 +231,7 @@ async def list_products(
     max_price: Annotated[PriceCents | None, Query(description="in cents, inclusive")] = None,
     sort: Annotated[Sort, Query(description="a field; `-` for descending")] = "-created",
     limit: Annotated[Limit, Query()] = 20,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
+    cursor: Annotated[Token | None, Query(description="`next_cursor` of the last page")] = None,
 ) -> ProductPage:
     """A page of products, filtered and sorted; follow `next_cursor` for the next one."""
     filters = {
@@ -279,7 +288,7 @@ async def insert_variants(
 ) -> None:
     if not variants:
         return
-    with conflict_on(asyncpg.UniqueViolationError, detail="a variant with this SKU exists"):
+    with VARIANT_SKU_TAKEN:
         await conn.execute(
             queries.INSERT_VARIANTS,
             product_id,
@@ -289,28 +298,13 @@ async def insert_variants(
         )
 
 
-def check_variant_skus(variants: list[Variant]) -> None:
-    """422 for a SKU given twice in one request (before the database would say 409)."""
+def refuse_repeated_skus(variants: list[Variant]) -> None:
+    """A SKU given twice in one request conflicts with itself: 409, before the database."""
     seen: set[str] = set()
-    errors = []
-    for index, variant in enumerate(variants):
+    for variant in variants:
         if variant.sku in seen:
-            loc: list[str | int] = ["body", "variants", index, "sku"]
-            errors.append(ErrorItem("value_error", loc, "Value error, duplicate SKU", variant.sku))
+            raise HTTPException(409, f"variant SKU {variant.sku} is given twice")
         seen.add(variant.sku)
-    if errors:
-        raise ValidationFailed(errors)
-
-
-@contextlib.contextmanager
-def category_must_exist(category_id: Any) -> Iterator[None]:
-    """A ``category_id`` naming no category is the client's mistake: 422 on that field."""
-    try:
-        yield
-    except asyncpg.ForeignKeyViolationError:
-        loc: list[str | int] = ["body", "category_id"]
-        message = "Value error, no category has this id"
-        raise ValidationFailed([ErrorItem("value_error", loc, message, category_id)]) from None
 
 
 def sent(value: Any) -> tuple[bool, Any]:

@@ -19,6 +19,10 @@ class Cursor(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]  # the last row's id: the tie breaker
 
 
+# What a cursor looks like from outside: unpadded base64url.
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=1024, pattern="^[A-Za-z0-9_-]+$")]
+
+
 class InvalidCursor(ValueError):
     pass
 

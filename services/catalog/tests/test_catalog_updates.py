@@ -51,13 +51,13 @@ def test_null_clears_nullable_fields(
     assert updated["name"] == product["name"]
 
 
-def test_patch_to_a_missing_category_is_422(
+def test_patch_to_a_missing_category_is_409(
     client: TestClient, create_product: Callable[..., Json]
 ) -> None:
     product = create_product()
     response = patch(client, product, {"category_id": 424242, "name": "Renamed"})
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "category_id"]
+    assert response.status_code == 409
+    assert response.json() == {"detail": "no category has this category_id"}
     assert client.get(f"/products/{product['id']}").json() == product  # nothing changed
 
 
