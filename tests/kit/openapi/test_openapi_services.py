@@ -20,7 +20,8 @@ from tests.kit.openapi.server import FEATURE_APP, Server, service_apps
 APPS = [FEATURE_APP, *service_apps()]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
-EXAMPLES_PER_OPERATION = 40
+# Fuzzing cases per operation, on top of the coverage phase's boundary cases for each rule.
+EXAMPLES_PER_OPERATION = 30
 needs_schemathesis = pytest.mark.skipif(SCHEMATHESIS is None, reason="schemathesis is missing")
 
 
