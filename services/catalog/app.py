@@ -87,6 +87,8 @@ NO_SUCH_CATEGORY = conflict_on(
     asyncpg.ForeignKeyViolationError, detail="no category has this category_id"
 )
 
+NO_CHANGES = ProductPatch()
+
 # Documented answers besides 200/422 (kit's OpenAPI adds the {"detail": ...} body).
 PRODUCT_NOT_FOUND = {404: "No product has this id"}
 GUARDED_WRITE = {
@@ -198,6 +200,8 @@ async def update_product(
     if patch.variants is not UNSET:
         refuse_repeated_skus(patch.variants)
     await lock_for_write(conn, product_id, expected)
+    if patch == NO_CHANGES:  # nothing sent: not a new version
+        return await read_product(conn, product_id, response)
     with NO_SUCH_CATEGORY:
         await conn.execute(
             queries.UPDATE_PRODUCT,

@@ -40,6 +40,17 @@ def test_patch_changes_only_the_fields_sent(
     assert client.get(f"/products/{product['id']}").json() == updated
 
 
+def test_empty_patch_is_not_a_new_version(
+    client: TestClient, create_product: Callable[..., Json]
+) -> None:
+    product = create_product()
+    response = patch(client, product, {})
+    assert response.status_code == 200
+    assert response.json() == product
+    assert response.headers["etag"] == '"1"'
+    assert patch(client, product, {}, etag='"0"').status_code == 412  # still a guarded write
+
+
 def test_null_clears_nullable_fields(
     client: TestClient, category: Json, create_product: Callable[..., Json]
 ) -> None:
