@@ -5,13 +5,17 @@ Providers take the request and find the ``Database`` on ``request.app.database``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
 from starlette.requests import Request
 
 from kit.di import Depends
+
+if TYPE_CHECKING:
+    from kit.db.database import Database
 
 
 async def connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
@@ -33,9 +37,36 @@ async def transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
     """
     database = request.app.database
     conn = await database.acquire()
+    tx = conn.transaction()
     try:
-        async with conn.transaction():
-            yield conn
+        # entered as a context manager, so that if BEGIN is interrupted (cancellation), the
+        # pool's release rolls back quietly instead of reporting an unmanaged transaction
+        await tx.__aenter__()
+    except BaseException:
+        await database.release(conn)
+        raise
+    try:
+        yield conn
+    except BaseException as exc:
+        # shielded: a cancelled request must still roll back before the connection goes back
+        await asyncio.shield(_roll_back_and_release(database, conn, tx, exc))
+        raise
+    try:
+        await tx.__aexit__(None, None, None)  # COMMIT
+    finally:
+        await database.release(conn)
+
+
+async def _roll_back_and_release(
+    database: Database,
+    conn: asyncpg.Connection,
+    tx: asyncpg.transaction.Transaction,
+    exc: BaseException,
+) -> None:
+    try:
+        await tx.__aexit__(type(exc), exc, exc.__traceback__)  # ROLLBACK
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        pass  # a broken connection: the pool discards it on release
     finally:
         await database.release(conn)
 

@@ -90,6 +90,11 @@ def make_app(url: str, settings: Settings) -> App:
         await conn.execute("SELECT pg_sleep($1)", seconds)
         return {"slept": True}
 
+    @app.post("/sleep-in-transaction")
+    async def sleep_in_transaction(conn: Transaction) -> None:
+        await conn.execute("INSERT INTO items (name, qty) VALUES ('never', 1)")
+        await conn.execute("SELECT pg_sleep(5)")
+
     return app
 
 
@@ -151,12 +156,15 @@ def test_transaction_rolls_back_when_the_handler_raises(app: App, how: str) -> N
         assert pool_state(app) == start
 
 
-def test_commit_failure_reaches_the_client(app: App) -> None:
+def test_commit_failure_reaches_the_client(app: App, caplog: pytest.LogCaptureFixture) -> None:
     install_conflicts(app)
     with TestClient(app) as client:
+        start = pool_state(app)
         assert client.post("/deferred/1").status_code == 200
         # the deferred unique check fails at COMMIT, which runs before the response is sent
         assert client.post("/deferred/1").status_code == 409
+        assert pool_state(app) == start
+    assert "active transaction" not in caplog.text
 
 
 def test_database_error_text_never_reaches_the_client(app: App) -> None:
@@ -193,17 +201,27 @@ async def test_pool_exhaustion_is_503_not_a_hang(app: App, run_app) -> None:  # 
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "path", "requests"),
+    [("GET", "/sleep", 1000), ("POST", "/sleep-in-transaction", 200)],
+)
 async def test_cancelled_requests_release_their_connections(
-    url: str, settings: Settings, run_app
-) -> None:  # type: ignore[no-untyped-def]
+    url: str,
+    settings: Settings,
+    run_app,  # type: ignore[no-untyped-def]
+    method: str,
+    path: str,
+    requests: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     app = make_app(url, settings.with_(db_pool_min=4, db_pool_max=4, db_statement_timeout=30))
     async with run_app(app) as client:
         start = pool_state(app)
         assert start == (4, 4)
-        for round_ in range(250):  # 1,000 requests, each cancelled while its query runs
+        for round_ in range(requests // 4):  # each request cancelled while its query runs
             async with anyio.create_task_group() as tg:
                 for _ in range(4):
-                    tg.start_soon(client.get, "/sleep")
+                    tg.start_soon(client.request, method, path)
                 await anyio.sleep(0.005 if round_ % 2 else 0.02)
                 tg.cancel_scope.cancel()
         for _ in range(200):  # releases finish in the background (shielded)
@@ -214,13 +232,16 @@ async def test_cancelled_requests_release_their_connections(
         assert (await client.get("/sleep", params={"seconds": 0})).status_code == 200
         conn = await asyncpg.connect(url)
         try:
-            sleeping = await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"
-                " AND state = 'active' AND pid <> pg_backend_pid()"
+            busy = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle'"
+                " AND datname = current_database() AND pid <> pg_backend_pid()"
             )
+            committed = await conn.fetchval("SELECT count(*) FROM items")
         finally:
             await conn.close()
-        assert sleeping == 0
+        assert busy == 0
+        assert committed == 0  # every cancelled transaction was rolled back
+    assert "active transaction" not in caplog.text
 
 
 INJECTIONS = [
