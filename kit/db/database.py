@@ -145,10 +145,13 @@ class Database:
         await self.pool.release(connection)
 
     async def ping(self, timeout: float = 1.0) -> bool:
-        """True if a connection answers ``SELECT 1`` within ``timeout`` seconds."""
+        """True if a connection answers ``SELECT 1`` within ``timeout`` seconds, or if every
+        connection is busy (a saturated pool is load, not an outage: readiness stays up)."""
         pool = self._pool
         if pool is None:
             return False
+        if pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
+            return True  # every connection is busy serving requests: up, and not to be queued on
         try:
             with anyio.fail_after(timeout):
                 async with pool.acquire() as connection:

@@ -195,6 +195,7 @@ async def test_pool_exhaustion_is_503_not_a_hang(app: App, run_app) -> None:  # 
                 tg.start_soon(hold)
             await anyio.sleep(0.2)
             late = await client.get("/items/1")  # acquire timeout is 0.5 s
+            assert await app.database.ping()  # type: ignore[union-attr]
         assert late.status_code == 503
         assert late.headers["retry-after"] == "1"
         assert results == [200] * 4
