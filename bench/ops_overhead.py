@@ -58,6 +58,7 @@ def __getattr__(name: str) -> Any:
 class Cell(NamedTuple):
     rps: float
     cpu_us: float  # server CPU time (user + system, all its processes) per request
+    errors: int = 0
 
 
 def cpu_seconds(server: Server) -> float:
@@ -97,15 +98,16 @@ def measure(variant: str, endpoint: str, args: argparse.Namespace, tmp: Path) ->
         before = cpu_seconds(server)
         result = load(args.duration)
         cpu = cpu_seconds(server) - before
-        if result.non_2xx or result.socket_errors:
-            raise SystemExit(
-                f"{variant} {endpoint}: {result.non_2xx + result.socket_errors} errors"
-            )
-        return Cell(result.rps, cpu / result.requests * 1e6)
+        errors = result.non_2xx + result.socket_errors
+        return Cell(result.rps, cpu / max(1, result.requests) * 1e6, errors)
 
 
 def median_cell(cells: list[Cell]) -> Cell:
-    return Cell(statistics.median(c.rps for c in cells), statistics.median(c.cpu_us for c in cells))
+    return Cell(
+        statistics.median(c.rps for c in cells),
+        statistics.median(c.cpu_us for c in cells),
+        sum(c.errors for c in cells),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                     cells.setdefault((variant, endpoint), []).append(cell)
                     print(
                         f"  {variant:<8} GET {endpoint:<5} {cell.rps:>8.0f} req/s"
-                        f" {cell.cpu_us:>7.1f} us CPU/req",
+                        f" {cell.cpu_us:>7.1f} us CPU/req {cell.errors} errors",
                         file=sys.stderr,
                     )
     print(
@@ -136,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         " cost = 1 - off/variant of server CPU per request (what throughput on a saturated"
         " core loses), and of req/s\n"
     )
-    print("| endpoint | variant | req/s | server CPU us/req | cost (CPU) | cost (req/s) |")
-    print("|---|---|---|---|---|---|")
+    print("| endpoint | variant | req/s | server CPU us/req | cost (CPU) | cost (req/s) | errors |")
+    print("|---|---|---|---|---|---|---|")
     for endpoint in ENDPOINTS:
         med = {v: median_cell(cells[(v, endpoint)]) for v in VARIANTS}
         for variant, cell in med.items():
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             rps_cost = 100 * (1 - cell.rps / med["off"].rps)
             print(
                 f"| GET {endpoint} | {variant} | {cell.rps:.0f} | {cell.cpu_us:.1f} "
-                f"| {cpu_cost:.1f}% | {rps_cost:.1f}% |"
+                f"| {cpu_cost:.1f}% | {rps_cost:.1f}% | {cell.errors} |"
             )
     return 0
 

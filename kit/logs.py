@@ -109,7 +109,7 @@ class KitHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(stream)
         self._batch: list[str] = []
         self._batched = 0
-        self._closed = threading.Event()
+        self._stop_flushing = threading.Event()
         threading.Thread(target=self._flush_periodically, name="kit-log-flush", daemon=True).start()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -152,11 +152,11 @@ class KitHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self._batched = 0
 
     def _flush_periodically(self) -> None:
-        while not self._closed.wait(FLUSH_INTERVAL):
+        while not self._stop_flushing.wait(FLUSH_INTERVAL):
             self.flush()
 
     def close(self) -> None:
-        self._closed.set()
+        self._stop_flushing.set()
         self.flush()
         super().close()
 

@@ -85,13 +85,17 @@ class LoopMonitor:
 
     def _watch(self) -> None:
         reported = -1  # tick count of the stall already reported
-        while not self._stop.wait(self.interval):
+        wait = self.threshold
+        while not self._stop.wait(wait):
             ticks = self._ticks
             # The tick was due interval after the last one; the loop has been stuck since then.
             stalled = time.monotonic() - self._last_tick - self.interval
             if stalled > self.threshold and ticks != reported:
                 reported = ticks
                 self._report(stalled)
+            # Sleep until a stall could first pass the threshold (a healthy loop keeps moving
+            # that moment on), so the thread rarely takes the GIL from the loop.
+            wait = max(self.interval, self.threshold - stalled)
 
     def _report(self, stalled: float) -> None:
         frame = sys._current_frames().get(self._loop_thread)
