@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import logging.config
 import sys
 from collections.abc import Iterator
 
@@ -167,3 +168,13 @@ def test_batched_lines_wait_at_most_until_the_next_unbatched_line() -> None:
         assert stream.getvalue().splitlines()[3:] == ["x" * 5000, "d"]
     finally:
         handler.close()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_reconfiguring_after_logging_closed_our_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    # dictConfig (servers call it) closes every handler; kit must still configure again.
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    configure_logging("json", "info")
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+    configure_logging("json", "info")
+    assert sum(isinstance(h, KitHandler) for h in logging.getLogger().handlers) == 1
