@@ -33,7 +33,7 @@ class _IdSource:
 
     def reseed(self) -> None:
         self.prefix = os.urandom(8).hex()
-        self.counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+        self.counter = itertools.count(int.from_bytes(os.urandom(8), "big"))
 
     def __call__(self) -> str:
         return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
