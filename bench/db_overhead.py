@@ -8,6 +8,8 @@ Variants, served one after another by ``kit serve`` pinned to one core, loaded b
   kit       kit.App with a ``Connection`` dependency, the way a service is written, with kit's
             default operations middleware (request ids, access log to a file, metrics)
   kit-bare  the same App without the operations middleware: the handler layer and kit.db only
+  kit-no-di kit-bare, but the handler takes the Request and borrows the connection itself
+            (Database.acquire/release): what the Connection dependency itself costs
 The database is ``DATABASE_URL`` or the embedded PostgreSQL; the world table comes from the
 services/bench migrations.
 """
@@ -33,7 +35,7 @@ from starlette.applications import Starlette
 from bench import wrk
 from bench.ops_overhead import cpu_seconds
 from bench.server import Server, free_port
-from kit import App
+from kit import App, Request
 from kit.db import Connection, Database, apply_migrations, resolve_database_url
 from kit.settings import Settings
 from services.bench.queries import READ_WORLD, WORLD_ROWS
@@ -44,6 +46,7 @@ VARIANTS = {
     "raw": "bench.db_overhead:raw",
     "kit": "bench.db_overhead:kit",
     "kit-bare": "bench.db_overhead:kit_bare",
+    "kit-no-di": "bench.db_overhead:kit_no_di",
 }
 
 Scope = MutableMapping[str, Any]
@@ -81,12 +84,25 @@ class RawApp:
         await send({"type": "lifespan.shutdown.complete"})
 
 
-def kit_app(bare: bool) -> Any:
+def kit_app(bare: bool, dependency: bool = True) -> Any:
     app = App(database=Database())
 
-    @app.get("/db")
-    async def single_query(conn: Connection) -> World:
-        return World(*await conn.fetchrow(READ_WORLD, random.randint(1, WORLD_ROWS)))
+    if dependency:
+
+        @app.get("/db")
+        async def single_query(conn: Connection) -> World:
+            return World(*await conn.fetchrow(READ_WORLD, random.randint(1, WORLD_ROWS)))
+
+    else:
+
+        @app.get("/db")
+        async def single_query_no_di(request: Request) -> World:
+            database = request.app.database
+            conn = await database.acquire()
+            try:
+                return World(*await conn.fetchrow(READ_WORLD, random.randint(1, WORLD_ROWS)))
+            finally:
+                await database.release(conn)
 
     if bare:
         app.build_middleware_stack = MethodType(Starlette.build_middleware_stack, app)  # type: ignore[method-assign]
@@ -97,8 +113,8 @@ def __getattr__(name: str) -> Any:
     """The served apps, built only in the server process that imports them."""
     if name == "raw":
         return RawApp()
-    if name in ("kit", "kit_bare"):
-        return kit_app(bare=name == "kit_bare")
+    if name in ("kit", "kit_bare", "kit_no_di"):
+        return kit_app(bare=name != "kit", dependency=name != "kit_no_di")
     raise AttributeError(name)
 
 
@@ -142,15 +158,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--load-cpu", type=int, default=1)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     args = parser.parse_args(argv)
+    chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown or "raw" not in chosen:
+        parser.error(f"variants must include raw and be among {', '.join(VARIANTS)}")
     settings = Settings.from_env()
     url = resolve_database_url(settings)  # started once here, shared by every server
     asyncio.run(apply_migrations(url, MIGRATIONS))
     env = {**os.environ, "DATABASE_URL": url, "KIT_MIGRATE": "0", "KIT_LOG_FORMAT": "json"}
-    cells: dict[str, list[Cell]] = {v: [] for v in VARIANTS}
+    cells: dict[str, list[Cell]] = {v: [] for v in chosen}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
-            for variant in VARIANTS:
+            for variant in chosen:
                 cell = measure(variant, args, env, Path(tmp))
                 cells[variant].append(cell)
                 print(
