@@ -42,20 +42,24 @@ def test_logs_metrics_blocking_and_drain(serve: Any, runtime: str) -> None:
         assert metric(text, "kit_http_requests_total", **unmatched) == 1
         assert 'route="/no/such/path"' not in text
         assert metric(text, "kit_http_requests_in_flight") == 1  # this scrape
-        assert metric(text, "kit_event_loop_blocked_total") == 1
+        assert metric(text, "kit_event_loop_blocked_total") >= 1
 
         # SIGTERM while /drain is in flight: servers drain before lifespan shutdown, so the
         # request still running sees readiness already flipped.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            draining = pool.submit(client.get, "/drain")
-            time.sleep(0.3)
+            draining = pool.submit(httpx.get, server.url + "/drain", timeout=10)
+            for _ in range(100):  # until /drain is in flight (besides this scrape)
+                if metric(client.get("/metrics").text, "kit_http_requests_in_flight") == 2:
+                    break
+                time.sleep(0.02)
             server.proc.send_signal(15)
             assert draining.result().json() == {"readiness": "draining"}
     server.stop()
 
     lines = server.lines()
-    access = [a for a in lines if a["logger"] == "kit.access" and a["path"] != "/healthz"]
-    assert len(access) == 11, access  # one per request: the server's own access log is off
+    access = [a for a in lines if a["logger"] == "kit.access" and a["path"] != "/metrics"]
+    access = [a for a in access if a["path"] != "/healthz"]
+    assert len(access) == 10, access  # one per request: the server's own access log is off
     for line in access:
         assert line.keys() >= ACCESS_FIELDS
         assert isinstance(line["duration_ms"], float)
@@ -72,7 +76,8 @@ def test_logs_metrics_blocking_and_drain(serve: Any, runtime: str) -> None:
     assert {line["item_id"] for line in handler_lines} == {1, 2, 3, 9}
     assert all(line["request_id"] in by_id for line in handler_lines)
 
-    blocked = [line for line in lines if line["logger"] == "kit.loop"]
+    # (a loaded machine may add a stall outside any request: only /block's count here)
+    blocked = [line for line in lines if line["logger"] == "kit.loop" and line["route"]]
     assert len(blocked) == 1, blocked
     assert blocked[0]["level"] == "warning"
     assert blocked[0]["route"] == "/block"
@@ -106,7 +111,7 @@ def test_burst_over_the_concurrency_limit_is_shed(serve: Any) -> None:
     server = serve("granian", KIT_MAX_CONCURRENCY="2")
 
     def slow(_: int) -> httpx.Response:
-        return httpx.get(server.url + "/slow?seconds=0.5", timeout=10)
+        return httpx.get(server.url + "/slow?seconds=1", timeout=10)
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(slow, range(8)))
@@ -114,7 +119,7 @@ def test_burst_over_the_concurrency_limit_is_shed(serve: Any) -> None:
     assert set(statuses) == {200, 503}, statuses
     for response in responses:
         if response.status_code == 200:
-            assert response.json() == {"slept": 0.5}
+            assert response.json() == {"slept": 1.0}
         else:
             assert response.headers["retry-after"] == "1"
             assert response.json() == {"detail": "Server overloaded, retry later"}
