@@ -8,15 +8,23 @@ Variants, served one after another by ``kit serve`` pinned to one core, loaded b
   all       defaults plus load shedding, a per-client rate limit and a request timeout,
             with limits high enough that no request is refused
 Access logs go to a file, as a container's log collector would take them.
+
+On a busy machine req/s swings by tens of percent between runs; the server's CPU time per
+request swings less, and ``--inprocess`` (each variant driven as an ASGI app without sockets,
+best CPU time of several repeats) isolates kit's own cost best.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import MethodType
 from typing import Any, NamedTuple
@@ -102,6 +110,69 @@ def measure(variant: str, endpoint: str, args: argparse.Namespace, tmp: Path) ->
         return Cell(result.rps, cpu / max(1, result.requests) * 1e6, errors)
 
 
+async def _drive(app: Any, path: str, requests: int, repeats: int) -> float:
+    """Best CPU microseconds per request of ``repeats`` runs of ``requests`` GETs."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"bench"), (b"user-agent", b"wrk"), (b"accept", b"*/*")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        for _ in range(requests):
+            await app(dict(scope), receive, send)
+        best = min(best, time.process_time() - started)
+    return best / requests * 1e6
+
+
+def inprocess_child(variant: str) -> None:
+    """Runs in a fresh interpreter with the variant's environment; prints us/request."""
+    target = VARIANTS[variant][0]
+    module, _, attr = target.partition(":")
+    app = getattr(importlib.import_module(module), attr)
+    print(f"{asyncio.run(_drive(app, '/json', 5000, 9)):.2f}")
+
+
+def inprocess(rounds: int) -> None:
+    results: dict[str, list[float]] = {}
+    with tempfile.TemporaryFile() as logs:
+        for _ in range(rounds):
+            for variant, (_, extra) in VARIANTS.items():
+                proc = subprocess.run(
+                    [sys.executable, "-m", "bench.ops_overhead", "--child", variant],
+                    env={**os.environ, "KIT_LOG_FORMAT": "json", **extra},
+                    stdout=subprocess.PIPE,
+                    stderr=logs,  # the access lines, as a log file would take them
+                    text=True,
+                    check=True,
+                )
+                results.setdefault(variant, []).append(float(proc.stdout))
+    best = {v: min(r) for v, r in results.items()}
+    print("\nGET /json driven in process (no sockets, no server), best CPU us/request\n")
+    print("| variant | us/request | added by kit's operations |")
+    print("|---|---|---|")
+    for variant, us in best.items():
+        print(f"| {variant} | {us:.2f} | {us - best['off']:+.2f} us |")
+
+
 def median_cell(cells: list[Cell]) -> Cell:
     return Cell(
         statistics.median(c.rps for c in cells),
@@ -119,7 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--load-cpu", type=int, default=1)
+    parser.add_argument("--inprocess", action="store_true", help="no server: drive the ASGI app")
+    parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        inprocess_child(args.child)
+        return 0
+    if args.inprocess:
+        inprocess(args.rounds)
+        return 0
     cells: dict[tuple[str, str], list[Cell]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
