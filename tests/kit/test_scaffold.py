@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from kit.scaffold import PlannedFile, ScaffoldError, main, render, write
-from services.catalog.tests.servers import serving
+from services.catalog.tests.servers import any_runtime, serving
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = [
@@ -174,7 +174,7 @@ def test_generated_service_passes_its_tests_and_serves(
     log = tmp_path / "server.log"
     env["DATABASE_URL"] = fresh_database_url  # empty: the server applies shop's migration
     with (
-        serving("services.shop.app:app", "uvicorn", cwd=tmp_path, log=log, env=env) as url,
+        serving("services.shop.app:app", any_runtime(), cwd=tmp_path, log=log, env=env) as url,
         httpx.Client(base_url=url, timeout=10) as client,
     ):
         item = client.post("/items", json={"name": "first"})

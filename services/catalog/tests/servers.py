@@ -19,15 +19,27 @@ import pytest
 RUNTIMES = ("uvicorn", "granian", "hypercorn")
 
 
-def runtime_params() -> list[object]:
-    """One param per runtime, skipped when its server is not installed; KIT_TEST_RUNTIMES
-    (comma-separated) narrows them, e.g. to one tox cell's server."""
+def selected_runtimes() -> list[str]:
+    """The runtimes to test; KIT_TEST_RUNTIMES (comma-separated) narrows them, e.g. to one
+    tox cell's server."""
     selected = [name for name in os.environ.get("KIT_TEST_RUNTIMES", "").split(",") if name]
+    return [name for name in RUNTIMES if not selected or name in selected]
+
+
+def runtime_params() -> list[object]:
+    """One param per selected runtime, skipped when its server is not installed."""
     return [
         pytest.param(name, marks=pytest.mark.skipif(find_spec(name) is None, reason=f"no {name}"))
-        for name in RUNTIMES
-        if not selected or name in selected
+        for name in selected_runtimes()
     ]
+
+
+def any_runtime() -> str:
+    """One selected runtime that is installed (the test is skipped if there is none)."""
+    for name in selected_runtimes():
+        if find_spec(name) is not None:
+            return name
+    pytest.skip("no selected runtime is installed")
 
 
 def free_port() -> int:
