@@ -254,7 +254,7 @@ async def list_products(
             raise ValidationFailed(
                 [ErrorItem("value_error", ["query", "cursor"], f"Value error, {exc}", cursor)]
             ) from None
-        args += [after.id] if queries.SORTS[sort][0] == "id" else [after.key, after.id]
+        args += queries.after_args(sort, after.key, after.id)
     query = queries.list_products(sort, used, cursor is not None)
     rows = await fetch_as(conn, ProductSummary, query, *args, limit + 1)  # one more: a next page?
     if len(rows) <= limit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 # -- categories
 
@@ -102,3 +103,8 @@ def list_products(sort: str, filters: tuple[str, ...], after: bool) -> str:
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     order = f"id {direction}" if column == "id" else f"{column} {direction}, id {direction}"
     return f"SELECT {PRODUCT_COLUMNS} FROM products{where} ORDER BY {order} LIMIT ${n + 1}"
+
+
+def after_args(sort: str, key: Any, last_id: int) -> list[Any]:
+    """A cursor's parameters for ``list_products(sort, ..., after=True)``."""
+    return [last_id] if SORTS[sort][0] == "id" else [key, last_id]
