@@ -71,5 +71,8 @@ async def _roll_back_and_release(
         await database.release(conn)
 
 
-Connection = Annotated[asyncpg.Connection, Depends(connection)]
+# Both release the connection as soon as the handler returns, before the response is sent: a
+# connection is not held while the client reads. A handler whose response reads from the
+# connection while it is sent (a streamed cursor) uses ``Depends(connection)`` instead.
+Connection = Annotated[asyncpg.Connection, Depends(connection, scope="function")]
 Transaction = Annotated[asyncpg.Connection, Depends(transaction, scope="function")]

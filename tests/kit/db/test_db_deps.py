@@ -8,8 +8,16 @@ import msgspec
 import pytest
 from starlette.testclient import TestClient
 
-from kit import App, Cookie, Header, HTTPException, Query
-from kit.db import Connection, Database, Transaction, conflict_on, fetch_as, fetchrow_as
+from kit import App, Cookie, Depends, Header, HTTPException, Query
+from kit.db import (
+    Connection,
+    Database,
+    Transaction,
+    conflict_on,
+    connection,
+    fetch_as,
+    fetchrow_as,
+)
 from kit.db.errors import install_conflicts
 from kit.settings import Settings
 
@@ -39,6 +47,12 @@ def make_app(url: str, settings: Settings) -> App:
         if item is None:
             raise HTTPException(404, "no such item")
         return item
+
+    @app.get("/request-scoped/{item_id}")
+    async def request_scoped(
+        item_id: int, conn: Annotated[asyncpg.Connection, Depends(connection)]
+    ) -> int:
+        return int(await conn.fetchval("SELECT count(*) FROM items WHERE id = $1", item_id))
 
     @app.get("/search")
     async def search(
@@ -131,6 +145,7 @@ def test_connection_reads_and_releases(app: App) -> None:
         assert created.json() == {"id": 1, "name": "a", "qty": 2}
         assert client.get("/items/1").json() == {"id": 1, "name": "a", "qty": 2}
         assert client.get("/items/2").status_code == 404
+        assert client.get("/request-scoped/1").json() == 1
         assert pool_state(app) == start
 
 
