@@ -80,7 +80,11 @@ class Database:
         if settings.migrate and self.migrations is not None:
             from kit.db.migrate import apply_migrations
 
-            await apply_migrations(url, self.migrations)
+            try:
+                await apply_migrations(url, self.migrations)
+            except BaseException:
+                await self.close()
+                raise
         return self._pool
 
     async def close(self) -> None:

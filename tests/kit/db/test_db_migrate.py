@@ -8,9 +8,12 @@ from pathlib import Path
 import anyio
 import asyncpg
 import pytest
+from starlette.testclient import TestClient
 
-from kit.db import DatabaseStartupError, MigrationError, apply_migrations
+from kit import App
+from kit.db import Database, DatabaseStartupError, MigrationError, apply_migrations
 from kit.db.migrate import load_migrations, main
+from kit.settings import Settings
 
 FIRST = "CREATE TABLE author (id serial PRIMARY KEY, name text NOT NULL);"
 SECOND = "CREATE TABLE book (id serial PRIMARY KEY, author_id int REFERENCES author(id));"
@@ -162,3 +165,17 @@ async def test_unreachable_database_is_retried_then_one_line(
     with pytest.raises(DatabaseStartupError, match=r"attempts for 0\.3s"):
         await apply_migrations(url, migrations, connect_timeout=0.3)
     assert capsys.readouterr().err.count("cannot connect to PostgreSQL") == 1
+
+
+def test_app_startup_applies_migrations_and_a_failing_one_stops_it(
+    fresh_database_url: str, migrations: Path, settings: Settings
+) -> None:
+    app = App(database=Database(migrations, url=fresh_database_url), settings=settings)
+    with TestClient(app):
+        pass
+    names = anyio.run(fetch, fresh_database_url, "SELECT name FROM kit_migrations")
+    assert len(names) == 3
+    (migrations / "0004_broken.sql").write_text("SELECT * FROM missing_table;")
+    with pytest.raises(MigrationError, match="0004_broken"), TestClient(app):
+        pass
+    assert app.database._pool is None  # type: ignore[union-attr]
