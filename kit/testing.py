@@ -67,6 +67,7 @@ class TemplateDatabases:
         self.url = url
         self.created: list[str] = []
         self._counter = itertools.count()
+        self._migrated: set[str] = set()
 
     @staticmethod
     def template_name(migrations: Path | None) -> str:
@@ -90,9 +91,12 @@ class TemplateDatabases:
             )
             if not exists:
                 await admin.execute(f'CREATE DATABASE "{template}"')
-            if migrations is not None:
-                # also completes a template left half-built by an interrupted run
+            if migrations is not None and template not in self._migrated:
+                # once per session: also completes a template left half-built by an
+                # interrupted run (connecting on every clone would make each clone wait for
+                # that session to end)
                 await apply_migrations(with_database(self.url, template), migrations)
+                self._migrated.add(template)
             await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         finally:
             await admin.close()  # releases the advisory lock
