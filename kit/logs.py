@@ -161,7 +161,7 @@ class KitHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().close()
 
 
-class AccessLine(msgspec.Struct, kw_only=True, omit_defaults=True):
+class AccessLine(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """kit's access record as JSONFormatter writes it, key for key, encoded without a record."""
 
     ts: str
