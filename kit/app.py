@@ -9,11 +9,12 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from kit.di import Depends
-from kit.errors import DEFAULT_HANDLERS, server_error_handler
+from kit.errors import DEFAULT_HANDLERS, HandledErrors, server_error_handler
 from kit.routing import APIRoute, Handler, Router
 from kit.settings import Settings
 
@@ -82,8 +83,9 @@ class App(Starlette):
         from kit.health import health_routes
         from kit.openapi import docs_routes
 
-        for route in (*health_routes(self), *docs_routes(self)):
-            self.router.routes.append(route)
+        # Moved behind the user's routes when the app starts, so those are matched first.
+        self._kit_routes: list[BaseRoute] = [*health_routes(self), *docs_routes(self)]
+        self.router.routes.extend(self._kit_routes)
         if lifespan is not None:
             self._user_lifespan: LifespanFactory | None = lifespan
         else:
@@ -113,8 +115,24 @@ class App(Starlette):
     def build_middleware_stack(self) -> ASGIApp:
         from kit.middleware import default_middleware
 
-        app = super().build_middleware_stack()
-        for cls, args, kwargs in reversed(default_middleware(self)):
+        kit_routes = {id(route) for route in self._kit_routes}
+        self.router.routes.sort(key=lambda route: id(route) in kit_routes)  # stable
+
+        error_handler = None
+        handlers: dict[Any, Callable[..., Any]] = {}
+        for key, value in self.exception_handlers.items():
+            if key in (500, Exception):
+                error_handler = value
+            else:
+                handlers[key] = value
+        middleware = [
+            *default_middleware(self),
+            Middleware(ServerErrorMiddleware, handler=error_handler, debug=self.debug),
+            *self.user_middleware,
+            Middleware(HandledErrors, handlers=handlers),
+        ]
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
         return app
 

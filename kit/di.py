@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import typing
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,14 +58,15 @@ class Depends:
 class Context:
     """What one request's resolution carries around: created only for routes that need it."""
 
-    __slots__ = ("background", "cache", "errors", "function_stack", "request", "response", "stack")
+    __slots__ = ("background", "cache", "errors", "exits", "function_exits", "request", "response")
 
-    def __init__(self, request: Request, stack: AsyncExitStack) -> None:
+    def __init__(self, request: Request) -> None:
         self.request = request
-        self.stack = stack
-        self.function_stack: AsyncExitStack | None = None
         self.cache: dict[Any, Any] = {}
         self.errors: list[ErrorItem] = []
+        # generator dependencies still open, by scope; closed in reverse order
+        self.exits: list[AsyncGenerator[Any, None]] = []
+        self.function_exits: list[AsyncGenerator[Any, None]] = []
         self.background: BackgroundTasks | None = None
         self.response: Response | None = None
 
@@ -86,6 +85,8 @@ class Plan:
     specials: list[tuple[str, Special]] = field(default_factory=list)
     body: ParamInfo | None = None
     kind: Literal["async", "sync", "asyncgen", "gen"] = "async"
+    # generator providers, as async generator functions (sync ones step in the threadpool)
+    agen: Callable[..., AsyncGenerator[Any, None]] | None = None
 
     def walk(self) -> Iterator[Plan]:
         yield self
@@ -122,9 +123,18 @@ class Dependency:
     marker: Depends
     plan: Plan
 
-    @property
-    def cache_key(self) -> Any:
-        return self.plan.call
+    def __post_init__(self) -> None:
+        # Flattened once, so resolving reads locals instead of attribute chains.
+        plan = self.plan
+        self.cache_key: Any = plan.call
+        self.use_cache = self.marker.use_cache
+        self.function_scope = self.marker.scope == "function"
+        # A provider that takes nothing but the request skips the general solver.
+        self.request_only: list[str] | None = None
+        if not (plan.extractors or plan.dependencies or plan.body) and all(
+            kind is Special.REQUEST for _, kind in plan.specials
+        ):
+            self.request_only = [name for name, _ in plan.specials]
 
 
 def _kind(call: Callable[..., Any]) -> Literal["async", "sync", "asyncgen", "gen"]:
@@ -165,6 +175,10 @@ def compile_plan(
         raise TypeError(f"cannot resolve the annotations of {call!r}: {exc}") from exc
     signature = inspect.signature(call)
     plan = Plan(call=call, kind=_kind(call))
+    if plan.kind == "asyncgen":
+        plan.agen = call
+    elif plan.kind == "gen":
+        plan.agen = _threaded_generator(call)
     for extra in extra_dependencies:
         plan.dependencies.append((None, _dependency(extra, path_names)))
     for name, parameter in signature.parameters.items():
@@ -213,19 +227,50 @@ def _throw(gen: Generator[Any, None, None], exc: BaseException) -> Any:
         return _DONE
 
 
-@contextlib.asynccontextmanager
-async def _sync_generator_in_threadpool(gen: Generator[Any, None, None]) -> AsyncIterator[Any]:
-    value = await run_in_threadpool(next, gen, _DONE)
-    if value is _DONE:
-        raise RuntimeError("generator dependency did not yield")
-    try:
-        yield value
-    except BaseException as exc:
-        if await run_in_threadpool(_throw, gen, exc) is _DONE:
-            return
-        raise
-    if await run_in_threadpool(next, gen, _DONE) is not _DONE:
-        raise RuntimeError("generator dependency yielded more than once")
+def _threaded_generator(call: Callable[..., Any]) -> Callable[..., AsyncGenerator[Any, None]]:
+    """A sync generator provider as an async generator whose steps run in the threadpool."""
+
+    async def steps(**kwargs: Any) -> AsyncGenerator[Any, None]:
+        gen: Generator[Any, None, None] = call(**kwargs)
+        value = await run_in_threadpool(next, gen, _DONE)
+        if value is _DONE:
+            raise RuntimeError(f"generator dependency {call!r} did not yield")
+        try:
+            yield value
+        except BaseException as exc:
+            if await run_in_threadpool(_throw, gen, exc) is _DONE:
+                return
+            raise
+        if await run_in_threadpool(next, gen, _DONE) is not _DONE:
+            raise RuntimeError(f"generator dependency {call!r} yielded more than once")
+
+    return steps
+
+
+async def close_generators(
+    exits: list[AsyncGenerator[Any, None]], exc: BaseException | None
+) -> BaseException | None:
+    """Run the code after ``yield`` of each open generator, last opened first.
+
+    A generator sees the exception in flight (``exc``) at its ``yield``. Swallowing it does not
+    turn a failed request into a success: the original exception still decides the answer. An
+    exception raised during cleanup replaces ``exc`` for the generators closed after it.
+    Returns the exception the caller must raise, or None.
+    """
+    while exits:
+        gen = exits.pop()
+        try:
+            if exc is None:
+                await gen.__anext__()
+            else:
+                await gen.athrow(exc)
+        except StopAsyncIteration:
+            continue
+        except BaseException as raised:
+            exc = raised
+            continue
+        exc = RuntimeError(f"generator dependency {gen!r} yielded more than once")
+    return exc
 
 
 def extract_params(plan: Plan, request: Request, errors: list[ErrorItem]) -> dict[str, Any]:
@@ -251,7 +296,7 @@ def fill_specials(plan: Plan, kwargs: dict[str, Any], ctx: Context) -> None:
 
 async def solve(plan: Plan, ctx: Context, body: Any) -> Any:
     """Resolve every dependency and parameter of ``plan``; _FAILED if any of them failed."""
-    kwargs = extract_params(plan, ctx.request, ctx.errors)
+    kwargs = extract_params(plan, ctx.request, ctx.errors) if plan.extractors else {}
     failed = False
     for name, dep in plan.dependencies:
         value = await resolve(dep, ctx, body)
@@ -269,31 +314,29 @@ async def solve(plan: Plan, ctx: Context, body: Any) -> Any:
 
 
 async def resolve(dep: Dependency, ctx: Context, body: Any) -> Any:
-    use_cache = dep.marker.use_cache
-    if use_cache:
+    if dep.use_cache:
         cached = ctx.cache.get(dep.cache_key, _FAILED)
         if cached is not _FAILED:
             return cached
-    kwargs = await solve(dep.plan, ctx, body)
-    if kwargs is _FAILED:
-        return _FAILED
-    call, kind = dep.plan.call, dep.plan.kind
-    if kind == "async":
-        value = await call(**kwargs)
-    elif kind == "sync":
-        value = await run_in_threadpool(call, **kwargs)
+    if dep.request_only is not None:
+        request = ctx.request
+        kwargs = dict.fromkeys(dep.request_only, request)
     else:
-        stack = ctx.stack
-        if dep.marker.scope == "function":
-            if ctx.function_stack is None:
-                ctx.function_stack = AsyncExitStack()
-            stack = ctx.function_stack
-        if kind == "asyncgen":
-            cm = contextlib.asynccontextmanager(call)(**kwargs)
-        else:
-            cm = _sync_generator_in_threadpool(call(**kwargs))
-        value = await stack.enter_async_context(cm)
-    if use_cache:
+        kwargs = await solve(dep.plan, ctx, body)
+        if kwargs is _FAILED:
+            return _FAILED
+    plan = dep.plan
+    kind = plan.kind
+    if kind == "async":
+        value = await plan.call(**kwargs)
+    elif kind == "sync":
+        value = await run_in_threadpool(plan.call, **kwargs)
+    else:
+        assert plan.agen is not None
+        gen = plan.agen(**kwargs)
+        value = await gen.__anext__()
+        (ctx.function_exits if dep.function_scope else ctx.exits).append(gen)
+    if dep.use_cache:
         ctx.cache[dep.cache_key] = value
     return value
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import WebSocketException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 logger = logging.getLogger("kit.errors")
 
@@ -93,7 +99,67 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return json_error(500, "Internal Server Error")
 
 
+async def websocket_exception_handler(websocket: WebSocket, exc: Exception) -> None:
+    assert isinstance(exc, WebSocketException)
+    await websocket.close(code=exc.code, reason=exc.reason)
+
+
 DEFAULT_HANDLERS: dict[Any, Any] = {
     StarletteHTTPException: http_exception_handler,
+    WebSocketException: websocket_exception_handler,
     ValidationFailed: validation_exception_handler,
 }
+
+Handlers = tuple[dict[Any, Any], dict[int, Any]]
+
+
+def lookup_handler(handlers: Handlers | None, exc: Exception) -> Callable[..., Any] | None:
+    """The handler registered for ``exc``: by status code first, then by the class's MRO."""
+    if handlers is None:
+        return None
+    exception_handlers, status_handlers = handlers
+    if isinstance(exc, StarletteHTTPException):
+        handler = status_handlers.get(exc.status_code)
+        if handler is not None:
+            return typing.cast(Callable[..., Any], handler)
+    for cls in type(exc).__mro__:
+        if cls in exception_handlers:
+            return typing.cast(Callable[..., Any], exception_handlers[cls])
+    return None
+
+
+class HandledErrors:
+    """Starlette's ExceptionMiddleware, minus its per-request wrapping.
+
+    Kit routes answer their own errors; what reaches this is what the router raises (404,
+    405) and what other routes and mounted apps let through, before they started a response.
+    """
+
+    def __init__(self, app: ASGIApp, handlers: Mapping[Any, Any]) -> None:
+        self.app = app
+        exception_handlers = {k: v for k, v in handlers.items() if not isinstance(k, int)}
+        status_handlers = {k: v for k, v in handlers.items() if isinstance(k, int)}
+        self.handlers: Handlers = (exception_handlers, status_handlers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" and scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        scope["starlette.exception_handlers"] = self.handlers
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            handler = lookup_handler(self.handlers, exc)
+            if handler is None:
+                raise
+            conn: Request | WebSocket
+            if scope["type"] == "http":
+                conn = Request(scope, receive, send)
+            else:
+                conn = WebSocket(scope, receive, send)
+            if inspect.iscoroutinefunction(handler):
+                response = await handler(conn, exc)
+            else:
+                response = await run_in_threadpool(handler, conn, exc)
+            if response is not None:
+                await response(scope, receive, send)

@@ -6,7 +6,6 @@ import inspect
 import re
 import typing
 from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 import msgspec
@@ -14,17 +13,27 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.routing import Router as StarletteRouter
 from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from kit import codec
-from kit.di import FAILED, Context, Depends, Plan, compile_plan, extract_params, solve
+from kit.di import (
+    FAILED,
+    Context,
+    Depends,
+    Plan,
+    close_generators,
+    compile_plan,
+    extract_params,
+    solve,
+)
 from kit.errors import (
     ErrorItem,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
+    lookup_handler,
     server_error_handler,
 )
 
@@ -78,21 +87,6 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _lookup_handler(scope: Scope, exc: Exception) -> Callable[..., Any] | None:
-    handlers = scope.get("starlette.exception_handlers")
-    if handlers is None:
-        return None
-    exception_handlers, status_handlers = handlers
-    if isinstance(exc, StarletteHTTPException):
-        handler = status_handlers.get(exc.status_code)
-        if handler is not None:
-            return typing.cast(Callable[..., Any], handler)
-    for cls in type(exc).__mro__:
-        if cls in exception_handlers:
-            return typing.cast(Callable[..., Any], exception_handlers[cls])
-    return None
 
 
 class APIRoute(Route):
@@ -191,101 +185,113 @@ class APIRoute(Route):
             except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
                 raise ValidationFailed([codec.json_invalid(exc)]) from None
 
-        async def send_result(
-            scope: Scope, receive: Receive, send: Send, result: Any, ctx: Context | None
-        ) -> None:
+        needs_request = bool(plan.extractors or plan.specials or plan.dependencies)
+        request_specials = [name for name, _ in plan.specials]
+
+        def render(result: Any, ctx: Context | None) -> Any:
+            """What will be sent, decided before anything is: encoding errors are still 500s."""
             if isinstance(result, Response):
-                await result(scope, receive, send)
-                return
+                return result
             status = status_code
             if response_class is not None:
                 response = response_class(result, status_code=status)
                 if ctx is not None and ctx.response is not None:
                     _merge(ctx.response, response)
-                await response(scope, receive, send)
-                return
+                return response
             headers = _JSON_HEADERS
             if ctx is not None and ctx.response is not None:
                 if ctx.response.status_code:
                     status = ctx.response.status_code
                 headers = [*ctx.response.raw_headers, *_JSON_HEADERS]
             if no_body and result is None:
-                await send({"type": "http.response.start", "status": status, "headers": []})
-                await send({"type": "http.response.body", "body": b""})
-                return
+                return (status, [], b"")
             body = encode(result)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [*headers, (b"content-length", str(len(body)).encode())],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            return (status, [*headers, (b"content-length", str(len(body)).encode())], body)
 
-        async def run(scope: Scope, receive: Receive, send: Send) -> None:
-            request = Request(scope, receive, send)
-            body = None
-            if decoder is not None:
-                body = await read_json(scope, receive)
-            if not needs_context:
-                errors: list[ErrorItem] = []
-                kwargs = extract_params(plan, request, errors)
-                if errors:
-                    raise ValidationFailed(errors)
-                if body_info is not None:
-                    kwargs[body_info.name] = body
-                for name, _ in plan.specials:
-                    kwargs[name] = request
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive, send) if needs_request else None
+            ctx: Context | None = None
+            # Phase 1: nothing has been sent, so any failure can still become an error response.
+            try:
+                body = await read_json(scope, receive) if decoder is not None else None
+                if needs_context:
+                    ctx = Context(typing.cast(Request, request))
+                    kwargs = await solve(plan, ctx, body)
+                    if kwargs is FAILED:
+                        raise ValidationFailed(ctx.errors)
+                else:
+                    errors: list[ErrorItem] = []
+                    kwargs = (
+                        extract_params(plan, typing.cast(Request, request), errors)
+                        if plan.extractors
+                        else {}
+                    )
+                    if errors:
+                        raise ValidationFailed(errors)
+                    if body_info is not None:
+                        kwargs[body_info.name] = body
+                    for name in request_specials:
+                        kwargs[name] = request
                 if is_async:
                     result = await call(**kwargs)
                 else:
                     result = await run_in_threadpool(call, **kwargs)
-                await send_result(scope, receive, send, result, None)
+                if ctx is not None and ctx.function_exits:
+                    raised = await close_generators(ctx.function_exits, None)
+                    if raised is not None:
+                        raise raised
+                out = render(result, ctx)
+            except BaseException as exc:
+                if ctx is not None and (ctx.function_exits or ctx.exits):
+                    raised = await close_generators(ctx.function_exits, exc)
+                    exc = typing.cast(BaseException, await close_generators(ctx.exits, raised))
+                if isinstance(exc, ClientDisconnect):
+                    return
+                if not isinstance(exc, Exception):
+                    raise exc  # cancellation and the like are not answered
+                await _answer_error(scope, receive, send, exc)
                 return
-            async with AsyncExitStack() as stack:
-                ctx = Context(request, stack)
-                solved = await solve(plan, ctx, body)
-                if solved is FAILED:
-                    raise ValidationFailed(ctx.errors)
-                if ctx.function_stack is None:
-                    result = await (
-                        call(**solved) if is_async else run_in_threadpool(call, **solved)
-                    )
-                else:
-                    async with ctx.function_stack:
-                        if is_async:
-                            result = await call(**solved)
-                        else:
-                            result = await run_in_threadpool(call, **solved)
-                await send_result(scope, receive, send, result, ctx)
-                if ctx.background is not None:
-                    await ctx.background()
-
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            started = False
-
-            async def tracking_send(message: Any) -> None:
-                nonlocal started
-                started = True
-                await send(message)
-
+            # Phase 2: the response is on its way; failures now can only be raised.
             try:
-                await run(scope, receive, tracking_send)
-            except ClientDisconnect:
-                return
-            except Exception as exc:
-                if started:
-                    raise
-                handler = _lookup_handler(scope, exc) or server_error_handler
-                request = Request(scope, receive, send)
-                if inspect.iscoroutinefunction(handler):
-                    response = await handler(request, exc)
+                if out.__class__ is tuple:
+                    await send({"type": "http.response.start", "status": out[0], "headers": out[1]})
+                    await send({"type": "http.response.body", "body": out[2]})
                 else:
-                    response = await run_in_threadpool(handler, request, exc)
-                await response(scope, receive, send)
+                    await out(scope, receive, send)
+                if ctx is not None and ctx.background is not None:
+                    await ctx.background()
+            except BaseException as exc:
+                if ctx is not None and ctx.exits:
+                    raised = await close_generators(ctx.exits, exc)
+                    if raised is not exc:
+                        raise typing.cast(BaseException, raised) from exc
+                raise
+            if ctx is not None and ctx.exits:
+                raised = await close_generators(ctx.exits, None)
+                if raised is not None:
+                    raise raised
 
         return app
+
+
+async def _answer_error(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+    handler = lookup_handler(scope.get("starlette.exception_handlers"), exc)
+    if handler is None:
+        handler = server_error_handler
+    request = Request(scope, receive, send)
+    if inspect.iscoroutinefunction(handler):
+        response = await handler(request, exc)
+    else:
+        response = await run_in_threadpool(handler, request, exc)
+    await response(scope, receive, send)
+
+
+def _could_match(route: BaseRoute, scope: Scope) -> bool:
+    try:
+        match, _ = route.matches(scope)
+    except Exception:  # a route kind that needs more of the scope: assume it could match
+        return True
+    return match is Match.FULL
 
 
 def _merge(source: Response, target: Response) -> None:
@@ -318,6 +324,48 @@ class Router(StarletteRouter):
         self.tags = list(tags or [])
         self.dependencies = list(dependencies or [])
         self.default_max_body_size = DEFAULT_MAX_BODY_SIZE
+        self._static: dict[tuple[str, str], APIRoute] = {}
+        self._static_built_for = -1
+
+    def _build_static(self) -> None:
+        """Map (path, method) to the route that would win for it, for routes without parameters.
+
+        A route is only mapped when no route before it could match the same request, so the
+        shortcut never changes which route answers; everything else takes Starlette's scan.
+        """
+        static: dict[tuple[str, str], APIRoute] = {}
+        for index, route in enumerate(self.routes):
+            if not isinstance(route, APIRoute) or route.param_convertors:
+                continue
+            for method in route.methods or ():
+                probe: Scope = {
+                    "type": "http",
+                    "path": route.path,
+                    "root_path": "",
+                    "method": method,
+                }
+                probe["headers"] = []
+                if (route.path, method) not in static and not any(
+                    _could_match(earlier, probe) for earlier in self.routes[:index]
+                ):
+                    static[(route.path, method)] = route
+        self._static = static
+        self._static_built_for = len(self.routes)
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            if self._static_built_for != len(self.routes):
+                self._build_static()
+            route = self._static.get((scope["path"], scope["method"]))
+            if route is not None:
+                if "router" not in scope:
+                    scope["router"] = self
+                scope["route"] = route
+                scope["endpoint"] = route.endpoint
+                scope["path_params"] = dict(scope.get("path_params", ()))
+                await route.handle(scope, receive, send)
+                return
+        await super().app(scope, receive, send)
 
     def add_api_route(
         self,

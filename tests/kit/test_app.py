@@ -171,3 +171,50 @@ def test_nested_routers_keep_prefixes() -> None:
     app = App()
     app.include_router(outer, prefix="/api")
     assert TestClient(app).get("/api/outer/inner/x").json() == "x"
+
+
+def test_route_order_decides_even_for_static_paths() -> None:
+    app = App()
+
+    @app.get("/items/{name}")
+    async def by_name(name: str) -> str:
+        return f"param:{name}"
+
+    @app.get("/items/new")
+    async def new() -> str:  # shadowed by the route above, as in Starlette
+        return "static"
+
+    @app.get("/things")
+    async def list_things() -> str:
+        return "list"
+
+    @app.post("/things")
+    async def add_thing() -> str:
+        return "add"
+
+    client = TestClient(app)
+    for _ in range(2):  # the second round goes through the static-path shortcut
+        assert client.get("/items/new").json() == "param:new"
+        assert client.get("/things").json() == "list"
+        assert client.post("/things").json() == "add"
+        r = client.delete("/things")
+        assert r.status_code == 405
+        assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+
+
+def test_routes_added_after_start_are_served() -> None:
+    app = App()
+
+    @app.get("/a")
+    async def a() -> str:
+        return "a"
+
+    client = TestClient(app)
+    assert client.get("/a").json() == "a"
+
+    @app.get("/b")
+    async def b() -> str:
+        return "b"
+
+    assert client.get("/b").json() == "b"
+    assert client.get("/healthz").status_code == 200
