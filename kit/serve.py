@@ -123,7 +123,10 @@ def prepare_database(app: Any, settings: Settings) -> None:
     migrations = getattr(database, "migrations", None) if database is not None else None
     if settings.migrate and migrations is not None:
         migrate = import_module("kit.db.migrate")  # imported only for apps with a database
-        applied = asyncio.run(migrate.apply_migrations(url, migrations))
+        try:
+            applied = asyncio.run(migrate.apply_migrations(url, migrations))
+        except (migrate.MigrationError, migrate.DatabaseStartupError) as exc:
+            raise StartupFailed(f"migrations: {exc}") from None
         if applied:
             print(f"kit: applied migrations {', '.join(applied)}", file=sys.stderr)
 

@@ -1,8 +1,9 @@
 """Plain SQL migrations: ``NNNN_name.sql`` files applied in order, each in a transaction.
 
-Applied files are recorded in ``kit_migrations`` with a checksum; a changed or missing applied
-file is refused. A session advisory lock serializes concurrent runners (several workers
-starting at once): the first applies, the others then find nothing to do.
+Applied files are recorded in ``kit_migrations`` with a checksum, per scope (by default the
+name of the folder holding ``migrations/``, so several services can share one database); a
+changed or missing applied file is refused. A session advisory lock serializes concurrent
+runners (several workers starting at once): the first applies, the others find nothing to do.
 """
 
 from __future__ import annotations
@@ -59,8 +60,17 @@ def load_migrations(directory: str | Path) -> list[Migration]:
     return [found[number] for number in sorted(found)]
 
 
+def default_scope(directory: str | Path) -> str:
+    """``services/catalog/migrations`` → ``catalog``: whose history a migrations folder is."""
+    return Path(directory).resolve().parent.name
+
+
 async def apply_migrations(
-    url: str, directory: str | Path, *, connect_timeout: float | None = None
+    url: str,
+    directory: str | Path,
+    *,
+    connect_timeout: float | None = None,
+    scope: str | None = None,
 ) -> list[str]:
     """Apply the pending migrations of ``directory`` to the database at ``url``.
 
@@ -69,6 +79,7 @@ async def apply_migrations(
     then ``DatabaseStartupError``; a migration that fails raises ``MigrationError``.
     """
     migrations = load_migrations(directory)
+    scope = default_scope(directory) if scope is None else scope
     if connect_timeout is None:
         connect_timeout = Settings.from_env().db_connect_timeout
 
@@ -79,19 +90,24 @@ async def apply_migrations(
     try:
         # a session lock: closing the connection releases it, even after an error
         await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
-        return await _apply_locked(conn, migrations)
+        return await _apply_locked(conn, migrations, scope)
     finally:
         await conn.close()
 
 
-async def _apply_locked(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
+async def _apply_locked(
+    conn: asyncpg.Connection, migrations: list[Migration], scope: str
+) -> list[str]:
     await conn.execute(
         f"CREATE TABLE IF NOT EXISTS {TABLE} ("
-        " name text PRIMARY KEY,"
+        " scope text NOT NULL,"
+        " name text NOT NULL,"
         " checksum text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())"
+        " applied_at timestamptz NOT NULL DEFAULT now(),"
+        " PRIMARY KEY (scope, name))"
     )
-    applied = {row["name"]: row["checksum"] for row in await conn.fetch(f"SELECT * FROM {TABLE}")}
+    rows = await conn.fetch(f"SELECT name, checksum FROM {TABLE} WHERE scope = $1", scope)
+    applied = {row["name"]: row["checksum"] for row in rows}
     by_name = {m.name: m for m in migrations}
     for name, checksum in sorted(applied.items()):
         if name not in by_name:
@@ -108,7 +124,8 @@ async def _apply_locked(conn: asyncpg.Connection, migrations: list[Migration]) -
             async with conn.transaction():
                 await conn.execute(migration.sql)
                 await conn.execute(
-                    f"INSERT INTO {TABLE} (name, checksum) VALUES ($1, $2)",
+                    f"INSERT INTO {TABLE} (scope, name, checksum) VALUES ($1, $2, $3)",
+                    scope,
                     migration.name,
                     migration.checksum,
                 )

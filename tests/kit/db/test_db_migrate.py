@@ -179,3 +179,62 @@ def test_app_startup_applies_migrations_and_a_failing_one_stops_it(
     with pytest.raises(MigrationError, match="0004_broken"), TestClient(app):
         pass
     assert app.database._pool is None  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_services_sharing_a_database_keep_separate_histories(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    # two services whose first migrations share a file name but not their content
+    for service, table in (("shop", "carts"), ("crm", "leads")):
+        directory = tmp_path / service / "migrations"
+        directory.mkdir(parents=True)
+        (directory / "0001_init.sql").write_text(f"CREATE TABLE {table} (id int);")
+    assert await apply_migrations(fresh_database_url, tmp_path / "shop" / "migrations") == [
+        "0001_init.sql"
+    ]
+    assert await apply_migrations(fresh_database_url, tmp_path / "crm" / "migrations") == [
+        "0001_init.sql"
+    ]
+    assert await apply_migrations(fresh_database_url, tmp_path / "shop" / "migrations") == []
+    rows = await fetch(fresh_database_url, "SELECT scope, name FROM kit_migrations ORDER BY scope")
+    assert [(r["scope"], r["name"]) for r in rows] == [
+        ("crm", "0001_init.sql"),
+        ("shop", "0001_init.sql"),
+    ]
+
+
+def test_kit_serve_reports_a_failing_migration_in_one_line(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+
+    service = tmp_path / "brokensvc"
+    (service / "migrations").mkdir(parents=True)
+    (service / "migrations" / "0001_broken.sql").write_text("SELECT * FROM missing_table;")
+    (service / "__init__.py").write_text("")
+    (service / "app.py").write_text(
+        textwrap.dedent(
+            """
+            from pathlib import Path
+            from kit import App
+            from kit.db import Database
+            app = App(database=Database(Path(__file__).with_name("migrations")))
+            """
+        )
+    )
+    env = {**os.environ, "DATABASE_URL": fresh_database_url, "KIT_PORT": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "serve", "brokensvc.app:app"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "0001_broken.sql failed" in lines[0]
+    assert "Traceback" not in result.stderr
