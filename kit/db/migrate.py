@@ -106,6 +106,7 @@ async def _apply_locked(
         " applied_at timestamptz NOT NULL DEFAULT now(),"
         " PRIMARY KEY (scope, name))"
     )
+    await _upgrade_unscoped_history(conn, migrations, scope)
     rows = await conn.fetch(f"SELECT name, checksum FROM {TABLE} WHERE scope = $1", scope)
     applied = {row["name"]: row["checksum"] for row in rows}
     by_name = {m.name: m for m in migrations}
@@ -135,6 +136,30 @@ async def _apply_locked(
             ) from exc
         done.append(migration.name)
     return done
+
+
+async def _upgrade_unscoped_history(
+    conn: asyncpg.Connection, migrations: list[Migration], scope: str
+) -> None:
+    """A history table from before histories had a scope gets one; its rows are claimed by the
+    first migrations folder whose files they match exactly (same name, same checksum)."""
+    has_scope = await conn.fetchval(
+        "SELECT count(*) FROM information_schema.columns"
+        " WHERE table_name = $1 AND column_name = 'scope'",
+        TABLE,
+    )
+    if not has_scope:
+        async with conn.transaction():
+            await conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN scope text NOT NULL DEFAULT ''")
+            await conn.execute(f"ALTER TABLE {TABLE} DROP CONSTRAINT IF EXISTS {TABLE}_pkey")
+            await conn.execute(f"ALTER TABLE {TABLE} ADD PRIMARY KEY (scope, name)")
+    await conn.execute(
+        f"UPDATE {TABLE} SET scope = $1 WHERE scope = ''"
+        " AND (name, checksum) IN (SELECT * FROM unnest($2::text[], $3::text[]))",
+        scope,
+        [m.name for m in migrations],
+        [m.checksum for m in migrations],
+    )
 
 
 def import_app(spec: str) -> Any:

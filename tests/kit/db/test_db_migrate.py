@@ -238,3 +238,30 @@ def test_kit_serve_reports_a_failing_migration_in_one_line(
     assert len(lines) == 1, result.stderr
     assert "0001_broken.sql failed" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.anyio
+async def test_history_from_before_scopes_is_claimed_by_matching_files(
+    fresh_database_url: str, migrations: Path
+) -> None:
+    conn = await asyncpg.connect(fresh_database_url)
+    try:
+        await conn.execute(
+            "CREATE TABLE kit_migrations (name text PRIMARY KEY, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        first = load_migrations(migrations)[0]
+        await conn.execute(first.sql)
+        await conn.execute(
+            "INSERT INTO kit_migrations (name, checksum) VALUES ($1, $2)",
+            first.name,
+            first.checksum,
+        )
+    finally:
+        await conn.close()
+    assert await apply_migrations(fresh_database_url, migrations) == [
+        "0002_book.sql",
+        "0003_seed.sql",
+    ]
+    rows = await fetch(fresh_database_url, "SELECT DISTINCT scope FROM kit_migrations")
+    assert [r["scope"] for r in rows] == [migrations.parent.name]
