@@ -8,9 +8,10 @@ from typing import Any
 
 from starlette.types import Scope
 
-from kit.logs import REQUEST_ID, AccessLine, direct_json_handler, encode_access_line
+from kit.logs import REQUEST_ID, AccessLine, KitHandler, direct_json_handler, encode_access_line
 
 ACCESS_LOGGER = logging.getLogger("kit.access")
+RECHECK = 0.5  # seconds between checks that kit's handler alone writes access lines
 
 
 class AccessLog:
@@ -19,6 +20,16 @@ class AccessLog:
     def __init__(self, logger: logging.Logger = ACCESS_LOGGER) -> None:
         self.logger = logger
         self._template: dict[str, Any] | None = None
+        self._direct: KitHandler | None = None
+        self._checked = 0.0  # when _direct was last decided
+
+    def _direct_handler(self, now: float) -> KitHandler | None:
+        # Deciding walks the logger tree; logging config changes are rare, so decide at most
+        # every RECHECK seconds: a handler added at run time gets access lines within that.
+        if now - self._checked > RECHECK:
+            self._direct = direct_json_handler(self.logger)
+            self._checked = now
+        return self._direct
 
     def emit(self, scope: Scope, status: int, size: int, seconds: float) -> None:
         logger = self.logger
@@ -30,10 +41,11 @@ class AccessLog:
         path = scope["path"]
         msg = f"{method} {route or path} {status} {duration_ms}ms"
         rid = REQUEST_ID.get()
-        handler = direct_json_handler(logger)
+        now = time.time()
+        handler = self._direct_handler(now)
         if handler is not None:  # the same line JSONFormatter would write, without a LogRecord
             line = AccessLine(
-                ts=handler.formatter.clock.iso(time.time()),  # type: ignore[union-attr]
+                ts=handler.formatter.clock.iso(now),  # type: ignore[union-attr]
                 level="info",
                 logger=logger.name,
                 msg=msg,
