@@ -129,7 +129,9 @@ class Database:
         pool = self.pool
         timeout = self.acquire_timeout
         try:
-            if timeout is None:
+            # With a connected idle connection the acquire cannot wait, so the timer (a few
+            # microseconds per request) is only armed when it could.
+            if timeout is None or pool.get_idle_size():
                 connection: asyncpg.Connection = await pool.acquire()
             elif _timeout is not None:
                 async with _timeout(timeout):
