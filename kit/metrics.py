@@ -79,7 +79,10 @@ class Registry:
                 pool = self.pool_stats()
         return Snapshot(
             pid=os.getpid(),
-            requests=[(*k, s.count, s.total, list(s.buckets)) for k, s in self.requests.items()],
+            # copy(): a worker thread (free-threaded builds) may add a label set meanwhile
+            requests=[
+                (*k, s.count, s.total, list(s.buckets)) for k, s in self.requests.copy().items()
+            ],
             in_flight=self.in_flight,
             loop_lag=self.loop_lag,
             loop_blocked=self.loop_blocked,
