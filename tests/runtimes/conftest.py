@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
+from kit.testing import ServerProcess
 from runtimes.registry import PACKAGES, RUNTIMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,101 +37,56 @@ def runtime_params() -> list[object]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class Server(ServerProcess):
+    """``kit serve`` of the test app, which writes a marker file per lifespan event and
+    worker into ``markers`` (KIT_TEST_MARKERS)."""
 
-
-@dataclass
-class Server:
-    runtime: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    markers: Path
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+    def __init__(
+        self,
+        runtime: str,
+        directory: Path,
+        *args: str,
+        app: str = APP,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.workers = workers
+        self.markers = directory / "markers"
+        self.markers.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            app,
+            "--workers",
+            str(workers),
+            *args,
+            runtime=runtime,
+            env={"KIT_TEST_MARKERS": str(self.markers), **(env or {})},
+            cwd=REPO,
+            log=directory / "server.log",
+            ready_path="/plaintext",
+            timeout=READY_TIMEOUT,
+            name=runtime,
+        )
 
     def events(self, event: str) -> list[str]:
         return sorted(p.name for p in self.markers.glob(f"{event}-*"))
 
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        """Signal the server (the main process only, like systemd or docker stop) and wait."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-        return self.proc.wait(timeout)
+    def ready(self) -> bool:
+        # every worker ran its lifespan startup, and the server answers
+        return len(self.events("startup")) >= self.workers and super().ready()
 
     def kill(self) -> None:
         """Teardown: whatever happened, no process of this server's group survives."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
+        self.stop()
 
 
 def serve_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "kit.cli", "serve", *args]
 
 
-def start_server(
-    runtime: str,
-    directory: Path,
-    *args: str,
-    app: str = APP,
-    workers: int = 1,
-    env: dict[str, str] | None = None,
-) -> Server:
-    port = free_port()
-    markers = directory / "markers"
-    markers.mkdir(parents=True, exist_ok=True)
-    log = directory / "server.log"
-    environ = {**os.environ, "KIT_RUNTIME": runtime, "KIT_TEST_MARKERS": str(markers)}
-    environ.update(env or {})
-    command = serve_command(app, "--port", str(port), "--workers", str(workers), *args)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so teardown can kill the workers too
-        )
-    server = Server(runtime, proc, port, markers, log)
-    try:
-        wait_ready(server, workers)
-    except BaseException:
-        server.kill()
-        raise
-    return server
-
-
-def wait_ready(server: Server, workers: int) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"{server.runtime} exited early:\n{server.output()}")
-        if len(server.events("startup")) >= workers:
-            try:
-                if httpx.get(server.url + "/plaintext", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{server.runtime} not ready in {READY_TIMEOUT}s:\n{server.output()}")
+def start_server(runtime: str, directory: Path, *args: str, **options: Any) -> Server:
+    """A ready ``Server`` (same arguments); the caller stops it with ``kill()``."""
+    return Server(runtime, directory, *args, **options).start()
 
 
 STARTUP_LINE = re.compile(

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
-import httpx
 import pytest
+
+from kit.testing import ServerProcess
 
 RUNTIMES = ("uvicorn", "granian", "hypercorn")
 
@@ -42,53 +38,21 @@ def any_runtime() -> str:
     pytest.skip("no selected runtime is installed")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serving(
     app: str, runtime: str, *, cwd: Path, log: Path, env: dict[str, str], timeout: float = 60
 ) -> Iterator[str]:
     """``kit serve APP`` on ``runtime``; yields its URL once /readyz answers 200."""
-    port = free_port()
-    environ = {**os.environ, **env, "KIT_RUNTIME": runtime}
-    command = [sys.executable, "-m", "kit.cli", "serve", app, "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: teardown stops its workers too
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{runtime} did not get ready:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        yield url
-    finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            pass
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    server = ServerProcess(
+        app,
+        runtime=runtime,
+        env=env,
+        cwd=cwd,
+        log=log,
+        ready_path="/readyz",
+        timeout=timeout,
+        stop_timeout=15,
+        name=runtime,
+    )
+    with server:
+        yield server.url

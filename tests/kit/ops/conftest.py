@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from kit.testing import ServerProcess
 
 REPO = Path(__file__).resolve().parents[3]
 APP = "tests.kit.ops.app:app"
@@ -26,68 +20,24 @@ RUNTIMES = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
+class Server(ServerProcess):
     def lines(self) -> list[dict[str, Any]]:
         """The JSON log lines the server wrote (anything else, like tracebacks, is skipped)."""
-        out = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                out.append(json.loads(line))
-        return out
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
+        return [json.loads(line) for line in self.output().splitlines() if line.startswith("{")]
 
 
 def start(runtime: str, directory: Path, workers: int = 1, **env: str) -> Server:
-    port = free_port()
-    log = directory / f"{runtime}-{port}.log"
-    environ = {**os.environ, "KIT_RUNTIME": runtime, "KIT_LOG_FORMAT": "json", **env}
-    command = [sys.executable, "-m", "kit.cli", "serve", APP, "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*command, "--workers", str(workers)],
-            cwd=REPO,
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: teardown kills the workers too
-        )
-    server = Server(proc, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{runtime} did not start:\n{log.read_text()}")
-            try:
-                if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
-                    return server
-            except httpx.TransportError:
-                time.sleep(0.05)
-    except BaseException:
-        server.stop()
-        raise
+    return Server(
+        APP,
+        "--workers",
+        str(workers),
+        runtime=runtime,
+        env={"KIT_LOG_FORMAT": "json", **env},
+        cwd=REPO,
+        log=directory,
+        stop_timeout=15,
+        name=runtime,
+    ).start()
 
 
 @pytest.fixture
