@@ -288,7 +288,8 @@ def _bars(
     for ax in axes[len(endpoints) :]:
         ax.set_visible(False)
     if len(names) > 1 and endpoints:
-        axes[0].legend(fontsize=8)
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(names), fontsize=9)
     if not endpoints:
         axes[0].text(0.5, 0.5, "no successful cells", ha="center", va="center")
     fig.savefig(path, dpi=110)
