@@ -22,6 +22,8 @@ from typing import Any
 
 import msgspec
 
+from kit.processes import pid_alive
+
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "<unmatched>"  # route label of requests no route matched: raw paths are unbounded
 FLUSH_INTERVAL = 1.0
@@ -90,16 +92,6 @@ class Registry:
         )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _process_start(pid: int) -> str:
     """The kernel's start time of ``pid``, so a recycled pid does not reuse a stale directory."""
     try:
@@ -123,7 +115,7 @@ def shared_directory() -> Path | None:
     directory.mkdir(mode=0o700, exist_ok=True)
     for stale in root.glob("kit-metrics-*"):  # left by supervisors that are gone
         pid = stale.name.split("-")[2]
-        if stale != directory and pid.isdigit() and not _alive(int(pid)):
+        if stale != directory and pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     return directory
 
@@ -213,7 +205,7 @@ def render(snapshots: list[Snapshot]) -> bytes:
                 )
             else:
                 merged[key] = (count, total, list(buckets))
-    live = [s for s in snapshots if s.pid == os.getpid() or _alive(s.pid)]
+    live = [s for s in snapshots if s.pid == os.getpid() or pid_alive(s.pid)]
 
     lines = [
         "# HELP kit_http_requests_total HTTP requests answered, by route template and status.",

