@@ -32,8 +32,7 @@ import asyncpg
 import msgspec
 from starlette.applications import Starlette
 
-from bench import wrk
-from bench.ops_overhead import cpu_seconds
+from bench.ops_overhead import loaded
 from bench.server import Server, free_port
 from kit import App, Request
 from kit.db import Connection, Database, apply_migrations, resolve_database_url
@@ -131,19 +130,7 @@ def measure(variant: str, args: argparse.Namespace, env: dict[str, str], tmp: Pa
     argv = ["taskset", "-c", str(args.server_cpu), sys.executable, "-m", "kit.cli", "serve"]
     with Server([*argv, VARIANTS[variant]], env, port, tmp / f"{variant}.log") as server:
         server.wait_ready("/db")
-        tool = wrk.find()
-
-        def load(seconds: int) -> wrk.WrkResult:
-            url = f"http://127.0.0.1:{port}/db"
-            cmd = wrk.command(
-                tool, url, connections=args.connections, seconds=seconds, cpus=[args.load_cpu]
-            )
-            return wrk.run(cmd, seconds=seconds)
-
-        load(args.warmup)
-        before = cpu_seconds(server)
-        result = load(args.duration)
-        cpu = cpu_seconds(server) - before
+        result, cpu = loaded(server, f"http://127.0.0.1:{port}/db", args)
     if result.non_2xx or result.socket_errors:
         raise SystemExit(f"{variant}: {result.non_2xx + result.socket_errors} errors")
     return Cell(result.rps, result.p50_ms, result.p99_ms, cpu / result.requests * 1e6)

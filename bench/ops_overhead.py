@@ -79,6 +79,22 @@ def cpu_seconds(server: Server) -> float:
     return total
 
 
+def loaded(server: Server, url: str, args: argparse.Namespace) -> tuple[wrk.WrkResult, float]:
+    """Warm ``url`` up, then measure it: wrk's result and the server's CPU seconds meanwhile."""
+    tool = wrk.find()
+
+    def load(seconds: int) -> wrk.WrkResult:
+        cmd = wrk.command(
+            tool, url, connections=args.connections, seconds=seconds, cpus=[args.load_cpu]
+        )
+        return wrk.run(cmd, seconds=seconds)
+
+    load(args.warmup)
+    before = cpu_seconds(server)
+    result = load(args.duration)
+    return result, cpu_seconds(server) - before
+
+
 def measure(variant: str, endpoint: str, args: argparse.Namespace, tmp: Path) -> Cell:
     target, extra = VARIANTS[variant]
     port = free_port()
@@ -93,19 +109,7 @@ def measure(variant: str, endpoint: str, args: argparse.Namespace, tmp: Path) ->
     argv = ["taskset", "-c", str(args.server_cpu), sys.executable, "-m", "kit.cli", "serve", target]
     with Server(argv, env, port, tmp / f"{variant}{endpoint.replace('/', '-')}.log") as server:
         server.wait_ready(endpoint)
-        url = f"http://127.0.0.1:{port}{endpoint}"
-        tool = wrk.find()
-
-        def load(seconds: int) -> wrk.WrkResult:
-            cmd = wrk.command(
-                tool, url, connections=args.connections, seconds=seconds, cpus=[args.load_cpu]
-            )
-            return wrk.run(cmd, seconds=seconds)
-
-        load(args.warmup)
-        before = cpu_seconds(server)
-        result = load(args.duration)
-        cpu = cpu_seconds(server) - before
+        result, cpu = loaded(server, f"http://127.0.0.1:{port}{endpoint}", args)
         errors = result.non_2xx + result.socket_errors
         return Cell(result.rps, cpu / max(1, result.requests) * 1e6, errors)
 
