@@ -6,6 +6,8 @@ import os
 import shutil
 from dataclasses import dataclass
 
+from runtimes.registry import NAMES
+
 # The kit app is the real service; the peers implement the same endpoints byte for byte.
 FRAMEWORKS: dict[str, str] = {
     "kit": "services.bench.app:app",
@@ -14,7 +16,8 @@ FRAMEWORKS: dict[str, str] = {
     "starlette": "bench.apps.starlette:app",
     "raw": "bench.apps.raw:app",
 }
-RUNTIMES = ("granian", "uvicorn", "hypercorn")
+# granian first: the default runtime leads every table.
+RUNTIMES = ("granian", *(name for name in NAMES if name != "granian"))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +17,7 @@ import msgspec
 import psutil
 
 from bench import render, schema, wrk
+from bench.cli import ROOT, UsageError, parser
 from bench.matrix import (
     DB_ENDPOINTS,
     ENDPOINTS,
@@ -31,8 +31,6 @@ from bench.matrix import (
 )
 from bench.server import Server, ServerFailed, free_port, request
 
-ROOT = Path(__file__).resolve().parents[1]  # servers import the apps from here
-RESULTS = Path(__file__).with_name("results")
 PROBE = Path(__file__).with_name("probe.py")
 KIT_APP = FRAMEWORKS["kit"]
 # The same settings for every server: no access log (TechEmpower's rule), everything else default.
@@ -40,54 +38,6 @@ KIT_APP = FRAMEWORKS["kit"]
 SERVER_ENV = {"KIT_ACCESS_LOG": "0", "KIT_LOG_LEVEL": "warning"}
 FULL = {"frameworks": list(FRAMEWORKS), "runtimes": list(RUNTIMES), "endpoints": list(ENDPOINTS)}
 FULL_TIMES = {"duration": 10, "warmup": 3}
-
-
-class UsageError(ValueError):
-    pass
-
-
-def _names(allowed: list[str] | tuple[str, ...], what: str) -> Callable[[str], list[str]]:
-    def parse(raw: str) -> list[str]:
-        names = [n.strip() for n in raw.split(",") if n.strip()]
-        unknown = [n for n in names if n not in allowed]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {', '.join(unknown) or repr(raw)}; use {', '.join(allowed)}"
-            )
-        return names
-
-    return parse
-
-
-def _positive(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{raw} must be >= 1")
-    return value
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="kit bench",
-        description="Benchmark kit against FastAPI, Starlette and raw ASGI on real servers.",
-    )
-    p.add_argument(
-        "--quick", action="store_true", help="about two minutes: 4 apps, granian, 3 endpoints"
-    )
-    p.add_argument("--frameworks", type=_names(list(FRAMEWORKS), "framework"))
-    p.add_argument("--runtimes", type=_names(RUNTIMES, "runtime"))
-    p.add_argument("--endpoints", type=_names(list(ENDPOINTS), "endpoint"))
-    p.add_argument("--connections", type=_positive, default=64)
-    p.add_argument("--duration", type=_positive, help="measured seconds per cell (default 10)")
-    p.add_argument("--warmup", type=int, help="warm-up seconds per cell (default 3)")
-    p.add_argument("--timeout", type=_positive, default=2, help="wrk's request timeout, seconds")
-    p.add_argument("--workers", type=_positive, default=1)
-    p.add_argument("--python", help="run the servers under this interpreter (its venv has kit)")
-    p.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON, Markdown, PNGs")
-    p.add_argument(
-        "--merge", nargs="+", type=Path, metavar="JSON", help="merge result files into one report"
-    )
-    return p
 
 
 @dataclass
@@ -132,7 +82,11 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    """Parse ``argv`` (``kit bench`` goes through bench.cli, which checks prerequisites first)."""
+    return run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     if args.merge:
         return _merge(args.merge, args.out)
     try:

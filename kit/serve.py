@@ -10,6 +10,7 @@ import sys
 from importlib import import_module
 from typing import Any
 
+from kit.imports import ImportFromStringError, import_from_string
 from kit.settings import Settings, SettingsError
 from runtimes.base import Launch, Runtime, RuntimeUnavailable
 from runtimes.gil import (
@@ -83,21 +84,30 @@ def export_settings(settings: Settings) -> None:
 
 
 def import_app(path: str) -> Any:
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise ServeError(f"APP {path!r} must be module:attr, e.g. services.bench.app:app")
     try:
-        target: Any = import_module(module_name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if (module_name + ".").startswith(missing + "."):
-            raise ServeError(f"cannot import APP {path!r}: no module named {missing!r}") from None
-        raise
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise ServeError(f"cannot import APP {path!r}: {module_name!r} has no {attr!r}")
-        target = getattr(target, part)
-    return target
+        return import_from_string(path)
+    except ImportFromStringError as exc:
+        if exc.reason == "format":
+            raise ServeError(
+                f"APP {path!r} must be module:attr, e.g. services.bench.app:app"
+            ) from None
+        raise ServeError(f"cannot import APP {path!r}: {exc}") from None
+
+
+def launch_options(settings: Settings, *, loop: str, threads: bool) -> Launch:
+    """What the runtime adapter needs, taken from Settings (runtimes/ does not read them)."""
+    assert settings.app is not None
+    return Launch(
+        app=settings.app,
+        loop=loop,
+        threads=threads,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        http=settings.http,
+        graceful_timeout=settings.graceful_timeout,
+        log_level=settings.log_level,
+    )
 
 
 def prepare_database(app: Any, settings: Settings) -> None:
@@ -132,13 +142,12 @@ def prepare_database(app: Any, settings: Settings) -> None:
 
 
 def startup_line(runtime: Runtime, launch: Launch, *, free_threaded: bool, gil_on: bool) -> str:
-    settings = launch.settings
     python = platform.python_version() + ("t" if free_threaded else "")
-    workers = f"workers={settings.workers}" + (" (threads)" if launch.threads else "")
+    workers = f"workers={launch.workers}" + (" (threads)" if launch.threads else "")
     return (
         f"kit: serving {launch.app} on {runtime.name} {runtime.version()}"
         f" | Python {python} ({describe_gil(gil_on)})"
-        f" | {workers} loop={launch.loop} http={settings.http}"
+        f" | {workers} loop={launch.loop} http={launch.http}"
         f" | {launch.url}"
     )
 
@@ -170,7 +179,7 @@ def main(argv: list[str]) -> int:
             gil_on=gil_on,
             server_supports_threads=runtime.thread_workers,
         )
-        launch = Launch(app=settings.app, settings=settings, loop=loop, threads=threads)
+        launch = launch_options(settings, loop=loop, threads=threads)
         runtime.check(launch)
         prepare_database(app, settings)
     except (RuntimeUnavailable, ServeError) as exc:

@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-RUNTIMES = ("uvicorn", "granian", "hypercorn")
+from runtimes.registry import NAMES as RUNTIMES
+
 LOOPS = ("auto", "uvloop", "asyncio")
 HTTP_VERSIONS = ("auto", "1", "2")
 LOG_FORMATS = ("json", "text")

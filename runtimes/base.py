@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import ClassVar
 
-from kit.settings import Settings
-
 
 class RuntimeUnavailable(Exception):
     """The runtime cannot serve with these settings; the message is one line for the user."""
@@ -15,18 +13,25 @@ class RuntimeUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Launch:
-    """Everything decided before the hand-off: the adapter only maps it onto server options."""
+    """Everything decided before the hand-off: the adapter only maps it onto server options.
+
+    runtimes/ knows nothing of kit: ``kit serve`` fills this in from its Settings.
+    """
 
     app: str  # "module:attr", importable in fresh worker processes
-    settings: Settings
     loop: str  # resolved: "uvloop" or "asyncio"
     threads: bool  # workers are threads (free-threaded build and the server supports it)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    http: str = "auto"  # "auto" | "1" | "2"
+    graceful_timeout: float = 30.0  # seconds to drain in-flight requests
+    log_level: str = "info"  # kit's level; adapters map it with quiet_level()
 
     @property
     def url(self) -> str:
-        host = self.settings.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.settings.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
 
 def quiet_level(log_level: str) -> str:

@@ -30,20 +30,19 @@ class GranianRuntime(Runtime):
             )
 
     def options(self, launch: Launch) -> dict[str, Any]:
-        settings = launch.settings
         return {
             "target": launch.app,
-            "address": settings.host,
-            "port": settings.port,
+            "address": launch.host,
+            "port": launch.port,
             "interface": Interfaces.ASGI,
-            "workers": settings.workers,
+            "workers": launch.workers,
             "loop": Loops(launch.loop),
-            "http": HTTPModes(settings.http),
+            "http": HTTPModes(launch.http),
             "websockets": True,
             "log_access": False,
-            "log_level": LogLevels(quiet_level(settings.log_level)),
+            "log_level": LogLevels(quiet_level(launch.log_level)),
             # Whole seconds; 0 would mean "wait forever" to granian, so at least 1.
-            "workers_kill_timeout": max(1, math.ceil(settings.graceful_timeout)),
+            "workers_kill_timeout": max(1, math.ceil(launch.graceful_timeout)),
         }
 
     def serve(self, launch: Launch) -> int:

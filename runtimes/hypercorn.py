@@ -31,20 +31,19 @@ class HypercornRuntime(Runtime):
     package = "hypercorn"
 
     def config(self, launch: Launch) -> Config:
-        settings = launch.settings
-        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        host = f"[{launch.host}]" if ":" in launch.host else launch.host
         config = Config()
-        config.bind = [f"{host}:{settings.port}"]
+        config.bind = [f"{host}:{launch.port}"]
         config.application_path = launch.app
-        config.workers = settings.workers
+        config.workers = launch.workers
         config.worker_class = launch.loop
-        config.graceful_timeout = settings.graceful_timeout
+        config.graceful_timeout = launch.graceful_timeout
         config.accesslog = None
-        config.loglevel = quiet_level(settings.log_level).upper()
+        config.loglevel = quiet_level(launch.log_level).upper()
         config.include_server_header = False
         # ALPN applies to TLS only; on cleartext hypercorn always accepts h2c (upgrade or
         # prior knowledge), whatever KIT_HTTP says.
-        config.alpn_protocols = ["http/1.1"] if settings.http == "1" else ["h2", "http/1.1"]
+        config.alpn_protocols = ["http/1.1"] if launch.http == "1" else ["h2", "http/1.1"]
         return config
 
     def serve(self, launch: Launch) -> int:

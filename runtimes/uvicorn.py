@@ -22,30 +22,29 @@ class UvicornRuntime(Runtime):
     package = "uvicorn"
 
     def check(self, launch: Launch) -> None:
-        if launch.settings.http == "2" and not _installed("zttp"):
+        if launch.http == "2" and not _installed("zttp"):
             raise RuntimeUnavailable(
                 "uvicorn serves HTTP/2 only with the zttp package (pip install zttp); "
                 "use KIT_HTTP=auto or 1, or KIT_RUNTIME=granian or hypercorn"
             )
 
     def config(self, launch: Launch) -> uvicorn.Config:
-        settings = launch.settings
-        http2 = settings.http == "2"
+        http2 = launch.http == "2"
         http = "zttp" if http2 else "httptools" if _installed("httptools") else "h11"
         return uvicorn.Config(
             launch.app,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
+            host=launch.host,
+            port=launch.port,
+            workers=launch.workers,
             loop=launch.loop,
             http=http,
             http2=http2,
             lifespan="on",
             access_log=False,
-            log_level=quiet_level(settings.log_level),
+            log_level=quiet_level(launch.log_level),
             server_header=False,
             # uvicorn takes whole seconds; rounding up never cuts a drain short.
-            timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
+            timeout_graceful_shutdown=math.ceil(launch.graceful_timeout),
         )
 
     def serve(self, launch: Launch) -> int:

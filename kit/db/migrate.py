@@ -15,13 +15,13 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from kit.db.connect import DatabaseStartupError, connect_with_retry
+from kit.imports import ImportFromStringError, import_from_string
 from kit.settings import Settings
 
 TABLE = "kit_migrations"
@@ -163,19 +163,16 @@ async def _upgrade_unscoped_history(
 
 
 def import_app(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise MigrationError(f"APP must be module:attr, got {spec!r}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        module = import_module(module_name)
+        return import_from_string(spec)
+    except ImportFromStringError as exc:
+        if exc.reason == "format":
+            raise MigrationError(f"APP must be module:attr, got {spec!r}") from None
+        raise MigrationError(f"cannot import {spec}: {exc}") from None
     except ImportError as exc:
-        raise MigrationError(f"cannot import {module_name}: {exc}") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise MigrationError(f"{module_name} has no attribute {attr!r}") from None
+        raise MigrationError(f"cannot import {spec}: {exc}") from exc
 
 
 def main(argv: list[str]) -> int:

@@ -1,18 +1,23 @@
-"""The kit command: a table of subcommands."""
+"""The kit command: subcommands from the ``kit.commands`` entry-point group."""
 
 import subprocess
 import sys
 
 import pytest
 
-from kit.cli import COMMANDS, main
+from kit.cli import BUILTIN, commands, main
+
+
+def test_the_entry_point_group_registers_every_builtin_command() -> None:
+    # pyproject's [project.entry-points."kit.commands"] and the checkout fallback agree.
+    assert commands() == BUILTIN
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for name in COMMANDS:
-        assert name in out
+    for name in BUILTIN:
+        assert f"  {name} " in out
 
 
 def test_no_command_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,7 @@ from importlib.util import find_spec
 
 import pytest
 
+from kit.serve import launch_options
 from kit.settings import Settings
 from runtimes import RUNTIMES, Launch, RuntimeUnavailable, load_runtime
 from runtimes.base import quiet_level
@@ -14,10 +15,10 @@ from tests.runtimes.conftest import runtime_params
 
 
 def launch(**settings: object) -> Launch:
-    base = Settings.from_env({}, runtime="uvicorn", log_level="info", graceful_timeout=2.5)
-    return Launch(
-        app="tests.runtimes.app:app", settings=base.with_(**settings), loop="uvloop", threads=False
+    base = Settings.from_env(
+        {}, app="tests.runtimes.app:app", runtime="uvicorn", log_level="info", graceful_timeout=2.5
     )
+    return launch_options(base.with_(**settings), loop="uvloop", threads=False)
 
 
 @pytest.mark.parametrize("name", runtime_params())

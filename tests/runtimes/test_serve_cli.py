@@ -84,7 +84,7 @@ def test_bad_values_exit_2_naming_the_allowed_ones(
         ((), "no APP given; pass module:attr or set KIT_APP"),
         (("no_colon",), "APP 'no_colon' must be module:attr"),
         (("no.such.module:app",), "cannot import APP 'no.such.module:app': no module named 'no'"),
-        (("tests.runtimes.app:nope",), "'tests.runtimes.app' has no 'nope'"),
+        (("tests.runtimes.app:nope",), "'tests.runtimes.app' has no attribute 'nope'"),
         ((APP, "--runtime", "no_such_module:Runtime"), "no module named 'no_such_module'"),
         (
             (APP, "--runtime", "tests.runtimes.custom_runtime:Nope"),

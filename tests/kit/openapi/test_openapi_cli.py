@@ -62,7 +62,7 @@ def test_app_from_kit_app(
         ([], "no APP given"),
         (["nocolon"], "must be module:attr"),
         (["no_such_module_xyz:app"], "no module named"),
-        (["tests.kit.openapi.app:nothing"], "has no 'nothing'"),
+        (["tests.kit.openapi.app:nothing"], "has no attribute 'nothing'"),
         (["tests.kit.openapi.app:Item"], "is not a kit App"),
     ],
 )
