@@ -76,7 +76,7 @@ class RawApp:
         await receive()
         settings = Settings.from_env()
         url = resolve_database_url(settings)
-        self.pool = await asyncpg.create_pool(url, **Database()._pool_options(settings))
+        self.pool = await asyncpg.create_pool(url, **Database().pool_options(settings))
         await send({"type": "lifespan.startup.complete"})
         await receive()
         await self.pool.close()

@@ -1,4 +1,5 @@
-"""``kit.App``: a Starlette application with typed routes and kit's built-in parts."""
+"""``kit.App``: a Starlette application with typed routes, and the one place that assembles
+kit's parts (health, operations, docs, database; see kit.parts for how to add one)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ from starlette.types import ASGIApp
 
 from kit.di import Depends
 from kit.errors import DEFAULT_HANDLERS, HandledErrors, server_error_handler
+from kit.health import health_part
+from kit.openapi import docs_part
+from kit.operations import operations_part
+from kit.parts import LifespanFactory, Part
 from kit.routing import APIRoute, Handler, Router
 from kit.settings import Settings
 
-LifespanFactory = Callable[["App"], AbstractAsyncContextManager[Mapping[str, Any] | None]]
-
 
 class DatabaseLike(Protocol):
-    def lifespan(self, app: App) -> AbstractAsyncContextManager[Mapping[str, Any] | None]: ...
+    def lifespan(self, app: Any) -> AbstractAsyncContextManager[Mapping[str, Any] | None]: ...
 
 
 class App(Starlette):
@@ -71,26 +74,33 @@ class App(Starlette):
             max_body_size if max_body_size is not None else self.settings.max_body_size
         )
         self.database = database
-        self._lifespans: list[LifespanFactory] = []
         self.router = Router(dependencies=dependencies, lifespan=self._lifespan)
         self.router.default_max_body_size = self.body_limit
         for route in routes or ():
             self._add(route)
-        if database is not None:
-            install = getattr(database, "install", None)
-            if install is not None:
-                install(self)
-            self.add_lifespan(database.lifespan)
-        from kit.health import health_routes
-        from kit.openapi import docs_routes
+        self._user_lifespan = lifespan
+        self.parts: list[Part] = []
+        # Their routes are moved behind the user's when the app starts, so those match first.
+        self._kit_routes: list[BaseRoute] = []
+        for part in self._builtin_parts():
+            self.add_part(part)
 
-        # Moved behind the user's routes when the app starts, so those are matched first.
-        self._kit_routes: list[BaseRoute] = [*health_routes(self), *docs_routes(self)]
-        self.router.routes.extend(self._kit_routes)
-        if lifespan is not None:
-            self._user_lifespan: LifespanFactory | None = lifespan
-        else:
-            self._user_lifespan = None
+    def _builtin_parts(self) -> list[Part]:
+        """kit's own parts, in the order their lifespans start."""
+        parts: list[Part] = []
+        if self.database is not None:
+            part = getattr(self.database, "part", None)
+            parts.append(part() if part is not None else Part(lifespans=[self.database.lifespan]))
+        parts += [health_part(self), docs_part(self), operations_part(self)]
+        return parts
+
+    def add_part(self, part: Part) -> None:
+        """Add what ``part`` contributes; see kit.parts for the order everything runs in."""
+        self.parts.append(part)
+        self._kit_routes.extend(part.routes)
+        self.router.routes.extend(part.routes)
+        for key, handler in part.exception_handlers.items():
+            self.add_exception_handler(key, handler)
 
     def add_lifespan(self, factory: LifespanFactory) -> None:
         """Run ``factory(app)`` as an async context manager around the app's life.
@@ -98,13 +108,13 @@ class App(Starlette):
         Parts are entered in the order they were added (the user's lifespan last) and exited in
         reverse; a mapping they yield is merged into the lifespan state (``request.state``).
         """
-        self._lifespans.append(factory)
+        self.add_part(Part(lifespans=[factory]))
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Any) -> AsyncIterator[dict[str, Any]]:
         state: dict[str, Any] = {}
         async with AsyncExitStack() as stack:
-            factories = [*self._lifespans]
+            factories = [factory for part in self.parts for factory in part.lifespans]
             if self._user_lifespan is not None:
                 factories.append(self._user_lifespan)
             for factory in factories:
@@ -117,8 +127,6 @@ class App(Starlette):
             yield state
 
     def build_middleware_stack(self) -> ASGIApp:
-        from kit.middleware import default_middleware
-
         kit_routes = {id(route) for route in self._kit_routes}
         self.router.routes.sort(key=lambda route: id(route) in kit_routes)  # stable
 
@@ -129,8 +137,11 @@ class App(Starlette):
                 error_handler = value
             else:
                 handlers[key] = value
+        for part in self.parts:
+            for prepare in part.on_build:
+                prepare()
         middleware = [
-            *default_middleware(self),
+            *(entry for part in self.parts for entry in part.middleware),
             Middleware(ServerErrorMiddleware, handler=error_handler, debug=self.debug),
             *self.user_middleware,
             Middleware(HandledErrors, handlers=handlers),

@@ -9,18 +9,19 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from kit.app import App
+from kit.parts import Part
+from kit.responses import send_json
 
 logger = logging.getLogger("kit.health")
 PING_TIMEOUT = 1.0  # a load balancer's probe times out in a few seconds; answer well before
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 HOOK_RECHECK = 0.25  # seconds
+NO_STORE = ((b"cache-control", b"no-store"),)  # a probe's answer is never reused
 _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
@@ -83,27 +84,12 @@ class Readiness:
         self._previous.clear()
 
 
-async def _send_json(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 class Liveness:
     """200 while the process can run its event loop: no I/O, no dependencies."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["kit.route"] = "/healthz"
-        await _send_json(send, 200, b'{"status":"ok"}')
+        await send_json(send, 200, b'{"status":"ok"}', NO_STORE)
 
 
 class ReadinessProbe:
@@ -116,7 +102,7 @@ class ReadinessProbe:
         scope["kit.route"] = "/readyz"
         state = self.readiness.state
         if state != "ready":
-            await _send_json(send, 503, b'{"status":"%s"}' % state.encode())
+            await send_json(send, 503, b'{"status":"%s"}' % state.encode(), NO_STORE)
             return
         database = getattr(self.app, "database", None)
         if database is not None:
@@ -128,17 +114,17 @@ class ReadinessProbe:
                 logger.warning("readiness: database ping failed: %r", exc)
                 up = False
             if up is False:
-                await _send_json(send, 503, b'{"status":"unavailable","database":"down"}')
+                await send_json(send, 503, b'{"status":"unavailable","database":"down"}', NO_STORE)
                 return
-            await _send_json(send, 200, b'{"status":"ready","database":"up"}')
+            await send_json(send, 200, b'{"status":"ready","database":"up"}', NO_STORE)
             return
-        await _send_json(send, 200, b'{"status":"ready"}')
+        await send_json(send, 200, b'{"status":"ready"}', NO_STORE)
 
 
-def health_routes(app: App) -> list[BaseRoute]:
+def health_part(app: Any) -> Part:
+    """/healthz and /readyz, and the lifespan that moves readiness through its states."""
     readiness = Readiness()
     app.state.kit_readiness = readiness
-    app.add_lifespan(readiness.lifespan)
     routes: list[BaseRoute] = [
         Route("/healthz", Liveness(), methods=["GET", "HEAD"], include_in_schema=False),
         Route(
@@ -148,16 +134,4 @@ def health_routes(app: App) -> list[BaseRoute]:
             include_in_schema=False,
         ),
     ]
-    if app.settings.metrics:
-        from kit.metrics import MetricsEndpoint
-        from kit.middleware import metrics_for
-
-        routes.append(
-            Route(
-                "/metrics",
-                MetricsEndpoint(metrics_for(app)),
-                methods=["GET"],
-                include_in_schema=False,
-            )
-        )
-    return routes
+    return Part(routes=routes, lifespans=[readiness.lifespan])

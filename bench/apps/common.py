@@ -50,5 +50,5 @@ def pool_options() -> dict[str, Any]:
     settings = Settings.from_env()
     return {
         "dsn": resolve_database_url(settings),
-        **Database()._pool_options(settings),
+        **Database().pool_options(settings),
     }

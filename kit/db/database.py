@@ -14,7 +14,8 @@ import asyncpg
 
 from kit.db.connect import CONNECT_ERRORS, connect_with_retry
 from kit.db.embedded import resolve_database_url
-from kit.db.errors import DatabaseUnavailable, install
+from kit.db.errors import DatabaseUnavailable, install, unavailable_handlers
+from kit.parts import Part
 from kit.settings import Settings
 
 if sys.version_info >= (3, 11):
@@ -59,8 +60,12 @@ class Database:
         return self._pool
 
     def install(self, app: Any) -> None:
-        """Map database faults to 503 on ``app`` (kit's App calls this)."""
+        """Map database faults to 503 on a Starlette ``app`` (a kit App uses ``part()``)."""
         install(app)
+
+    def part(self) -> Part:
+        """What the database contributes to a kit App: its pool's lifespan and the 503s."""
+        return Part(lifespans=[self.lifespan], exception_handlers=unavailable_handlers())
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -97,7 +102,8 @@ class Database:
                 pool.terminate()
             self._pool = None
 
-    def _pool_options(self, settings: Settings) -> dict[str, Any]:
+    def pool_options(self, settings: Settings) -> dict[str, Any]:
+        """``asyncpg.create_pool`` keywords for these settings (bench's peers reuse them)."""
         server_settings = dict(self.server_settings)
         command_timeout = None
         if settings.db_statement_timeout > 0:
@@ -116,7 +122,7 @@ class Database:
         }
 
     async def _create_pool(self, url: str, settings: Settings) -> asyncpg.Pool:
-        options = self._pool_options(settings)
+        options = self.pool_options(settings)
 
         async def create(timeout: float) -> asyncpg.Pool:
             pool: asyncpg.Pool = await asyncpg.create_pool(url, timeout=timeout, **options)

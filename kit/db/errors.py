@@ -6,6 +6,7 @@ Bodies are fixed strings: nothing from the database's error text reaches the cli
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -43,11 +44,15 @@ async def unavailable_handler(request: Request, exc: Exception) -> Response:
     return json_error(503, "Service Unavailable: database unavailable", RETRY_AFTER)
 
 
+def unavailable_handlers() -> dict[Any, Callable[..., Any]]:
+    """The 503 handlers, by exception type."""
+    return dict.fromkeys((DatabaseUnavailable, *UNAVAILABLE_ERRORS), unavailable_handler)
+
+
 def install(app: Any) -> None:
-    """Register the 503 handlers on a Starlette app (kit's App calls this for its database)."""
-    app.add_exception_handler(DatabaseUnavailable, unavailable_handler)
-    for error in UNAVAILABLE_ERRORS:
-        app.add_exception_handler(error, unavailable_handler)
+    """Register the 503 handlers on a Starlette app (a kit App gets them from Database.part)."""
+    for error, handler in unavailable_handlers().items():
+        app.add_exception_handler(error, handler)
 
 
 class conflict_on:

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from kit.responses import send_json
 
 # Probes and scrapes must answer under overload, or the orchestrator kills a busy process.
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-
-
-async def send_json_error(
-    send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class ConcurrencyLimitMiddleware:
@@ -41,7 +24,7 @@ class ConcurrencyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:
-            await send_json_error(send, 503, self.body, self.headers)
+            await send_json(send, 503, self.body, self.headers)
             return
         self.in_flight += 1
         try:

@@ -7,7 +7,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.middleware.concurrency import EXEMPT_PATHS, send_json_error
+from kit.middleware.concurrency import EXEMPT_PATHS
+from kit.responses import send_json
 
 
 class RateLimitMiddleware:
@@ -59,7 +60,7 @@ class RateLimitMiddleware:
                 (b"ratelimit-reset", wait),
                 (b"retry-after", wait),
             )
-            await send_json_error(send, 429, self.body, headers)
+            await send_json(send, 429, self.body, headers)
             return
         bucket[0] -= 1.0
         remaining = str(int(bucket[0])).encode()

@@ -12,7 +12,8 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.middleware.concurrency import EXEMPT_PATHS, send_json_error
+from kit.middleware.concurrency import EXEMPT_PATHS
+from kit.responses import send_json
 
 logger = logging.getLogger("kit.timeout")
 
@@ -66,7 +67,7 @@ class TimeoutMiddleware:
                 logger.warning("request to %s timed out after the response started", route)
                 return
             logger.warning("request to %s timed out after %ss", route, self.seconds)
-            await send_json_error(send, 504, self.body)
+            await send_json(send, 504, self.body)
         finally:
             self.deadlines.pop(task, None)
             self.expired.discard(task)

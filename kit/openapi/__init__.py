@@ -13,11 +13,12 @@ from starlette.types import Receive, Scope, Send
 
 from kit.openapi.document import build_document, encode_document
 from kit.openapi.pages import STATIC_DIR, Assets, redoc_html, swagger_ui_html
+from kit.parts import Part
 
 if TYPE_CHECKING:
     from kit.app import App
 
-__all__ = ["OpenAPIDocument", "build_document", "docs_routes", "encode_document"]
+__all__ = ["OpenAPIDocument", "build_document", "docs_part", "encode_document"]
 
 
 class OpenAPIDocument:
@@ -76,11 +77,17 @@ def static_url(app: App) -> str:
     return base.rstrip("/") + "/static"
 
 
-def docs_routes(app: App) -> list[BaseRoute]:
+def docs_part(app: App) -> Part:
+    """The OpenAPI document, the docs pages and their assets, and the lifespan that builds the
+    document at startup; nothing when ``openapi_url`` is None."""
     if app.openapi_url is None:
-        return []
+        return Part()
     document = OpenAPIDocument(app)
-    app.add_lifespan(document.lifespan)
+    return Part(routes=docs_routes(app, document), lifespans=[document.lifespan])
+
+
+def docs_routes(app: App, document: OpenAPIDocument) -> list[BaseRoute]:
+    assert app.openapi_url is not None
     routes: list[BaseRoute] = [
         Route(app.openapi_url, document, methods=["GET", "HEAD"], include_in_schema=False)
     ]
