@@ -1,0 +1,23 @@
+"""Helpers for testing kit services: real server processes and real test databases.
+
+The pytest plugin (fixtures ``database_url``, ``fresh_database_url``, ``db_connection``,
+``client``) is ``kit.testing.plugin``, loaded through the ``pytest11`` entry point.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kit.testing.databases import TemplateDatabases, with_database
+from kit.testing.server import ServerProcess, free_port
+
+__all__ = ["ServerProcess", "TemplateDatabases", "TestClient", "free_port", "with_database"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy, so that importing the helpers does not need httpx
+    if name == "TestClient":
+        from starlette.testclient import TestClient
+
+        return TestClient
+    raise AttributeError(f"module 'kit.testing' has no attribute {name!r}")
