@@ -1,4 +1,5 @@
-"""msgspec decoding and encoding, and the translation of its errors into FastAPI's 422 shape.
+"""Request bodies in, responses out: reading and decoding a JSON body with msgspec, encoding
+results, and the translation of msgspec's errors into FastAPI's 422 shape.
 
 msgspec stops at the first error. Valid requests pay only for one C-level decode; the
 per-field walk that finds *every* failing field runs only after a failure.
@@ -13,8 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope
 
-from kit.errors import ErrorItem
+from kit.errors import ErrorItem, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 encoder = msgspec.json.Encoder()
 encode = encoder.encode
@@ -235,3 +239,73 @@ def json_invalid(exc: Exception) -> ErrorItem:
     return ErrorItem(
         "json_invalid", ["body", *position], "JSON decode error", {}, {"error": message}
     )
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return typing.cast(bytes, value)
+    return None
+
+
+def is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refusing with 413 as soon as it is known to be over ``limit``."""
+    declared = header(scope, b"content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise PayloadTooLarge(limit)
+        except ValueError:
+            raise StarletteHTTPException(400, "Invalid Content-Length header") from None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(limit)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class BodyDecoder:
+    """One route's JSON body: its type's decoder, size limit and default, built at registration."""
+
+    __slots__ = ("decoder", "default", "limit", "required", "type")
+
+    def __init__(self, tp: Any, *, limit: int, required: bool, default: Any) -> None:
+        self.type = tp
+        self.decoder = msgspec.json.Decoder(tp, strict=False)
+        self.limit = limit
+        self.required = required
+        self.default = default
+
+    async def decode_body(self, scope: Scope, receive: Receive) -> Any:
+        """Read and decode the body: 413 over the limit, 415 not JSON, 422 invalid."""
+        raw = await read_body(scope, receive, self.limit)
+        if not raw:
+            if self.required:
+                raise ValidationFailed([ErrorItem("missing", ["body"], "Field required", None)])
+            return self.default
+        content_type = header(scope, b"content-type")
+        if content_type is None or not is_json(content_type):
+            raise UnsupportedMediaType()
+        try:
+            return self.decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise ValidationFailed(body_errors(raw, self.type, exc)) from None
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise ValidationFailed([json_invalid(exc)]) from None

@@ -26,7 +26,7 @@ from kit.params import (
     unwrap_annotated,
 )
 
-Scope = Literal["request", "function"]
+DependencyScope = Literal["request", "function"]
 
 
 class Depends:
@@ -42,7 +42,7 @@ class Depends:
         dependency: Callable[..., Any] | None = None,
         *,
         use_cache: bool = True,
-        scope: Scope = "request",
+        scope: DependencyScope = "request",
     ) -> None:
         if scope not in ("request", "function"):
             raise ValueError(f"Depends scope must be 'request' or 'function', not {scope!r}")
@@ -55,18 +55,45 @@ class Depends:
         return f"Depends({name}, scope={self.scope!r})"
 
 
+class CleanupGroup:
+    """The generator dependencies one request opened, closed last opened first.
+
+    ``close_function_scope()`` runs when the handler returns (``scope="function"``);
+    ``close(exc)`` runs everything still open exactly once, after the response is sent or when
+    the request fails, seeing the exception in flight (Litestar's DependencyCleanupGroup).
+    """
+
+    __slots__ = ("exits", "function_exits")
+
+    def __init__(self) -> None:
+        self.exits: list[AsyncGenerator[Any, None]] = []
+        self.function_exits: list[AsyncGenerator[Any, None]] = []
+
+    async def close_function_scope(self) -> BaseException | None:
+        """Close the function-scoped generators; the exception to raise, or None."""
+        if not self.function_exits:
+            return None
+        return await close_generators(self.function_exits, None)
+
+    async def close(self, exc: BaseException | None) -> BaseException | None:
+        """Close everything still open, function scope first; the exception to raise, or None."""
+        if self.function_exits:
+            exc = await close_generators(self.function_exits, exc)
+        if self.exits:
+            exc = await close_generators(self.exits, exc)
+        return exc
+
+
 class Context:
     """What one request's resolution carries around: created only for routes that need it."""
 
-    __slots__ = ("background", "cache", "errors", "exits", "function_exits", "request", "response")
+    __slots__ = ("background", "cache", "cleanup", "errors", "request", "response")
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.cache: dict[Any, Any] = {}
         self.errors: list[ErrorItem] = []
-        # generator dependencies still open, by scope; closed in reverse order
-        self.exits: list[AsyncGenerator[Any, None]] = []
-        self.function_exits: list[AsyncGenerator[Any, None]] = []
+        self.cleanup = CleanupGroup()
         self.background: BackgroundTasks | None = None
         self.response: Response | None = None
 
@@ -83,6 +110,9 @@ class Plan:
     extractors: list[tuple[str, Extractor]] = field(default_factory=list)
     dependencies: list[tuple[str | None, Dependency]] = field(default_factory=list)
     specials: list[tuple[str, Special]] = field(default_factory=list)
+    # Resolved before the request body is read (e.g. authentication): a failure answers
+    # without reading, sizing or validating the body.
+    guards: list[Dependency] = field(default_factory=list)
     body: ParamInfo | None = None
     kind: Literal["async", "sync", "asyncgen", "gen"] = "async"
     # generator providers, as async generator functions (sync ones step in the threadpool)
@@ -90,6 +120,8 @@ class Plan:
 
     def walk(self) -> Iterator[Plan]:
         yield self
+        for dep in self.guards:
+            yield from dep.plan.walk()
         for _, dep in self.dependencies:
             yield from dep.plan.walk()
 
@@ -113,7 +145,7 @@ class Plan:
 
     @property
     def needs_context(self) -> bool:
-        return bool(self.dependencies) or any(
+        return bool(self.dependencies or self.guards) or any(
             kind in (Special.BACKGROUND, Special.RESPONSE) for _, kind in self.specials
         )
 
@@ -167,6 +199,7 @@ def compile_plan(
     call: Callable[..., Any],
     path_names: set[str],
     extra_dependencies: typing.Sequence[Depends] = (),
+    guards: typing.Sequence[Depends] = (),
 ) -> Plan:
     """Inspect ``call`` once and decide how each of its parameters is provided."""
     try:
@@ -179,6 +212,11 @@ def compile_plan(
         plan.agen = call
     elif plan.kind == "gen":
         plan.agen = _threaded_generator(call)
+    for guard in guards:
+        dep = _dependency(guard, path_names)
+        if any(p.body is not None for p in dep.plan.walk()):
+            raise TypeError(f"{guard!r}: a dependency run before the body cannot take the body")
+        plan.guards.append(dep)
     for extra in extra_dependencies:
         plan.dependencies.append((None, _dependency(extra, path_names)))
     for name, parameter in signature.parameters.items():
@@ -313,6 +351,15 @@ async def solve(plan: Plan, ctx: Context, body: Any) -> Any:
     return kwargs
 
 
+async def solve_guards(plan: Plan, ctx: Context) -> bool:
+    """Resolve the dependencies that run before the body is read; False if any failed."""
+    failed = False
+    for dep in plan.guards:
+        if await resolve(dep, ctx, None) is _FAILED:
+            failed = True
+    return not (failed or ctx.errors)
+
+
 async def resolve(dep: Dependency, ctx: Context, body: Any) -> Any:
     if dep.use_cache:
         cached = ctx.cache.get(dep.cache_key, _FAILED)
@@ -335,7 +382,8 @@ async def resolve(dep: Dependency, ctx: Context, body: Any) -> Any:
         assert plan.agen is not None
         gen = plan.agen(**kwargs)
         value = await gen.__anext__()
-        (ctx.function_exits if dep.function_scope else ctx.exits).append(gen)
+        cleanup = ctx.cleanup
+        (cleanup.function_exits if dep.function_scope else cleanup.exits).append(gen)
     if dep.use_cache:
         ctx.cache[dep.cache_key] = value
     return value

@@ -1,37 +1,41 @@
-"""Routes whose handlers take typed parameters, and routers that group them under a prefix."""
+"""Routes whose handlers take typed parameters, and routers that group them under a prefix.
+
+A request to a typed route goes through its ``RouteHandler``, built once at registration:
+guards → ``decode_body`` (kit.codec) → resolve parameters and dependencies (kit.di) → the
+handler → render → send, with generator cleanup in one ``CleanupGroup`` (kit.di).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.routing import Router as StarletteRouter
-from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
+from starlette.types import Lifespan, Receive, Scope, Send
 
 from kit import codec
+from kit.codec import BodyDecoder
 from kit.di import (
     FAILED,
     Context,
     Depends,
     Plan,
-    close_generators,
     compile_plan,
     extract_params,
     solve,
+    solve_guards,
 )
 from kit.errors import (
     ErrorItem,
-    PayloadTooLarge,
-    UnsupportedMediaType,
     ValidationFailed,
     lookup_handler,
     server_error_handler,
@@ -49,44 +53,39 @@ def path_param_names(path: str) -> set[str]:
     return set(_PATH_PARAM.findall(path))
 
 
-def _is_json(content_type: bytes) -> bool:
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or (
-        media.startswith(b"application/") and media.endswith(b"+json")
-    )
+@dataclasses.dataclass(frozen=True)
+class RouteOptions:
+    """Everything a route declares besides its path, methods and handler.
 
+    The decorators' keywords (``app.get(path, status_code=201, tags=[...])``) become one of
+    these; ``include_router`` copies it with the including router's tags and dependencies.
+    """
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return typing.cast(bytes, value)
-    return None
+    status_code: int | None = None
+    name: str | None = None
+    include_in_schema: bool = True
+    tags: Sequence[str] = ()
+    summary: str | None = None
+    description: str | None = None
+    deprecated: bool = False
+    operation_id: str | None = None
+    response_description: str = "Successful Response"
+    responses: Mapping[int, Any] | None = None
+    dependencies: Sequence[Depends] = ()
+    # resolved before the body is read; a failure answers without touching the body
+    guards: Sequence[Depends] = ()
+    max_body_size: int | None = None
+    response_class: type[Response] | None = None
 
-
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, refusing with 413 as soon as it is known to be over ``limit``."""
-    declared = _header(scope, b"content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise PayloadTooLarge(limit)
-        except ValueError:
-            raise StarletteHTTPException(400, "Invalid Content-Length header") from None
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(limit)
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    def including(
+        self, *, tags: Sequence[str] = (), dependencies: Sequence[Depends] = ()
+    ) -> RouteOptions:
+        """These options under a router: its tags after ours, its dependencies before ours."""
+        return dataclasses.replace(
+            self,
+            tags=(*self.tags, *tags),
+            dependencies=(*dependencies, *self.dependencies),
+        )
 
 
 class APIRoute(Route):
@@ -98,49 +97,53 @@ class APIRoute(Route):
         endpoint: Callable[..., Any],
         *,
         methods: Sequence[str] | None = None,
-        status_code: int | None = None,
-        name: str | None = None,
-        include_in_schema: bool = True,
-        tags: Sequence[str] | None = None,
-        summary: str | None = None,
-        description: str | None = None,
-        deprecated: bool = False,
-        operation_id: str | None = None,
-        response_description: str = "Successful Response",
-        responses: dict[int, Any] | None = None,
-        dependencies: Sequence[Depends] | None = None,
-        max_body_size: int | None = None,
-        response_class: type[Response] | None = None,
+        options: RouteOptions | None = None,
+        **keywords: Any,
     ) -> None:
+        if options is None:
+            options = RouteOptions(**{k: v for k, v in keywords.items() if v is not None})
+        elif keywords:
+            options = dataclasses.replace(options, **keywords)
+        self.options = options
         methods = [m.upper() for m in (methods or ["GET"])]
         super().__init__(
-            path, endpoint, methods=methods, name=name, include_in_schema=include_in_schema
+            path,
+            endpoint,
+            methods=methods,
+            name=options.name,
+            include_in_schema=options.include_in_schema,
         )
-        self.status_code = status_code or 200
-        self.tags = list(tags or [])
+        self.status_code = options.status_code or 200
+        self.tags = list(options.tags)
         doc = inspect.getdoc(endpoint) or ""
-        self.summary = summary or (doc.split("\n\n", 1)[0].replace("\n", " ") if doc else None)
+        self.summary = options.summary or (
+            doc.split("\n\n", 1)[0].replace("\n", " ") if doc else None
+        )
         self.description = (
-            description
-            if description is not None
+            options.description
+            if options.description is not None
             else (doc.split("\n\n", 1)[1] if "\n\n" in doc else None)
         )
-        self.deprecated = deprecated
-        self.operation_id = operation_id
-        self.response_description = response_description
-        self.responses = dict(responses or {})
-        self.dependencies = list(dependencies or [])
-        self.response_class = response_class
-        self.max_body_size = max_body_size
+        self.deprecated = options.deprecated
+        self.operation_id = options.operation_id
+        self.response_description = options.response_description
+        self.responses = dict(options.responses or {})
+        self.dependencies = list(options.dependencies)
+        self.response_class = options.response_class
+        self.max_body_size = options.max_body_size
         self.return_annotation = typing.get_type_hints(endpoint, include_extras=True).get("return")
-        self.plan: Plan = compile_plan(endpoint, path_param_names(path), self.dependencies)
+        self.plan: Plan = compile_plan(
+            endpoint, path_param_names(path), self.dependencies, options.guards
+        )
+        if self.plan.kind in ("asyncgen", "gen"):
+            raise TypeError(f"{endpoint!r}: a handler cannot be a generator")
         self.body_param = self.plan.body_param
         self._allow = ", ".join(sorted(self.methods or ()))
-        self.app = self._build(DEFAULT_MAX_BODY_SIZE)
+        self.app = self.handler = RouteHandler(self, DEFAULT_MAX_BODY_SIZE)
 
     def bind(self, default_max_body_size: int) -> None:
         """Called when the route joins an app: the app's body limit applies unless ours is set."""
-        self.app = self._build(default_max_body_size)
+        self.app = self.handler = RouteHandler(self, default_max_body_size)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["kit.route"] = self.path
@@ -148,133 +151,162 @@ class APIRoute(Route):
             raise StarletteHTTPException(405, headers={"Allow": self._allow})
         await self.app(scope, receive, send)
 
-    def _build(self, default_max_body_size: int) -> ASGIApp:
-        plan = self.plan
-        call = plan.call
-        is_async = plan.kind == "async"
-        if plan.kind in ("asyncgen", "gen"):
-            raise TypeError(f"{call!r}: a handler cannot be a generator")
-        status_code = self.status_code
-        no_body = status_code in _NO_BODY_STATUS
-        needs_context = plan.needs_context
-        body_info = self.body_param
-        limit = self.max_body_size if self.max_body_size is not None else default_max_body_size
-        if body_info is not None and body_info.marker.max_size is not None:  # type: ignore[attr-defined]
-            limit = body_info.marker.max_size  # type: ignore[attr-defined]
-        decoder = msgspec.json.Decoder(body_info.annotation, strict=False) if body_info else None
-        body_required = body_info.required if body_info else False
-        body_default = body_info.default if body_info else None
-        body_type = body_info.annotation if body_info else None
-        encode = codec.encode
-        response_class = self.response_class
 
-        async def read_json(scope: Scope, receive: Receive) -> Any:
-            assert decoder is not None
-            raw = await read_body(scope, receive, limit)
-            if not raw:
-                if body_required:
-                    raise ValidationFailed([ErrorItem("missing", ["body"], "Field required", None)])
-                return body_default
-            content_type = _header(scope, b"content-type")
-            if content_type is None or not _is_json(content_type):
-                raise UnsupportedMediaType()
-            try:
-                return decoder.decode(raw)
-            except msgspec.ValidationError as exc:
-                raise ValidationFailed(codec.body_errors(raw, body_type, exc)) from None
-            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-                raise ValidationFailed([codec.json_invalid(exc)]) from None
+class RouteHandler:
+    """One typed route's request path, decided at registration, in steps a reader (and a
+    profiler) can step through: ``respond`` (guards, ``decode_body``, ``arguments``, the
+    handler, ``render``) while nothing is sent, then ``send_response``; ``fail`` answers an
+    error. Generator dependencies are closed by the request's ``CleanupGroup``.
+    """
 
-        needs_request = bool(plan.extractors or plan.specials or plan.dependencies)
-        request_specials = [name for name, _ in plan.specials]
+    __slots__ = (
+        "body",
+        "body_name",
+        "call",
+        "has_guards",
+        "is_async",
+        "needs_context",
+        "needs_request",
+        "no_body",
+        "plan",
+        "request_specials",
+        "response_class",
+        "status_code",
+        "takes_arguments",
+    )
 
-        def render(result: Any, ctx: Context | None) -> Any:
-            """What will be sent, decided before anything is: encoding errors are still 500s."""
-            if isinstance(result, Response):
-                return result
-            status = status_code
-            if response_class is not None:
-                response = response_class(result, status_code=status)
-                if ctx is not None and ctx.response is not None:
-                    _merge(ctx.response, response)
-                return response
-            headers = _JSON_HEADERS
+    def __init__(self, route: APIRoute, default_max_body_size: int) -> None:
+        plan = self.plan = route.plan
+        self.call = plan.call
+        self.is_async = plan.kind == "async"
+        self.status_code = route.status_code
+        self.no_body = route.status_code in _NO_BODY_STATUS
+        self.response_class = route.response_class
+        self.needs_context = plan.needs_context
+        self.needs_request = bool(plan.extractors or plan.specials or plan.dependencies)
+        self.needs_request = self.needs_request or self.needs_context
+        self.has_guards = bool(plan.guards)
+        self.request_specials = [name for name, _ in plan.specials]
+        info = route.body_param
+        self.body: BodyDecoder | None = None
+        self.body_name: str | None = None
+        if info is not None:
+            limit = route.max_body_size
+            if limit is None:
+                limit = default_max_body_size
+            if info.marker.max_size is not None:  # type: ignore[attr-defined]
+                limit = info.marker.max_size  # type: ignore[attr-defined]
+            self.body = BodyDecoder(
+                info.annotation, limit=limit, required=info.required, default=info.default
+            )
+            self.body_name = info.name
+        self.takes_arguments = self.needs_request or self.body is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send) if self.needs_request else None
+        ctx = Context(typing.cast(Request, request)) if self.needs_context else None
+        try:
+            out = await self.respond(scope, receive, request, ctx)
+        except BaseException as exc:
+            await self.fail(scope, receive, send, ctx, exc)
+            return
+        await self.send_response(scope, receive, send, out, ctx)
+
+    async def respond(
+        self, scope: Scope, receive: Receive, request: Request | None, ctx: Context | None
+    ) -> Any:
+        """Everything before the first byte is sent, so any failure can still be answered."""
+        if self.has_guards and not await solve_guards(self.plan, typing.cast(Context, ctx)):
+            raise ValidationFailed(typing.cast(Context, ctx).errors)
+        body = await self.body.decode_body(scope, receive) if self.body is not None else None
+        kwargs = await self.arguments(request, ctx, body) if self.takes_arguments else {}
+        if self.is_async:
+            result = await self.call(**kwargs)
+        else:
+            result = await run_in_threadpool(self.call, **kwargs)
+        if ctx is not None and ctx.cleanup.function_exits:
+            raised = await ctx.cleanup.close_function_scope()
+            if raised is not None:
+                raise raised
+        return self.render(result, ctx)
+
+    async def arguments(self, request: Any, ctx: Context | None, body: Any) -> dict[str, Any]:
+        """The handler's keyword arguments: parameters, dependencies, body, request objects."""
+        if ctx is not None:
+            kwargs = await solve(self.plan, ctx, body)
+            if kwargs is FAILED:
+                raise ValidationFailed(ctx.errors)
+            return typing.cast(dict[str, Any], kwargs)
+        errors: list[ErrorItem] = []
+        kwargs = extract_params(self.plan, request, errors) if self.plan.extractors else {}
+        if errors:
+            raise ValidationFailed(errors)
+        if self.body_name is not None:
+            kwargs[self.body_name] = body
+        for name in self.request_specials:
+            kwargs[name] = request
+        return kwargs
+
+    def render(self, result: Any, ctx: Context | None) -> Any:
+        """What will be sent, decided before anything is: encoding errors are still 500s.
+
+        A ``Response``, or ``(status, headers, body)`` for the common JSON case.
+        """
+        if isinstance(result, Response):
+            return result
+        status = self.status_code
+        if self.response_class is not None:
+            response = self.response_class(result, status_code=status)
             if ctx is not None and ctx.response is not None:
-                if ctx.response.status_code:
-                    status = ctx.response.status_code
-                headers = [*ctx.response.raw_headers, *_JSON_HEADERS]
-            if no_body and result is None:
-                return (status, [], b"")
-            body = encode(result)
-            return (status, [*headers, (b"content-length", str(len(body)).encode())], body)
+                _merge(ctx.response, response)
+            return response
+        headers = _JSON_HEADERS
+        if ctx is not None and ctx.response is not None:
+            if ctx.response.status_code:
+                status = ctx.response.status_code
+            headers = [*ctx.response.raw_headers, *_JSON_HEADERS]
+        if self.no_body and result is None:
+            return (status, [], b"")
+        body = codec.encode(result)
+        return (status, [*headers, (b"content-length", str(len(body)).encode())], body)
 
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            request = Request(scope, receive, send) if needs_request else None
-            ctx: Context | None = None
-            # Phase 1: nothing has been sent, so any failure can still become an error response.
-            try:
-                body = await read_json(scope, receive) if decoder is not None else None
-                if needs_context:
-                    ctx = Context(typing.cast(Request, request))
-                    kwargs = await solve(plan, ctx, body)
-                    if kwargs is FAILED:
-                        raise ValidationFailed(ctx.errors)
-                else:
-                    errors: list[ErrorItem] = []
-                    kwargs = (
-                        extract_params(plan, typing.cast(Request, request), errors)
-                        if plan.extractors
-                        else {}
-                    )
-                    if errors:
-                        raise ValidationFailed(errors)
-                    if body_info is not None:
-                        kwargs[body_info.name] = body
-                    for name in request_specials:
-                        kwargs[name] = request
-                if is_async:
-                    result = await call(**kwargs)
-                else:
-                    result = await run_in_threadpool(call, **kwargs)
-                if ctx is not None and ctx.function_exits:
-                    raised = await close_generators(ctx.function_exits, None)
-                    if raised is not None:
-                        raise raised
-                out = render(result, ctx)
-            except BaseException as exc:
-                if ctx is not None and (ctx.function_exits or ctx.exits):
-                    raised = await close_generators(ctx.function_exits, exc)
-                    exc = typing.cast(BaseException, await close_generators(ctx.exits, raised))
-                if isinstance(exc, ClientDisconnect):
-                    return
-                if not isinstance(exc, Exception):
-                    raise exc  # cancellation and the like are not answered
-                await _answer_error(scope, receive, send, exc)
-                return
-            # Phase 2: the response is on its way; failures now can only be raised.
-            try:
-                if out.__class__ is tuple:
-                    await send({"type": "http.response.start", "status": out[0], "headers": out[1]})
-                    await send({"type": "http.response.body", "body": out[2]})
-                else:
-                    await out(scope, receive, send)
-                if ctx is not None and ctx.background is not None:
-                    await ctx.background()
-            except BaseException as exc:
-                if ctx is not None and ctx.exits:
-                    raised = await close_generators(ctx.exits, exc)
-                    if raised is not exc:
-                        raise typing.cast(BaseException, raised) from exc
-                raise
-            if ctx is not None and ctx.exits:
-                raised = await close_generators(ctx.exits, None)
-                if raised is not None:
-                    raise raised
+    async def send_response(
+        self, scope: Scope, receive: Receive, send: Send, out: Any, ctx: Context | None
+    ) -> None:
+        """The response is on its way: failures now can only be raised, not answered."""
+        try:
+            if out.__class__ is tuple:
+                await send({"type": "http.response.start", "status": out[0], "headers": out[1]})
+                await send({"type": "http.response.body", "body": out[2]})
+            else:
+                await out(scope, receive, send)
+            if ctx is not None and ctx.background is not None:
+                await ctx.background()
+        except BaseException as exc:
+            if ctx is not None:
+                raised = await ctx.cleanup.close(exc)
+                if raised is not exc:
+                    raise typing.cast(BaseException, raised) from exc
+            raise
+        if ctx is not None:
+            raised = await ctx.cleanup.close(None)
+            if raised is not None:
+                raise raised
 
-        return app
+    async def fail(
+        self, scope: Scope, receive: Receive, send: Send, ctx: Context | None, exc: BaseException
+    ) -> None:
+        """Close what the request opened, then answer ``exc`` with the app's handler for it."""
+        if ctx is not None:
+            exc = typing.cast(BaseException, await ctx.cleanup.close(exc))
+        if isinstance(exc, ClientDisconnect):
+            return
+        if not isinstance(exc, Exception):
+            raise exc  # cancellation and the like are not answered
+        await answer_error(scope, receive, send, exc)
 
 
-async def _answer_error(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+async def answer_error(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
     handler = lookup_handler(scope.get("starlette.exception_handlers"), exc)
     if handler is None:
         handler = server_error_handler
@@ -373,18 +405,16 @@ class Router(StarletteRouter):
         endpoint: Callable[..., Any],
         *,
         methods: Sequence[str] | None = None,
-        tags: Sequence[str] | None = None,
-        dependencies: Sequence[Depends] | None = None,
-        **options: Any,
+        options: RouteOptions | None = None,
+        **keywords: Any,
     ) -> APIRoute:
-        route = APIRoute(
-            self.prefix + path,
-            endpoint,
-            methods=methods,
-            tags=[*self.tags, *(tags or [])],
-            dependencies=[*self.dependencies, *(dependencies or [])],
-            **options,
-        )
+        """Register ``endpoint``; ``keywords`` are RouteOptions fields (or pass ``options``)."""
+        if options is None:
+            options = RouteOptions(**{k: v for k, v in keywords.items() if v is not None})
+        elif keywords:
+            options = dataclasses.replace(options, **keywords)
+        options = options.including(tags=self.tags, dependencies=self.dependencies)
+        route = APIRoute(self.prefix + path, endpoint, methods=methods, options=options)
         if route.max_body_size is None:
             route.bind(self.default_max_body_size)
         self.routes.append(route)
@@ -444,19 +474,9 @@ class Router(StarletteRouter):
                     prefix + route.path,
                     route.endpoint,
                     methods=sorted((route.methods or {"GET"}) - {"HEAD"}),
-                    tags=[*route.tags, *(tags or [])],
-                    dependencies=[*(dependencies or []), *route.dependencies],
-                    status_code=route.status_code,
-                    name=route.name,
-                    include_in_schema=route.include_in_schema,
-                    summary=route.summary,
-                    description=route.description,
-                    deprecated=route.deprecated,
-                    operation_id=route.operation_id,
-                    response_description=route.response_description,
-                    responses=route.responses,
-                    max_body_size=route.max_body_size,
-                    response_class=route.response_class,
+                    options=route.options.including(
+                        tags=tags or (), dependencies=dependencies or ()
+                    ),
                 )
             elif isinstance(route, Route):
                 self.routes.append(
