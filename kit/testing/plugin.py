@@ -32,9 +32,12 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """The session's PostgreSQL: ``DATABASE_URL``, or the embedded one in ``KIT_PGDATA``."""
-    from kit.db.embedded import resolve_database_url
+    from kit.db.embedded import EmbeddedPostgresMissing, resolve_database_url
 
-    return resolve_database_url(Settings.from_env())
+    try:
+        return resolve_database_url(Settings.from_env())
+    except EmbeddedPostgresMissing as exc:
+        pytest.exit(f"kit: {exc}", returncode=2)
 
 
 @pytest.fixture(scope="session")
