@@ -12,7 +12,8 @@ from typing import Any
 
 import msgspec
 
-# The id of the request being handled, None outside one; kit.middleware.request_id sets it.
+# The id of the request being handled, None outside one; ObserveMiddleware sets it
+# (kit.middleware.observe), and kit.middleware.request_id reads it for handlers.
 REQUEST_ID: ContextVar[str | None] = ContextVar("kit.request_id", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.

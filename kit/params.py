@@ -155,12 +155,6 @@ def is_struct(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
 
 
-def is_optional(tp: Any) -> bool:
-    tp, _ = unwrap_annotated(tp)
-    args = _union_args(tp)
-    return args is not None and type(None) in args
-
-
 @dataclass
 class ParamInfo:
     """One handler parameter, decided at registration."""
