@@ -4,7 +4,8 @@
 
 Compares a kit handler, the same endpoint hand-written on Starlette + msgspec, and FastAPI +
 Pydantic, on ``GET /json`` (a small object) and ``POST /validate`` (a validated 4-field body).
-The apps are defined here so the comparison is self-contained; the server-level comparison is
+The apps are defined here, with the /validate schemas of the bench service and its peers
+(services/bench/schemas.py, bench/apps/models.py); the server-level comparison is
 ``kit bench``.
 """
 
@@ -17,38 +18,27 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import fastapi
 import msgspec
 import pydantic
 import starlette
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.apps.models import Person as PersonModel
 from kit import App, Settings
+from services.bench.schemas import Message, Person
 
 Scope = dict[str, Any]
 ASGIApp = Callable[..., Any]
 
 HELLO = {"message": "Hello, World!"}
 PERSON = b'{"name":"Ada Lovelace","age":36,"email":"ada@example.com","tags":["math","poetry"]}'
-EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
-
-class Person(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    age: Annotated[int, msgspec.Meta(ge=0, le=150)]
-    email: Annotated[str, msgspec.Meta(pattern=EMAIL)]
-    tags: Annotated[list[str], msgspec.Meta(max_length=10)] = []
-
-
-class Message(msgspec.Struct):
-    message: str
 
 
 def kit_app(operations: bool = False) -> ASGIApp:
@@ -65,8 +55,10 @@ def kit_app(operations: bool = False) -> ASGIApp:
         return person
 
     if not operations:
-        # Starlette's own stack (error handling) without kit's request-ID and metrics layers.
+        # Starlette's own stack (error handling) without kit's request-ID and metrics layers,
+        # and without the operations lifespan (loop monitor, metrics sharing).
         app.middleware_stack = Starlette.build_middleware_stack(app)
+        app.parts = [part for part in app.parts if part.name != "operations"]
     return app
 
 
@@ -95,14 +87,6 @@ def starlette_app() -> ASGIApp:
         return Response(encode(person), media_type="application/json")
 
     return Starlette(routes=[Route("/json", hello), Route("/validate", validate, methods=["POST"])])
-
-
-class PersonModel(BaseModel):
-    model_config = ConfigDict(regex_engine="python-re")  # the same engine msgspec uses
-    name: str = Field(min_length=1, max_length=100)
-    age: int = Field(ge=0, le=150)
-    email: str = Field(pattern=EMAIL)
-    tags: list[str] = Field(default=[], max_length=10)
 
 
 def fastapi_app() -> ASGIApp:

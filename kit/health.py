@@ -134,4 +134,4 @@ def health_part(app: Any) -> Part:
             include_in_schema=False,
         ),
     ]
-    return Part(routes=routes, lifespans=[readiness.lifespan])
+    return Part(name="health", routes=routes, lifespans=[readiness.lifespan])

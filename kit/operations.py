@@ -96,6 +96,7 @@ def operations_part(app: Any) -> Part:
     settings: Settings = app.settings
     metrics = metrics_for(app) if settings.metrics else None
     return Part(
+        name="operations",
         routes=metrics_routes(metrics),
         middleware=default_middleware(settings, metrics),
         lifespans=[lambda app_: operations_lifespan(app_, metrics)],

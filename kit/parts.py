@@ -29,6 +29,7 @@ LifespanFactory = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] 
 
 @dataclass(frozen=True)
 class Part:
+    name: str = ""  # for a reader, and for code that must find one part (bench drops "operations")
     routes: Sequence[BaseRoute] = ()
     middleware: Sequence[Middleware] = ()
     lifespans: Sequence[LifespanFactory] = ()

@@ -210,6 +210,10 @@ class RouteHandler:
         except BaseException as exc:
             await self.fail(scope, receive, send, ctx, exc)
             return
+        if ctx is None and out.__class__ is tuple:  # most requests: JSON, nothing to clean up
+            await send({"type": "http.response.start", "status": out[0], "headers": out[1]})
+            await send({"type": "http.response.body", "body": out[2]})
+            return
         await self.send_response(scope, receive, send, out, ctx)
 
     async def respond(

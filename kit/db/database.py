@@ -65,7 +65,9 @@ class Database:
 
     def part(self) -> Part:
         """What the database contributes to a kit App: its pool's lifespan and the 503s."""
-        return Part(lifespans=[self.lifespan], exception_handlers=unavailable_handlers())
+        return Part(
+            name="database", lifespans=[self.lifespan], exception_handlers=unavailable_handlers()
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:

@@ -83,7 +83,7 @@ def docs_part(app: App) -> Part:
     if app.openapi_url is None:
         return Part()
     document = OpenAPIDocument(app)
-    return Part(routes=docs_routes(app, document), lifespans=[document.lifespan])
+    return Part(name="docs", routes=docs_routes(app, document), lifespans=[document.lifespan])
 
 
 def docs_routes(app: App, document: OpenAPIDocument) -> list[BaseRoute]:
