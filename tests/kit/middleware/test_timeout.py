@@ -1,0 +1,43 @@
+"""kit.middleware.timeout: 504 at the deadline, and never a second response."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from kit.middleware.timeout import TimeoutMiddleware
+from tests.kit.middleware.apps import StreamingAfterStart, client, starlette
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_timeout_answers_504_and_cancels_the_handler() -> None:
+    app = starlette((TimeoutMiddleware, {"seconds": 0.1}))
+    async with client(app) as c:
+        response = await c.get("/nap?s=5")
+        assert response.status_code == 504
+        assert response.json() == {"detail": "Request timed out"}
+        assert (await c.get("/nap?s=0")).status_code == 200
+        with pytest.raises(TimeoutError, match="the handler's own"):
+            await c.get("/own-timeout")
+
+
+async def test_timeout_after_the_response_started_does_not_send_a_second_response(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(10)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/late", "headers": [], "query_string": b""}
+    with caplog.at_level("WARNING", logger="kit.timeout"):
+        await TimeoutMiddleware(StreamingAfterStart(), seconds=0.1)(scope, receive, send)
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [200]
+    assert "after the response started" in caplog.text
