@@ -76,6 +76,19 @@ def _optional_str(name: str, raw: str) -> str | None:
     return raw.strip() or None
 
 
+def _url_list(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _optional_int(low: int) -> Callable[[str, str], int | None]:
+    parse = _int(low)
+
+    def parse_optional(name: str, raw: str) -> int | None:
+        return parse(name, raw) if raw.strip() else None
+
+    return parse_optional
+
+
 def _default_runtime() -> str:
     try:
         import granian  # noqa: F401
@@ -110,6 +123,12 @@ class Settings:
     db_statement_timeout: float = _env(_float(0), "KIT_DB_STATEMENT_TIMEOUT", default=10.0)
     db_connect_timeout: float = _env(_float(0), "KIT_DB_CONNECT_TIMEOUT", default=30.0)
     migrate: bool = _env(_bool, "KIT_MIGRATE", default=True)
+    # the database past one instance: a transaction pooler, read replicas, the budget
+    db_pgbouncer: bool = _env(_bool, "KIT_DB_PGBOUNCER", default=False)
+    db_migrate_url: str | None = _env(_optional_str, "KIT_DB_MIGRATE_URL", default=None)
+    database_replica_urls: tuple[str, ...] = _env(_url_list, "DATABASE_REPLICA_URLS", default=())
+    db_max_replica_lag: float = _env(_float(0), "KIT_DB_MAX_REPLICA_LAG", default=5.0)
+    expected_instances: int | None = _env(_optional_int(1), "KIT_EXPECTED_INSTANCES", default=None)
 
     max_body_size: int = _env(_int(0), "KIT_MAX_BODY_SIZE", default=1024 * 1024)
     max_concurrency: int = _env(_int(0), "KIT_MAX_CONCURRENCY", default=0)

@@ -2,7 +2,14 @@
 
 from kit.db.connect import DatabaseStartupError
 from kit.db.database import Database
-from kit.db.deps import Connection, Transaction, connection, transaction
+from kit.db.deps import (
+    Connection,
+    ReadConnection,
+    Transaction,
+    connection,
+    read_connection,
+    transaction,
+)
 from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
 from kit.db.errors import DatabaseUnavailable, conflict_on, install_conflicts
 from kit.db.migrate import MigrationError, apply_migrations
@@ -15,6 +22,7 @@ __all__ = [
     "DatabaseUnavailable",
     "EmbeddedPostgresError",
     "MigrationError",
+    "ReadConnection",
     "Transaction",
     "apply_migrations",
     "conflict_on",
@@ -23,6 +31,7 @@ __all__ = [
     "fetch_json",
     "fetchrow_as",
     "install_conflicts",
+    "read_connection",
     "resolve_database_url",
     "rows_as",
     "transaction",

@@ -75,5 +75,8 @@ def _startup_error(
         f"cannot connect to PostgreSQL at {describe_url(url)}: "
         f"{attempts} attempt{'s' if attempts != 1 else ''}{tried}; last error {reason}"
     )
+    if "unsupported startup parameter" in reason:
+        # PgBouncer refusing the statement_timeout kit sends when it connects straight
+        message += " (a PgBouncer in front: set KIT_DB_PGBOUNCER=1)"
     print(f"kit: {message}", file=sys.stderr)
     return DatabaseStartupError(message)

@@ -12,9 +12,12 @@ from typing import Any
 import anyio.to_thread
 import asyncpg
 
+from kit.db.budget import log_budget
 from kit.db.connect import CONNECT_ERRORS, connect_with_retry
 from kit.db.embedded import resolve_database_url
 from kit.db.errors import DatabaseUnavailable, install, unavailable_handlers
+from kit.db.pooler import check_pooler, pooled_options
+from kit.db.replicas import Replica, Replicas
 from kit.parts import Part
 from kit.settings import Settings
 
@@ -22,6 +25,10 @@ if sys.version_info >= (3, 11):
     _timeout = asyncio.timeout  # a timer handle, where wait_for would create a task per call
 else:  # pragma: no cover
     _timeout = None
+
+
+# the pool options that also apply to a single connection
+CONNECT_OPTIONS = ("command_timeout", "server_settings", "statement_cache_size")
 
 
 async def _keep_session(connection: Any) -> None:
@@ -52,6 +59,7 @@ class Database:
         self.init = init
         self.acquire_timeout: float | None = None
         self._pool: asyncpg.Pool | None = None
+        self.replicas: Replicas | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -83,19 +91,49 @@ class Database:
         if url is None:
             url = await anyio.to_thread.run_sync(resolve_database_url, settings)
         self.acquire_timeout = settings.db_acquire_timeout or None
-        self._pool = await self._create_pool(url, settings)
+        self._pool = pool = await self._create_pool(url, settings)
+        try:
+            await self._after_connect(url, settings)
+        except BaseException:
+            await self.close()
+            raise
+        return pool
+
+    async def _after_connect(self, url: str, settings: Settings) -> None:
+        """The startup checks (a pooler kit was not told about, the connection budget), the
+        migrations, then the replicas."""
+        pool = self.pool
+        options = self.pool_options(settings)
+
+        async def open_other() -> asyncpg.Connection:
+            other_options = {k: v for k, v in options.items() if k in CONNECT_OPTIONS}
+            return await asyncpg.connect(
+                url, timeout=settings.db_connect_timeout or None, **other_options
+            )
+
+        await check_pooler(pool, url, settings.db_pgbouncer, open_other)
+        await log_budget(pool, settings)
         if settings.migrate and self.migrations is not None:
-            from kit.db.migrate import apply_migrations
+            from kit.db.migrate import MigrationError, apply_migrations, migration_url
 
             try:
-                await apply_migrations(url, self.migrations)
-            except BaseException:
-                await self.close()
+                migrate_url = migration_url(settings, url)
+            except MigrationError as exc:
+                print(f"kit: {exc}", file=sys.stderr)
                 raise
-        return self._pool
+            await apply_migrations(migrate_url, self.migrations)
+        if settings.database_replica_urls:
+            self.replicas = Replicas(pool, settings.db_max_replica_lag)
+            connect_timeout = max(1.0, settings.db_acquire_timeout)
+            await self.replicas.open(
+                settings.database_replica_urls, {**options, "timeout": connect_timeout}
+            )
 
     async def close(self) -> None:
         """Close the pool, waiting (at most 10 s) for borrowed connections to come back."""
+        replicas, self.replicas = self.replicas, None
+        if replicas is not None:
+            await replicas.close()
         pool = self._pool
         if pool is not None:
             with anyio.move_on_after(10, shield=True) as scope:
@@ -114,7 +152,7 @@ class Database:
             )
             # the client-side guard for a server that stops answering altogether
             command_timeout = settings.db_statement_timeout + 1.0
-        return {
+        options = {
             "min_size": min(settings.db_pool_min, settings.db_pool_max),
             "max_size": settings.db_pool_max,
             "command_timeout": command_timeout,
@@ -122,6 +160,7 @@ class Database:
             "init": self.init,
             "reset": None if self.reset_session else _keep_session,
         }
+        return pooled_options(options) if settings.db_pgbouncer else options
 
     async def _create_pool(self, url: str, settings: Settings) -> asyncpg.Pool:
         options = self.pool_options(settings)
@@ -157,6 +196,34 @@ class Database:
     async def release(self, connection: asyncpg.Connection) -> None:
         # asyncpg shields the release, so it completes even if this task is being cancelled
         await self.pool.release(connection)
+
+    async def acquire_read(self) -> tuple[asyncpg.Connection, Replica | None]:
+        """A connection to the next replica in rotation, else to the primary (no replica
+        configured or up, or the replica's pool busy past ``KIT_DB_ACQUIRE_TIMEOUT``); with the
+        replica it came from (None: the primary)."""
+        replicas = self.replicas
+        if replicas is not None:
+            while (replica := replicas.pick()) is not None:
+                pool = replica.pool
+                timeout = self.acquire_timeout
+                try:
+                    if timeout is None or pool.get_idle_size():
+                        connection: asyncpg.Connection = await pool.acquire()
+                    elif _timeout is not None:
+                        async with _timeout(timeout):
+                            connection = await pool.acquire()
+                    else:  # pragma: no cover
+                        connection = await pool.acquire(timeout=timeout)
+                except asyncio.TimeoutError:
+                    break  # busy, not down: the primary serves this one
+                except CONNECT_ERRORS as exc:
+                    replicas.mark_down(replica, f"{type(exc).__name__}: {exc}")
+                    continue
+                return connection, replica
+        return await self.acquire(), None
+
+    async def release_read(self, connection: asyncpg.Connection, replica: Replica | None) -> None:
+        await (self.pool if replica is None else replica.pool).release(connection)
 
     async def ping(self, timeout: float = 1.0) -> bool:
         """True if a connection answers ``SELECT 1`` within ``timeout`` seconds, or if every

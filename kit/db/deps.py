@@ -1,4 +1,4 @@
-"""Request dependencies: a pooled connection, or one inside a transaction.
+"""Request dependencies: a pooled connection, one inside a transaction, or one for reads.
 
 Providers take the request and find the ``Database`` on ``request.app.database``.
 """
@@ -12,15 +12,21 @@ from typing import TYPE_CHECKING, Annotated
 import asyncpg
 from starlette.requests import Request
 
+from kit.db.errors import UNAVAILABLE_ERRORS
 from kit.di import Depends
 
 if TYPE_CHECKING:
     from kit.db.database import Database
 
 
+# Set in a request's scope once it borrowed from the primary: its reads stay there after.
+USED_PRIMARY = "kit.db.primary"
+
+
 async def connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection for this request, released whatever happens to the request."""
     database = request.app.database
+    request.scope[USED_PRIMARY] = True
     conn = await database.acquire()
     try:
         yield conn
@@ -36,6 +42,7 @@ async def transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
     response is sent and a failed commit reaches the client.
     """
     database = request.app.database
+    request.scope[USED_PRIMARY] = True
     conn = await database.acquire()
     tx = conn.transaction()
     try:
@@ -57,6 +64,26 @@ async def transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
         await database.release(conn)
 
 
+async def read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for reads: to a replica in rotation (``DATABASE_REPLICA_URLS``), else to
+    the primary. Read-your-writes: a request that already borrowed a ``Connection`` or
+    ``Transaction`` reads from the primary. A replica whose connection fails under a handler
+    leaves rotation at once (the request gets the usual 503)."""
+    database = request.app.database
+    if USED_PRIMARY in request.scope:
+        conn, replica = await database.acquire(), None
+    else:
+        conn, replica = await database.acquire_read()
+    try:
+        yield conn
+    except UNAVAILABLE_ERRORS as exc:
+        if replica is not None and database.replicas is not None:
+            database.replicas.mark_down(replica, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        await database.release_read(conn, replica)
+
+
 async def _roll_back_and_release(
     database: Database,
     conn: asyncpg.Connection,
@@ -76,3 +103,4 @@ async def _roll_back_and_release(
 # connection while it is sent (a streamed cursor) uses ``Depends(connection)`` instead.
 Connection = Annotated[asyncpg.Connection, Depends(connection, scope="function")]
 Transaction = Annotated[asyncpg.Connection, Depends(transaction, scope="function")]
+ReadConnection = Annotated[asyncpg.Connection, Depends(read_connection, scope="function")]

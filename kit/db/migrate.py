@@ -4,28 +4,33 @@ Applied files are recorded in ``kit_migrations`` with a checksum, per scope (by 
 name of the folder holding ``migrations/``, so several services can share one database); a
 changed or missing applied file is refused. A session advisory lock serializes concurrent
 runners (several workers starting at once): the first applies, the others find nothing to do.
+Migrations never run through a connection pooler (``KIT_DB_MIGRATE_URL`` names a direct one).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
+import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from kit.db.connect import DatabaseStartupError, connect_with_retry
+from kit.db.connect import DatabaseStartupError, connect_with_retry, describe_url
 from kit.imports import ImportFromStringError, import_from_string
 from kit.settings import Settings
 
 TABLE = "kit_migrations"
 LOCK_KEY = 0x6B69745F6D6967  # "kit_mig": any constant; all runners must agree on it
+LOCK_TIMEOUT = 60.0  # a first runner applying a long migration may hold it that long
 NAME = re.compile(r"^(\d+)_[A-Za-z0-9_.-]+\.sql$")
 
 
@@ -71,12 +76,15 @@ async def apply_migrations(
     *,
     connect_timeout: float | None = None,
     scope: str | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
 ) -> list[str]:
     """Apply the pending migrations of ``directory`` to the database at ``url``.
 
     Returns the names applied (empty when up to date). Safe to call from several processes.
     Connecting is retried for ``connect_timeout`` seconds (default ``KIT_DB_CONNECT_TIMEOUT``),
-    then ``DatabaseStartupError``; a migration that fails raises ``MigrationError``.
+    then ``DatabaseStartupError``; a migration that fails raises ``MigrationError``, and so does
+    a URL that leads to a connection pooler, or a migration lock still held by another runner
+    after ``lock_timeout`` seconds (the message names that backend).
     """
     migrations = load_migrations(directory)
     scope = default_scope(directory) if scope is None else scope
@@ -84,15 +92,89 @@ async def apply_migrations(
         connect_timeout = Settings.from_env().db_connect_timeout
 
     async def connect(timeout: float) -> asyncpg.Connection:
-        return await asyncpg.connect(url, timeout=timeout)
+        # named, so that a runner waiting for the lock can say who holds it
+        name = f"kit migrate ({socket.gethostname()} pid {os.getpid()})"
+        return await asyncpg.connect(
+            url, timeout=timeout, server_settings={"application_name": name}
+        )
 
     conn = await connect_with_retry(connect, url, connect_timeout)
     try:
-        # a session lock: closing the connection releases it, even after an error
-        await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
-        return await _apply_locked(conn, migrations, scope)
+        await _refuse_pooler(conn, url)
+        await _lock(conn, lock_timeout)
+        try:
+            return await _apply_locked(conn, migrations, scope)
+        finally:
+            # a session lock, released by closing the connection too; unlocked explicitly all
+            # the same, so that nothing can leave it held
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
     finally:
         await conn.close()
+
+
+async def _refuse_pooler(conn: asyncpg.Connection, url: str) -> None:
+    """Migrations need a session of their own (the lock, the transactions): refuse a pooler,
+    which would leave the lock held by one of its server connections."""
+    backend = await conn.fetchval("SELECT pg_backend_pid()")
+    if conn.get_server_pid() != backend:
+        raise MigrationError(
+            f"{describe_url(url)} is a connection pooler (the backend pid differs from the "
+            "connection's); migrations need a direct session: set KIT_DB_MIGRATE_URL"
+        )
+
+
+async def _lock(conn: asyncpg.Connection, timeout: float) -> None:
+    """Take the migration lock, waiting at most ``timeout`` seconds for the runner that has
+    it; the error names that runner."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+        if time.monotonic() >= deadline:
+            holder = await conn.fetchrow(LOCK_HOLDER, LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF)
+            raise MigrationError(
+                f"the migration lock is still held after {timeout:g}s by {_describe(holder)}"
+            )
+        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 1.0)
+
+
+# Who holds the lock: a bigint advisory key shows as classid (high half), objid (low half).
+LOCK_HOLDER = """
+SELECT a.pid, a.application_name, a.client_addr::text AS client, a.backend_start,
+       a.state, a.state_change, a.query
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.classid::bigint = $1 AND l.objid::bigint = $2
+"""
+
+
+def _describe(holder: asyncpg.Record | None) -> str:
+    if holder is None:
+        return "a backend that is not visible to this user"
+    state = holder["state"] or "unknown state"
+    since = holder["state_change"]
+    return (
+        f"backend pid {holder['pid']} (application_name {holder['application_name']!r}, "
+        f"client {holder['client'] or 'local socket'}, connected since "
+        f"{holder['backend_start']:%Y-%m-%d %H:%M:%S %Z}, {state}"
+        f"{f' since {since:%H:%M:%S}' if since else ''}, last query "
+        f"{(holder['query'] or '').strip()[:60]!r}); if it is a pooler's server connection, "
+        f"end it with SELECT pg_terminate_backend({holder['pid']})"
+    )
+
+
+def migration_url(settings: Settings, url: str) -> str:
+    """Where migrations run: ``KIT_DB_MIGRATE_URL``, else ``url`` unless it is a transaction
+    pooler (``KIT_DB_PGBOUNCER=1``), which is refused with one line."""
+    if settings.db_migrate_url:
+        return settings.db_migrate_url
+    if settings.db_pgbouncer:
+        raise MigrationError(
+            "KIT_DB_PGBOUNCER=1: migrations need a direct session, not the pooler; set "
+            "KIT_DB_MIGRATE_URL to the server itself (or KIT_MIGRATE=0 and run kit migrate there)"
+        )
+    return url
 
 
 async def _apply_locked(
@@ -194,7 +276,8 @@ def main(argv: list[str]) -> int:
         if directory is None:
             print(f"kit migrate: {spec} has no database migrations directory; nothing to do")
             return 0
-        url = resolve_database_url(getattr(app, "settings", None) or settings)
+        app_settings = getattr(app, "settings", None) or settings
+        url = migration_url(app_settings, resolve_database_url(app_settings))
         applied = asyncio.run(apply_migrations(url, directory))
     except DatabaseStartupError:
         return 1  # its one line is already printed
