@@ -140,7 +140,8 @@ def prepare_database(app: Any, settings: Settings) -> None:
     if settings.migrate and migrations is not None:
         migrate = import_module("kit.db.migrate")  # imported only for apps with a database
         try:
-            applied = asyncio.run(migrate.apply_migrations(url, migrations))
+            migrate_url = migrate.migration_url(settings, url)  # never through a pooler
+            applied = asyncio.run(migrate.apply_migrations(migrate_url, migrations))
         except (migrate.MigrationError, migrate.DatabaseStartupError) as exc:
             raise StartupFailed(f"migrations: {exc}") from None
         if applied:

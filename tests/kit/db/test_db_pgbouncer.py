@@ -1,0 +1,231 @@
+"""Through Debian's PgBouncer in transaction mode: both services work with KIT_DB_PGBOUNCER=1,
+without it startup refuses in one line, and migrations never go through the pooler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from kit import App
+from kit.db import DatabaseStartupError, MigrationError, apply_migrations
+from kit.db.migrate import LOCK_KEY
+from kit.settings import Settings
+from kit.testing import TemplateDatabases, with_database
+from tests.kit.db.conftest import running
+from tests.kit.db.servers import HAVE_PGBOUNCER, PgBouncer
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not HAVE_PGBOUNCER, reason="pgbouncer is not installed"),
+]
+
+REPO = Path(__file__).resolve().parents[3]
+BENCH_MIGRATIONS = REPO / "services" / "bench" / "migrations"
+CATALOG_MIGRATIONS = REPO / "services" / "catalog" / "migrations"
+
+
+@pytest.fixture(scope="module")
+def pgbouncer(database_url: str, scratch_root: Path) -> Iterator[PgBouncer]:
+    """Transaction mode, 2 server connections for many clients. It ignores the
+    statement_timeout startup parameter, as deployments often configure it: then nothing
+    fails at connect, and kit's own check has to notice the pooler."""
+    bouncer = PgBouncer(
+        database_url,
+        scratch_root / "pgbouncer",
+        pool_size=2,
+        ignore_startup_parameters="statement_timeout",
+    )
+    bouncer.start()
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture(scope="module")
+def bench_url(kit_template_databases: TemplateDatabases) -> str:
+    return kit_template_databases.create(BENCH_MIGRATIONS)
+
+
+def through(pgbouncer: PgBouncer, url: str) -> str:
+    return pgbouncer.url(urlsplit(url).path.lstrip("/"))
+
+
+@contextlib.asynccontextmanager
+async def serving(app: App, url: str, settings: Settings) -> AsyncIterator[Any]:
+    """``app`` (a module-level service) on ``url`` with ``settings``, restored afterwards."""
+    database: Any = app.database
+    previous = database.url, app.settings
+    database.url, app.settings = url, settings
+    try:
+        async with running(app) as client:
+            yield client
+    finally:
+        database.url, app.settings = previous
+
+
+async def test_bench_endpoints_through_the_pooler(
+    pgbouncer: PgBouncer, bench_url: str, settings: Settings
+) -> None:
+    from services.bench.app import app
+
+    pooled = settings.with_(
+        db_pgbouncer=True, db_migrate_url=bench_url, db_pool_max=8, db_acquire_timeout=10
+    )
+    async with serving(app, through(pgbouncer, bench_url), pooled) as client:
+        paths = ["/db", "/queries?queries=20", "/fortunes", "/updates?queries=5"] * 12
+        # 48 concurrent requests from 8 client connections over 2 server connections
+        responses = await asyncio.gather(*(client.get(path) for path in paths))
+        assert [r.status_code for r in responses] == [200] * len(paths), [
+            r.text for r in responses if r.status_code != 200
+        ][:3]
+        assert len((await client.get("/queries?queries=20")).json()) == 20
+        assert "fortune: No such file or directory" in (await client.get("/fortunes")).text
+
+
+async def test_catalog_endpoints_through_the_pooler(
+    pgbouncer: PgBouncer, kit_template_databases: TemplateDatabases, settings: Settings
+) -> None:
+    from services.catalog.app import app
+
+    direct = kit_template_databases.create(CATALOG_MIGRATIONS)
+    pooled = settings.with_(
+        db_pgbouncer=True, db_migrate_url=direct, db_pool_max=6, db_acquire_timeout=10
+    )
+    async with serving(app, through(pgbouncer, direct), pooled) as client:
+        category = (await client.post("/categories", json={"slug": "s", "name": "S"})).json()
+        bodies = [
+            {
+                "sku": f"P-{n}",
+                "name": f"Product {n}",
+                "price_cents": 100 + n,
+                "category_id": category["id"],
+                "variants": [{"sku": f"P-{n}-S", "label": "S", "stock": n}],
+            }
+            for n in range(12)
+        ]
+        created = await asyncio.gather(*(client.post("/products", json=b) for b in bodies))
+        assert [r.status_code for r in created] == [201] * 12, created[0].text
+        first = created[0].json()
+        reads = await asyncio.gather(
+            *(client.get(f"/products/{r.json()['id']}") for r in created),
+            *(client.get("/products", params={"limit": 5, "sort": "price"}) for _ in range(6)),
+        )
+        assert all(r.status_code == 200 for r in reads)
+        assert reads[0].json()["variants"] == [{"sku": "P-0-S", "label": "S", "stock": 0}]
+        page = reads[-1].json()
+        assert [item["sku"] for item in page["items"]] == [f"P-{n}" for n in range(5)]
+        params = {"cursor": page["next_cursor"], "limit": 5, "sort": "price"}
+        following = (await client.get("/products", params=params)).json()
+        assert following["items"][0]["sku"] == "P-5"
+        patched = await client.patch(
+            f"/products/{first['id']}",
+            json={"price_cents": 999},
+            headers={"If-Match": f'"{first["version"]}"'},
+        )
+        assert patched.status_code == 200
+        assert patched.json()["price_cents"] == 999
+        stale = await client.delete(
+            f"/products/{first['id']}", headers={"If-Match": f'"{first["version"]}"'}
+        )
+        assert stale.status_code == 412
+        taken = await client.post("/products", json=bodies[1])
+        assert taken.status_code == 409  # the Transaction rolled back through the pooler
+        every = (await client.get("/products", params={"limit": 100})).json()
+        assert len(every["items"]) == 12
+
+
+async def test_unannounced_transaction_pooler_is_refused_at_startup(
+    pgbouncer: PgBouncer, bench_url: str, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.bench.app import app
+
+    with pytest.raises(DatabaseStartupError, match="KIT_DB_PGBOUNCER=1"):
+        async with serving(app, through(pgbouncer, bench_url), settings.with_(migrate=False)):
+            pass
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "transaction-mode pooler" in lines[0]
+
+
+async def test_refused_startup_parameter_gets_the_hint(
+    database_url: str, scratch_root: Path, bench_url: str, settings: Settings
+) -> None:
+    """PgBouncer's default configuration refuses statement_timeout at connect."""
+    from services.bench.app import app
+
+    strict = PgBouncer(database_url, scratch_root / "pgbouncer-strict").start()
+    try:
+        with pytest.raises(DatabaseStartupError) as caught:
+            async with serving(app, through(strict, bench_url), settings.with_(migrate=False)):
+                pass
+        message = str(caught.value)
+        assert "unsupported startup parameter" in message
+        assert "KIT_DB_PGBOUNCER=1" in message
+        # with the setting, the same pooler serves
+        pooled = settings.with_(migrate=False, db_pgbouncer=True)
+        async with serving(app, through(strict, bench_url), pooled) as client:
+            assert (await client.get("/db")).status_code == 200
+    finally:
+        strict.stop()
+
+
+async def test_pooler_mode_needs_a_migration_url(
+    pgbouncer: PgBouncer, bench_url: str, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.bench.app import app
+
+    with pytest.raises(MigrationError, match="KIT_DB_MIGRATE_URL"):
+        async with serving(app, through(pgbouncer, bench_url), settings.with_(db_pgbouncer=True)):
+            pass
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+async def test_migrations_refuse_the_pooler_and_leave_no_lock(
+    pgbouncer: PgBouncer, bench_url: str, database_url: str
+) -> None:
+    with pytest.raises(MigrationError, match=r"connection pooler.*KIT_DB_MIGRATE_URL"):
+        await apply_migrations(through(pgbouncer, bench_url), BENCH_MIGRATIONS)
+    assert await held_migration_locks(database_url) == 0
+
+
+async def test_migration_lock_wait_is_bounded_and_names_the_holder(
+    kit_template_databases: TemplateDatabases, database_url: str
+) -> None:
+    url = kit_template_databases.create(None)
+    holder = await asyncpg.connect(url, server_settings={"application_name": "stuck runner"})
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+        pid = holder.get_server_pid()
+        with pytest.raises(MigrationError) as caught:
+            await apply_migrations(url, BENCH_MIGRATIONS, lock_timeout=0.3)
+        message = str(caught.value)
+        assert f"backend pid {pid}" in message, message
+        assert "'stuck runner'" in message
+        assert "connected since" in message
+        assert "\n" not in message
+    finally:
+        await holder.close()
+    assert await apply_migrations(url, BENCH_MIGRATIONS)  # free again: applies
+    assert await held_migration_locks(database_url) == 0
+
+
+async def held_migration_locks(url: str) -> int:
+    conn = await asyncpg.connect(with_database(url, "postgres"))
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND classid::bigint = $1 AND objid::bigint = $2",
+            LOCK_KEY >> 32,
+            LOCK_KEY & 0xFFFFFFFF,
+        )
+    finally:
+        await conn.close()
+    return count
