@@ -108,8 +108,8 @@ class Replicas:
         """Sample the primary's WAL position, then check every replica (concurrently)."""
         now = time.monotonic()
         with contextlib.suppress(*CHECK_ERRORS):
-            lsn = await asyncio.wait_for(_fetchval(self.primary, PRIMARY_LSN), CHECK_TIMEOUT)
-            self._samples.append((now, lsn))
+            row = await asyncio.wait_for(_fetchrow(self.primary, PRIMARY_LSN), CHECK_TIMEOUT)
+            self._samples.append((now, row[0]))
         keep = now - max(self.max_lag, self.interval) * 2 - self.interval
         while len(self._samples) > 1 and self._samples[0][0] < keep:
             self._samples.popleft()
@@ -119,7 +119,7 @@ class Replicas:
     async def _check(self, replica: Replica) -> None:
         try:
             in_recovery, replayed = await asyncio.wait_for(
-                _fetchval(replica.pool, REPLICA_LSN), CHECK_TIMEOUT
+                _fetchrow(replica.pool, REPLICA_LSN), CHECK_TIMEOUT
             )
         except CHECK_ERRORS as exc:
             self._set(replica, False, None, f"{type(exc).__name__}: {exc}".strip(": "))
@@ -158,6 +158,6 @@ class Replicas:
         self.rotation = tuple(replica for replica in self.all if replica.up)
 
 
-async def _fetchval(pool: asyncpg.Pool, query: str) -> Any:
+async def _fetchrow(pool: asyncpg.Pool, query: str) -> Any:
     async with pool.acquire() as conn:
-        return await conn.fetchval(query)
+        return await conn.fetchrow(query)

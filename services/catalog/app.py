@@ -4,9 +4,10 @@ Health probes, metrics, JSON logs and /docs come with ``kit.App``; this file onl
 routes and the steps they share. Bodies and their rules are in schemas.py, SQL in queries.py,
 the schema in migrations/.
 
-Every write is one transaction (``Transaction``): a product and its variants are stored
-together or not at all. A product's ETag is its version; PATCH and DELETE need ``If-Match``
-(see preconditions.py).
+Reads borrow a ``ReadConnection``: a replica from ``DATABASE_REPLICA_URLS`` when one is in
+rotation, else the primary. Every write is one transaction (``Transaction``): a product and its
+variants are stored together or not at all. A product's ETag is its version; PATCH and DELETE
+need ``If-Match`` (see preconditions.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ import msgspec
 from msgspec import UNSET
 
 from kit import App, Header, HTTPException, Query, Response
-from kit.db import Connection, Database, Transaction, conflict_on, fetch_as, fetchrow_as
+from kit.db import (
+    Connection,
+    Database,
+    ReadConnection,
+    Transaction,
+    conflict_on,
+    fetch_as,
+    fetchrow_as,
+)
 from kit.errors import ErrorItem, ValidationFailed
 
 from . import queries
@@ -115,13 +124,13 @@ async def create_category(category: CategoryIn, conn: Connection, response: Resp
 
 
 @app.get("/categories", tags=["categories"])
-async def list_categories(conn: Connection) -> list[Category]:
+async def list_categories(conn: ReadConnection) -> list[Category]:
     """Every category, by slug."""
     return await fetch_as(conn, Category, queries.LIST_CATEGORIES)
 
 
 @app.get("/categories/{category_id}", tags=["categories"], responses={404: "No such category"})
-async def get_category(category_id: Id, conn: Connection) -> Category:
+async def get_category(category_id: Id, conn: ReadConnection) -> Category:
     """Read one category."""
     category = await fetchrow_as(conn, Category, queries.GET_CATEGORY, category_id)
     if category is None:
@@ -171,7 +180,7 @@ async def create_product(product: ProductIn, conn: Transaction, response: Respon
     responses={**PRODUCT_NOT_FOUND, 304: "Not Modified: If-None-Match names the current ETag"},
 )
 async def get_product(
-    product_id: Id, conn: Connection, response: Response, if_none_match: IfNoneMatch = None
+    product_id: Id, conn: ReadConnection, response: Response, if_none_match: IfNoneMatch = None
 ) -> Product:
     """Read a product and its variants; its ETag comes in the `ETag` header."""
     product = await read_product(conn, product_id, response)
@@ -228,7 +237,7 @@ async def delete_product(product_id: Id, conn: Transaction, if_match: IfMatch = 
 
 @app.get("/products", tags=["products"])
 async def list_products(
-    conn: Connection,
+    conn: ReadConnection,
     category_id: Annotated[Id | None, Query()] = None,
     status: Annotated[Status | None, Query()] = None,
     min_price: Annotated[PriceCents | None, Query(description="in cents, inclusive")] = None,

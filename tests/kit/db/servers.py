@@ -152,6 +152,8 @@ def make_replica(primary: Cluster, pgdata: Path) -> Cluster:
         "-U",
         "postgres",
         "--no-sync",
+        "--checkpoint=fast",  # a spread one would wait minutes
+        timeout=30,
     )
     if result.returncode != 0:
         raise RuntimeError(f"pg_basebackup failed: {result.stderr.strip()}")
