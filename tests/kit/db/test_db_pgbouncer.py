@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from kit import App
 from kit.db import DatabaseStartupError, MigrationError, apply_migrations
 from kit.db.migrate import LOCK_KEY
 from kit.settings import Settings
-from kit.testing import TemplateDatabases, with_database
+from kit.testing import ServerProcess, TemplateDatabases, with_database
 from tests.kit.db.conftest import running
 from tests.kit.db.servers import HAVE_PGBOUNCER, PgBouncer
 
@@ -229,3 +230,29 @@ async def held_migration_locks(url: str) -> int:
     finally:
         await conn.close()
     return count
+
+
+def test_kit_serve_migrates_directly_and_serves_through_the_pooler(
+    pgbouncer: PgBouncer, kit_template_databases: TemplateDatabases, tmp_path: Path
+) -> None:
+    direct = kit_template_databases.create(None)  # kit serve applies the migrations itself
+    env = {
+        "DATABASE_URL": through(pgbouncer, direct),
+        "KIT_DB_PGBOUNCER": "1",
+        "KIT_ACCESS_LOG": "0",
+        "KIT_RUNTIME": "uvicorn",
+    }
+    refused = ServerProcess(
+        "services.bench.app:app", env=env, cwd=REPO, log=tmp_path / "refused.log"
+    )
+    refused.spawn()
+    assert refused.proc.wait(60) != 0
+    assert refused.output().count("KIT_DB_MIGRATE_URL") == 1, refused.output()
+
+    env["KIT_DB_MIGRATE_URL"] = direct
+    with ServerProcess(
+        "services.bench.app:app", env=env, cwd=REPO, log=tmp_path / "ok.log", ready_path="/db"
+    ) as server:
+        for path in ("/db", "/queries?queries=3", "/fortunes", "/updates?queries=2"):
+            with urllib.request.urlopen(server.url + path, timeout=10) as response:
+                assert response.status == 200, path
