@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -256,3 +257,42 @@ def test_kit_serve_migrates_directly_and_serves_through_the_pooler(
         for path in ("/db", "/queries?queries=3", "/fortunes", "/updates?queries=2"):
             with urllib.request.urlopen(server.url + path, timeout=10) as response:
                 assert response.status == 200, path
+
+
+async def test_session_pooler_gets_a_warning_and_serves(
+    database_url: str,
+    scratch_root: Path,
+    bench_url: str,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from services.bench.app import app
+
+    session = PgBouncer(
+        database_url,
+        scratch_root / "pgbouncer-session",
+        pool_mode="session",
+        ignore_startup_parameters="statement_timeout",
+    ).start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="kit.db"):
+            async with serving(
+                app, through(session, bench_url), settings.with_(migrate=False)
+            ) as c:
+                assert (await c.get("/db")).status_code == 200
+    finally:
+        session.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("leads to a connection pooler; if it pools transactions" in w for w in warnings)
+
+
+async def test_the_setting_on_a_direct_url_is_pointed_out(
+    bench_url: str, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from services.bench.app import app
+
+    with caplog.at_level(logging.WARNING, logger="kit.db"):
+        async with serving(app, bench_url, settings.with_(db_pgbouncer=True, migrate=False)) as c:
+            assert (await c.get("/queries?queries=3")).status_code == 200
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("leads straight to PostgreSQL" in w for w in warnings)
