@@ -15,6 +15,7 @@ import pytest
 from kit import App
 from kit.db import Connection, Database, ReadConnection, apply_migrations
 from kit.db.embedded import Cluster
+from kit.db.replicas import Replicas
 from kit.settings import Settings
 from kit.testing import free_port, with_database
 from tests.kit.db.conftest import running
@@ -221,3 +222,17 @@ class SyncClient:
 
     def get(self, path: str, **kw: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(self.client.get(path, **kw), self.loop).result()
+
+
+def test_lag_is_read_from_wal_positions() -> None:
+    replicas = Replicas(primary=None, max_lag=MAX_LAG)  # type: ignore[arg-type]
+    assert replicas.lag_of(100) is None  # no sample of the primary yet: not judged
+    now = time.monotonic()
+    replicas._samples.extend([(now - 3, 100), (now - 2, 100), (now - 1, 250), (now, 400)])
+    assert replicas.lag_of(400) == 0.0  # reached the newest sample
+    assert replicas.lag_of(500) == 0.0
+    # at least as old as the first sample it has not reached
+    assert replicas.lag_of(250) < 0.5  # type: ignore[operator]
+    assert 0.9 < replicas.lag_of(100) < 1.5  # type: ignore[operator]
+    assert 2.9 < replicas.lag_of(10) < 3.5  # type: ignore[operator]
+    assert replicas.lag_of(None) is None
