@@ -24,7 +24,7 @@ from bench.ops_overhead import loaded
 from bench.server import Server, free_port
 from kit.db import apply_migrations, resolve_database_url
 from kit.settings import Settings
-from tests.kit.db.servers import PgBouncer
+from kit.testing.pgbouncer import PgBouncer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "bench" / "migrations"
 APPS = {"kit": "services.bench.app:app", "fastapi": "bench.apps.fastapi:app"}

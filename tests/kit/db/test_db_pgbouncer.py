@@ -20,8 +20,8 @@ from kit.db import DatabaseStartupError, MigrationError, apply_migrations
 from kit.db.migrate import LOCK_KEY
 from kit.settings import Settings
 from kit.testing import ServerProcess, TemplateDatabases, with_database
+from kit.testing.pgbouncer import HAVE_PGBOUNCER, PgBouncer
 from tests.kit.db.conftest import running
-from tests.kit.db.servers import HAVE_PGBOUNCER, PgBouncer
 
 pytestmark = [
     pytest.mark.anyio,
