@@ -89,6 +89,62 @@ def _optional_int(low: int) -> Callable[[str, str], int | None]:
     return parse_optional
 
 
+def _list(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _url(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not value.startswith(("https://", "http://")):
+        raise SettingsError(f"{name}={raw!r} is not an http:// or https:// URL")
+    return value
+
+
+# Signature algorithms a token may use; "none" is never one of them.
+JWT_ALGORITHMS = (
+    "HS256",
+    "HS384",
+    "HS512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+
+
+def _algorithms(name: str, raw: str) -> tuple[str, ...]:
+    by_upper = {alg.upper(): alg for alg in JWT_ALGORITHMS}
+    chosen = []
+    for item in _list(name, raw):
+        alg = by_upper.get(item.upper())
+        if alg is None:
+            raise SettingsError(
+                f"{name}={raw!r}: {item!r} is not allowed; use some of {', '.join(JWT_ALGORITHMS)}"
+            )
+        chosen.append(alg)
+    return tuple(chosen)
+
+
+def _api_keys(name: str, raw: str) -> tuple[str, ...]:
+    keys = _list(name, raw)
+    for key in keys:
+        if key.startswith("sha256:"):
+            digest = key[len("sha256:") :]
+            if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+                raise SettingsError(f"{name}: a sha256: key needs 64 hex digits after the prefix")
+        elif len(key) < 16:
+            raise SettingsError(f"{name}: a plain key needs at least 16 characters")
+    return keys
+
+
 def _default_runtime() -> str:
     try:
         import granian  # noqa: F401
@@ -142,6 +198,23 @@ class Settings:
     blocking_threshold: float = _env(_float(0), "KIT_BLOCKING_THRESHOLD", default=0.1)
     docs: bool = _env(_bool, "KIT_DOCS", default=True)
     docs_cdn: bool = _env(_bool, "KIT_DOCS_CDN", default=False)
+
+    # Exposure to the internet: authentication keys and checks, CORS, trusted hosts.
+    auth_jwt_secret: str | None = _env(
+        _optional_str, "KIT_AUTH_JWT_SECRET", default=None, repr=False
+    )
+    auth_jwt_public_key: str | None = _env(
+        _optional_str, "KIT_AUTH_JWT_PUBLIC_KEY", default=None, repr=False
+    )
+    auth_jwks_url: str | None = _env(_url, "KIT_AUTH_JWKS_URL", default=None)
+    auth_jwt_algorithms: tuple[str, ...] = _env(_algorithms, "KIT_AUTH_JWT_ALGORITHMS", default=())
+    auth_audience: str | None = _env(_optional_str, "KIT_AUTH_AUDIENCE", default=None)
+    auth_issuer: str | None = _env(_optional_str, "KIT_AUTH_ISSUER", default=None)
+    auth_jwt_leeway: float = _env(_float(0), "KIT_AUTH_JWT_LEEWAY", default=10.0)
+    auth_jwks_timeout: float = _env(_float(0), "KIT_AUTH_JWKS_TIMEOUT", default=10.0)
+    api_keys: tuple[str, ...] = _env(_api_keys, "KIT_API_KEYS", default=(), repr=False)
+    cors_origins: tuple[str, ...] = _env(_list, "KIT_CORS_ORIGINS", default=())
+    allowed_hosts: tuple[str, ...] = _env(_list, "KIT_ALLOWED_HOSTS", default=())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

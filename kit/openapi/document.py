@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Mount
 from kit.openapi.parameters import describe_parameters, describe_request_body
 from kit.openapi.responses import describe_responses
 from kit.openapi.schemas import SchemaSet
+from kit.openapi.security import SecuritySchemes, describe_security
 from kit.routing import APIRoute
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ _PATH_PARAM = re.compile(r"{([^}]+)}")
 def build_document(app: App) -> dict[str, Any]:
     """The whole document; call it once, after every route is registered."""
     schemas = SchemaSet()
+    schemes = SecuritySchemes()
     paths: dict[str, dict[str, Any]] = {}
     operation_ids: set[str] = set()
     for path, route in api_routes(app.routes):
@@ -34,7 +36,9 @@ def build_document(app: App) -> dict[str, Any]:
             if method in item:  # an earlier route with the same path and method wins
                 continue
             item[method] = _operation(route, path, method, schemas, operation_ids)
+            describe_security(route, item[method], schemes, schemas)
     components = schemas.resolve()
+    security_schemes = schemes.resolve()
     info: dict[str, Any] = {"title": app.title, "version": app.version}
     if app.description:
         info["description"] = app.description
@@ -42,8 +46,12 @@ def build_document(app: App) -> dict[str, Any]:
     if app.servers:
         document["servers"] = [dict(server) for server in app.servers]
     document["paths"] = {path: item for path, item in paths.items() if item}
-    if components:
-        document["components"] = {"schemas": components}
+    if components or security_schemes:
+        document["components"] = {}
+        if components:
+            document["components"]["schemas"] = components
+        if security_schemes:
+            document["components"]["securitySchemes"] = security_schemes
     if app.openapi_tags:
         document["tags"] = [dict(tag) for tag in app.openapi_tags]
     return document

@@ -1,0 +1,102 @@
+"""API keys in a header, a query parameter or a cookie, checked in constant time against
+``KIT_API_KEYS`` (or the keys given), which may be stored hashed as ``sha256:<hex>``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from starlette.requests import Request
+
+from kit.security.base import SecurityScheme, Unauthorized
+from kit.security.startup import authentication_of
+
+MAX_KEY_LENGTH = 1024
+
+
+def hash_key(key: str) -> str:
+    """The ``sha256:<hex>`` form of ``key``, to configure instead of the key itself."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+class APIKeys:
+    """A set of accepted keys; ``match`` compares against every one, in constant time."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        digests = []
+        for key in keys:
+            if key.startswith("sha256:"):
+                digests.append(bytes.fromhex(key[len("sha256:") :]))
+            else:
+                digests.append(hashlib.sha256(key.encode()).digest())
+        if not digests:
+            raise ValueError("no API keys given")
+        self._digests = tuple(digests)
+
+    def match(self, presented: str) -> bool:
+        digest = hashlib.sha256(presented.encode(errors="surrogateescape")).digest()
+        found = False
+        for accepted in self._digests:  # no early exit: time does not depend on which matched
+            found |= hmac.compare_digest(accepted, digest)
+        return found
+
+
+Location = Literal["header", "query", "cookie"]
+
+
+class APIKeyScheme(SecurityScheme):
+    """An API key named ``name`` in ``location``; the handler receives the key."""
+
+    location: Location = "header"
+
+    def __init__(
+        self,
+        name: str = "X-API-Key",
+        *,
+        keys: Iterable[str] | None = None,
+        scheme_name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(scheme_name=scheme_name, description=description)
+        self.name = name
+        self.keys = APIKeys(keys) if keys is not None else None
+        self.challenge = f'APIKey {self.location}="{name}"'
+        self._read = self._reader()
+
+    def _reader(self) -> Any:
+        name = self.name
+        if self.location == "header":
+            lowered = name.lower()
+            return lambda request: request.headers.get(lowered)
+        if self.location == "query":
+            return lambda request: request.query_params.get(name)
+        return lambda request: request.cookies.get(name)
+
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "apiKey", "name": self.name, "in": self.location}
+
+    async def authenticate(self, request: Request) -> str:
+        key = self._read(request)
+        if not key:
+            raise Unauthorized("Not authenticated", self.challenge)
+        keys = self.keys or authentication_of(request).api_keys
+        if len(key) > MAX_KEY_LENGTH or not keys.match(key):
+            raise Unauthorized("Invalid API key", self.challenge)
+        return str(key)
+
+    def needs(self) -> dict[str, bool]:
+        return {"api_keys": self.keys is None}
+
+
+class APIKeyHeader(APIKeyScheme):
+    location = "header"
+
+
+class APIKeyQuery(APIKeyScheme):
+    location = "query"
+
+
+class APIKeyCookie(APIKeyScheme):
+    location = "cookie"
