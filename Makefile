@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Development only: lets the catalog's writes be tried (python -m kit.security.tokens mints a
+# token for it). Any real deployment sets its own key; an environment value wins over this one.
+run: export KIT_AUTH_JWT_SECRET ?= kit-development-only-secret-never-use-in-production
 run: $(STAMP)
 	$(BIN)/kit serve $${KIT_APP:-services.bench.app:app}
 

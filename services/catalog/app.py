@@ -7,7 +7,9 @@ the schema in migrations/.
 Reads borrow a ``ReadConnection``: a replica from ``DATABASE_REPLICA_URLS`` when one is in
 rotation, else the primary. Every write is one transaction (``Transaction``): a product and its
 variants are stored together or not at all. A product's ETag is its version; PATCH and DELETE
-need ``If-Match`` (see preconditions.py).
+need ``If-Match`` (see preconditions.py). Reads are public; every write needs a bearer JWT with
+the scope ``catalog:write``, verified as the ``KIT_AUTH_*`` settings say (401 without one, 403
+without the scope, both before the body is read).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from kit.db import (
     fetchrow_as,
 )
 from kit.errors import ErrorItem, ValidationFailed
+from kit.security import JWTBearer, Security
 
 from . import queries
 from .cursor import Cursor, InvalidCursor, Token, decode_cursor, encode_cursor
@@ -69,6 +72,9 @@ app = App(
     description="A product catalog: categories, products with variants, keyset pages, ETags.",
     database=Database(migrations=Path(__file__).with_name("migrations"), init=decode_json_columns),
 )
+
+# Who may write: a bearer JWT with this scope, checked before the body is read.
+WRITE = [Security(JWTBearer(), scopes=["catalog:write"])]
 
 IfMatch = Annotated[
     str | None, Header(description="the ETag of your last read; `*` overwrites regardless")
@@ -111,7 +117,13 @@ SKU_OR_CATEGORY_CONFLICT = {409: "A SKU is taken or repeated, or category_id nam
 # -- categories
 
 
-@app.post("/categories", status_code=201, tags=["categories"], responses={409: "Slug taken"})
+@app.post(
+    "/categories",
+    status_code=201,
+    tags=["categories"],
+    responses={409: "Slug taken"},
+    dependencies=WRITE,
+)
 async def create_category(category: CategoryIn, conn: Connection, response: Response) -> Category:
     """Create a category; slugs are unique (409)."""
     with SLUG_TAKEN:
@@ -143,6 +155,7 @@ async def get_category(category_id: Id, conn: ReadConnection) -> Category:
     status_code=204,
     tags=["categories"],
     responses={404: "No such category", 409: "Products use this category"},
+    dependencies=WRITE,
 )
 async def delete_category(category_id: Id, conn: Connection) -> None:
     """Delete a category that no product uses (409 otherwise)."""
@@ -155,7 +168,13 @@ async def delete_category(category_id: Id, conn: Connection) -> None:
 # -- products
 
 
-@app.post("/products", status_code=201, tags=["products"], responses=SKU_OR_CATEGORY_CONFLICT)
+@app.post(
+    "/products",
+    status_code=201,
+    tags=["products"],
+    responses=SKU_OR_CATEGORY_CONFLICT,
+    dependencies=WRITE,
+)
 async def create_product(product: ProductIn, conn: Transaction, response: Response) -> Product:
     """Create a product with its variants, in one transaction; SKUs are unique (409)."""
     refuse_repeated_skus(product.variants)
@@ -193,6 +212,7 @@ async def get_product(
     "/products/{product_id}",
     tags=["products"],
     responses={**GUARDED_WRITE, **SKU_OR_CATEGORY_CONFLICT},
+    dependencies=WRITE,
 )
 async def update_product(
     product_id: Id,
@@ -227,7 +247,13 @@ async def update_product(
     return await read_product(conn, product_id, response)
 
 
-@app.delete("/products/{product_id}", status_code=204, tags=["products"], responses=GUARDED_WRITE)
+@app.delete(
+    "/products/{product_id}",
+    status_code=204,
+    tags=["products"],
+    responses=GUARDED_WRITE,
+    dependencies=WRITE,
+)
 async def delete_product(product_id: Id, conn: Transaction, if_match: IfMatch = None) -> None:
     """Delete a product and its variants; needs If-Match (428 without it, 412 when stale)."""
     expected = require_if_match(if_match)

@@ -1,5 +1,7 @@
 """Fixtures for the catalog's tests; `client`, `fresh_database_url` and friends come from
-kit.testing: each test runs on its own freshly migrated database."""
+kit.testing: each test runs on its own freshly migrated database. The clients send a token
+with `catalog:write` (minted by kit.testing, for the session's KIT_AUTH_JWT_SECRET), so tests
+about what a write does need not repeat it; test_catalog_auth.py is about the token."""
 
 from __future__ import annotations
 
@@ -11,16 +13,32 @@ import asyncpg
 import pytest
 
 from kit import App
-from kit.testing import TestClient
+from kit.testing import TestClient, bearer, mint_token
 
 from ..app import app as catalog
 
 Json = dict[str, Any]
+WRITER = bearer(mint_token(catalog, scopes=["catalog:write"], expires_in=3600))
 
 
 @pytest.fixture
 def app() -> App:
     return catalog
+
+
+@pytest.fixture
+def client(client: TestClient) -> TestClient:
+    """kit.testing's client, sending a writer's token."""
+    client.headers.update(WRITER)
+    return client
+
+
+@pytest.fixture
+def anonymous(client: TestClient) -> Iterator[TestClient]:
+    """The same client without the token."""
+    del client.headers["authorization"]
+    yield client
+    client.headers.update(WRITER)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +49,7 @@ def shared_client(kit_template_databases: Any) -> Iterator[TestClient]:
     url = kit_template_databases.create(database.migrations)
     previous, database.url = database.url, url
     try:
-        with TestClient(catalog) as client:
+        with TestClient(catalog, headers=WRITER) as client:
             yield client
     finally:
         database.url = previous

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .conftest import WRITER
 from .servers import runtime_params, serving
 
 REPO = Path(__file__).resolve().parents[3]
@@ -19,8 +20,19 @@ def test_catalog_on_a_real_server(runtime: str, fresh_database_url: str, tmp_pat
     app = "services.catalog.app:app"
     with (
         serving(app, runtime, cwd=REPO, log=log, env=env) as url,
-        httpx.Client(base_url=url, timeout=10) as client,
+        httpx.Client(base_url=url, timeout=10, headers=WRITER) as client,
+        httpx.Client(base_url=url, timeout=10) as anonymous,
     ):
+        # writes need the token (the server inherited the session's KIT_AUTH_JWT_SECRET),
+        # refused before the body is read: neither 422 nor 413
+        refused = anonymous.post("/categories", json={"slug": 5})
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == "Bearer"
+        huge = anonymous.post(
+            "/products", content=b"{" * (2 << 20), headers={"content-type": "application/json"}
+        )
+        assert huge.status_code == 401
+        assert anonymous.get("/products").status_code == 200
         category = client.post("/categories", json={"slug": "hats", "name": "Hats"}).json()
         variants = [{"sku": "HAT-1-S", "label": "S"}, {"sku": "HAT-1-L", "label": "L"}]
         body = {"sku": "HAT-1", "name": "Hat", "price_cents": 2000, "variants": variants}

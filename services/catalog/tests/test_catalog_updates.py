@@ -14,6 +14,7 @@ import pytest
 from kit import App
 from kit.testing import TestClient
 
+from .conftest import WRITER
 from .pages import expected, seed, walk
 
 Json = dict[str, Any]
@@ -154,7 +155,9 @@ async def running(app: App, fresh_database_url: str) -> AsyncIterator[httpx.Asyn
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://test", headers=WRITER
+            ) as client:
                 yield client
     finally:
         database.url = previous
