@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from kit.scaffold import PlannedFile, ScaffoldError, main, render, write
+from kit.testing import bearer, mint_token
 from services.catalog.tests.servers import any_runtime, serving
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,7 +170,7 @@ def test_generated_service_passes_its_tests_and_serves(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path, env=env
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "7 passed" in tested.stdout
+    assert "8 passed" in tested.stdout
 
     log = tmp_path / "server.log"
     env["DATABASE_URL"] = fresh_database_url  # empty: the server applies shop's migration
@@ -177,6 +178,8 @@ def test_generated_service_passes_its_tests_and_serves(
         serving("services.shop.app:app", any_runtime(), cwd=tmp_path, log=log, env=env) as url,
         httpx.Client(base_url=url, timeout=10) as client,
     ):
+        assert client.post("/items", json={"name": "first"}).status_code == 401
+        client.headers.update(bearer(mint_token(scopes=["shop:write"])))  # the env's secret
         item = client.post("/items", json={"name": "first"})
         assert item.status_code == 201, item.text
         assert client.get(f"/items/{item.json()['id']}").json() == item.json()
