@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kit.testing import mint_token
 from tests.kit.openapi.server import FEATURE_APP, Server, serve, service_apps
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
@@ -44,6 +45,7 @@ FLAGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 TIMEOUT = 30
+SECURED_APP = "tests.kit.openapi.secured_app:app"
 
 
 @pytest.fixture(scope="module")
@@ -205,5 +207,56 @@ def test_cdn_pages_fail_offline_which_the_check_sees(browser: Any, tmp_path: Pat
             wait(browser, lambda d: d.execute_script("return document.readyState") == "complete")
             network.read()
             assert any("cdn.jsdelivr.net" in problem for problem in network.problems), page
+    finally:
+        server.stop()
+
+
+def try_out(browser: Any, block: Any) -> str:
+    """Press "Try it out" (once) and "Execute" on an expanded operation; its status text."""
+    for button in block.find_elements(By.CSS_SELECTOR, ".try-out__btn"):
+        if "cancel" not in (button.get_attribute("class") or ""):
+            button.click()
+    for old in block.find_elements(By.CSS_SELECTOR, ".btn-clear"):
+        old.click()  # forget the previous response, so the wait below sees the new one
+    wait(browser, lambda d: block.find_element(By.CSS_SELECTOR, ".execute")).click()
+    status = wait(
+        browser,
+        lambda d: [
+            cell.text
+            for cell in block.find_elements(
+                By.CSS_SELECTOR, ".live-responses-table .response .response-col_status"
+            )
+            if cell.text.strip()
+        ],
+    )
+    return str(status[0]).strip()
+
+
+def test_swagger_ui_authorize_then_try_it_out(browser: Any, tmp_path: Path) -> None:
+    """Unauthorized "Try it out" gets 401; after "Authorize" with a token, the same gets 200."""
+    server = serve(SECURED_APP, tmp_path)  # the session's KIT_AUTH_JWT_SECRET, inherited
+    try:
+        browser.get(server.url + "/docs")
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"))
+        block = next(
+            b
+            for b in browser.find_elements(By.CSS_SELECTOR, ".opblock")
+            if b.find_element(By.CSS_SELECTOR, ".opblock-summary [data-path]").get_attribute(
+                "data-path"
+            )
+            == "/me"
+        )
+        block.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+        assert try_out(browser, block).startswith("401")
+
+        browser.find_element(By.CSS_SELECTOR, ".auth-wrapper .authorize").click()
+        field = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".modal-ux input"))
+        field.send_keys(mint_token(scopes=["profile"], subject="ann"))
+        browser.find_element(By.CSS_SELECTOR, ".modal-ux .auth-btn-wrapper .authorize").click()
+        browser.find_element(By.CSS_SELECTOR, ".modal-ux .btn-done").click()
+
+        assert try_out(browser, block).startswith("200")
+        table = block.find_element(By.CSS_SELECTOR, ".live-responses-table")
+        assert '"sub": "ann"' in table.text
     finally:
         server.stop()
