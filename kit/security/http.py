@@ -24,8 +24,11 @@ class HTTPBasicCredentials(msgspec.Struct, frozen=True):
 def _authorization(request: Request, scheme: str) -> str | None:
     """The credentials after ``scheme`` in the Authorization header; None when absent or
     another scheme; ``""`` when the scheme is there but nothing follows it."""
-    value = request.headers.get("authorization")
-    if value is None:
+    for key, raw in request.scope["headers"]:  # not request.headers: no Headers object built
+        if key == b"authorization":
+            value: str = raw.decode("latin-1")
+            break
+    else:
         return None
     name, _, credentials = value.strip().partition(" ")
     if name.lower() != scheme:

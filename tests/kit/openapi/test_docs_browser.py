@@ -41,6 +41,8 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    # Tall enough that an operation below the Authorize bar is on screen when clicked.
+    "--window-size=1280,2000",
     # Offline: every host but loopback fails to resolve, so a CDN request would show as failed.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
