@@ -38,7 +38,7 @@ class Claims(dict[str, Any]):
     scopes: frozenset[str]
 
     def __init__(self, payload: dict[str, Any]) -> None:
-        super().__init__(payload)
+        dict.__init__(self, payload)
         raw = payload.get("scope", payload.get("scp", ()))
         if isinstance(raw, str):
             raw = raw.split()
@@ -52,6 +52,13 @@ class Claims(dict[str, Any]):
     def subject(self) -> str | None:
         sub = self.get("sub")
         return sub if isinstance(sub, str) else None
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        # one verified token's claims are shared by every request that sends it (the cache)
+        raise TypeError("Claims are read-only; copy them with dict(claims) to change them")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only
+    __ior__ = _read_only
 
 
 def public_key_algorithms(pem: str) -> tuple[str, ...]:

@@ -337,3 +337,13 @@ def test_security_marker_refuses_what_cannot_work() -> None:
         Security(jwt_auth, scopes="items:write")
     with pytest.raises(TypeError, match="needs a security scheme"):
         Security(lambda: None)  # type: ignore[arg-type]
+
+
+def test_claims_are_read_only_because_the_cache_shares_them() -> None:
+    claims = Claims({"sub": "ann", "scp": ["a", "b"]})
+    assert claims.scopes == {"a", "b"}
+    with pytest.raises(TypeError, match="read-only"):
+        claims["sub"] = "bob"
+    with pytest.raises(TypeError, match="read-only"):
+        claims.update(sub="bob")
+    assert dict(claims) == {"sub": "ann", "scp": ["a", "b"]}
