@@ -18,7 +18,7 @@ from kit.testing import TestClient, bearer, mint_token
 from ..app import app as catalog
 
 Json = dict[str, Any]
-WRITER = bearer(mint_token(catalog, scopes=["catalog:write"], expires_in=3600))
+WRITER = bearer(mint_token(catalog, scopes=["catalog:write"], expires_in=24 * 3600))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from ..app import app as catalog
 
 Json = dict[str, Any]
 PRODUCT = {"sku": "TEE-9", "name": "Tee", "price_cents": 100}
-READER = bearer(mint_token(catalog, scopes=["catalog:read"]))
+READER = bearer(mint_token(catalog, scopes=["catalog:read"], expires_in=24 * 3600))
 
 
 def writes(product_id: int, category_id: int) -> list[tuple[str, str, Json | None]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -11,6 +13,18 @@ from .conftest import WRITER
 from .servers import runtime_params, serving
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+def answer_before_the_body(url: str, path: str) -> bytes:
+    """Announce a 2 MiB body, send 1 KiB of it, and read: the answer cannot depend on the rest."""
+    parts = urlsplit(url)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {2 << 20}\r\n\r\n"
+    )
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"{" * 1024)
+        return sock.recv(65536)
 
 
 @pytest.mark.parametrize("runtime", runtime_params())
@@ -28,10 +42,7 @@ def test_catalog_on_a_real_server(runtime: str, fresh_database_url: str, tmp_pat
         refused = anonymous.post("/categories", json={"slug": 5})
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"] == "Bearer"
-        huge = anonymous.post(
-            "/products", content=b"{" * (2 << 20), headers={"content-type": "application/json"}
-        )
-        assert huge.status_code == 401
+        assert answer_before_the_body(url, "/products").startswith(b"HTTP/1.1 401 ")
         assert anonymous.get("/products").status_code == 200
         category = client.post("/categories", json={"slug": "hats", "name": "Hats"}).json()
         variants = [{"sku": "HAT-1-S", "label": "S"}, {"sku": "HAT-1-L", "label": "L"}]
