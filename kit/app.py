@@ -1,5 +1,5 @@
 """``kit.App``: a Starlette application with typed routes, and the one place that assembles
-kit's parts (health, operations, docs, database; see kit.parts for how to add one)."""
+kit's parts (health, operations, docs, database, CORS and hosts, security; see kit.parts)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ from starlette.types import ASGIApp
 from kit.di import Depends
 from kit.errors import DEFAULT_HANDLERS, HandledErrors, server_error_handler
 from kit.health import health_part
+from kit.middleware.exposure import exposure_part
 from kit.openapi import docs_part
 from kit.operations import operations_part
 from kit.parts import LifespanFactory, Part
 from kit.routing import APIRoute, Handler, Router
+from kit.security.startup import security_part
 from kit.settings import Settings
 
 
@@ -92,6 +94,7 @@ class App(Starlette):
             part = getattr(self.database, "part", None)
             parts.append(part() if part is not None else Part(lifespans=[self.database.lifespan]))
         parts += [health_part(self), docs_part(self), operations_part(self)]
+        parts += [exposure_part(self), security_part(self)]
         return parts
 
     def add_part(self, part: Part) -> None:

@@ -37,6 +37,10 @@ class Depends:
     (transactions use it so that a failed commit still reaches the client).
     """
 
+    # True for dependencies that must run before the body is read wherever they are declared
+    # (``kit.security.Security``): a route lifts them into its guards.
+    before_body = False
+
     def __init__(
         self,
         dependency: Callable[..., Any] | None = None,
@@ -349,6 +353,22 @@ async def solve(plan: Plan, ctx: Context, body: Any) -> Any:
     if failed or ctx.errors:
         return _FAILED
     return kwargs
+
+
+def lift_guards(plan: Plan) -> None:
+    """Make every ``before_body`` dependency in ``plan``, however deep, one of its guards.
+
+    Resolved first and cached, they give their value to the handler or provider that declared
+    them later in the same request, and a failure answers before the body is read.
+    """
+    known = {dep.cache_key for dep in plan.guards}
+    for step in list(plan.walk()):
+        for _, dep in step.dependencies:
+            if dep.marker.before_body and dep.use_cache and dep.cache_key not in known:
+                if any(p.body is not None for p in dep.plan.walk()):
+                    raise TypeError(f"{dep.marker!r}: it runs before the body, so cannot take it")
+                known.add(dep.cache_key)
+                plan.guards.append(dep)
 
 
 async def solve_guards(plan: Plan, ctx: Context) -> bool:

@@ -31,6 +31,7 @@ from kit.di import (
     Plan,
     compile_plan,
     extract_params,
+    lift_guards,
     solve,
     solve_guards,
 )
@@ -135,6 +136,7 @@ class APIRoute(Route):
         self.plan: Plan = compile_plan(
             endpoint, path_param_names(path), self.dependencies, options.guards
         )
+        lift_guards(self.plan)  # authentication declared anywhere runs before the body
         if self.plan.kind in ("asyncgen", "gen"):
             raise TypeError(f"{endpoint!r}: a handler cannot be a generator")
         self.body_param = self.plan.body_param

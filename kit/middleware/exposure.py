@@ -6,12 +6,15 @@ Starlette's middleware; the Host check is Starlette's, answering 400 in kit's JS
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import Receive, Scope, Send
 
 from kit.errors import json_error
+from kit.parts import Part
 from kit.settings import Settings
 
 # What a browser may send and read across origins: kit's own headers included.
@@ -42,6 +45,11 @@ def _host(scope: Scope) -> str:
                 return host.partition("]")[0] + "]"
             return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return ""
+
+
+def exposure_part(app: Any) -> Part:
+    """CORS and the Host check, when their settings name something."""
+    return Part(name="exposure", middleware=exposure_middleware(app.settings))
 
 
 def exposure_middleware(settings: Settings) -> list[Middleware]:

@@ -1,10 +1,11 @@
 """Authentication as dependencies: ``Security(scheme, scopes=[...])``, documented in OpenAPI."""
 
-from kit.security.api_key import APIKeyCookie, APIKeyHeader, APIKeyQuery, APIKeys, hash_key
+from kit.security.api_key import APIKeyCookie, APIKeyHeader, APIKeyQuery
 from kit.security.base import Forbidden, SecurityScheme, Unauthorized
 from kit.security.http import HTTPBasic, HTTPBasicCredentials, HTTPBearer, JWTBearer
 from kit.security.jwks import JWKS, JWKSUnavailable
 from kit.security.jwt import Claims, InvalidToken, JWTVerifier
+from kit.security.keys import APIKeys, hash_key
 from kit.security.oauth2 import OAuth2ClientCredentials, OAuth2PasswordBearer
 from kit.security.scopes import Requirement, Security
 from kit.security.startup import Authentication, SecurityStartupError

@@ -1,46 +1,18 @@
-"""API keys in a header, a query parameter or a cookie, checked in constant time against
-``KIT_API_KEYS`` (or the keys given), which may be stored hashed as ``sha256:<hex>``."""
+"""API keys in a header, a query parameter or a cookie, checked against ``KIT_API_KEYS`` (or
+the keys given) by ``kit.security.keys.APIKeys``."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable
 from typing import Any, Literal
 
 from starlette.requests import Request
 
 from kit.security.base import SecurityScheme, Unauthorized
+from kit.security.keys import APIKeys
 from kit.security.startup import authentication_of
 
 MAX_KEY_LENGTH = 1024
-
-
-def hash_key(key: str) -> str:
-    """The ``sha256:<hex>`` form of ``key``, to configure instead of the key itself."""
-    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-class APIKeys:
-    """A set of accepted keys; ``match`` compares against every one, in constant time."""
-
-    def __init__(self, keys: Iterable[str]) -> None:
-        digests = []
-        for key in keys:
-            if key.startswith("sha256:"):
-                digests.append(bytes.fromhex(key[len("sha256:") :]))
-            else:
-                digests.append(hashlib.sha256(key.encode()).digest())
-        if not digests:
-            raise ValueError("no API keys given")
-        self._digests = tuple(digests)
-
-    def match(self, presented: str) -> bool:
-        digest = hashlib.sha256(presented.encode(errors="surrogateescape")).digest()
-        found = False
-        for accepted in self._digests:  # no early exit: time does not depend on which matched
-            found |= hmac.compare_digest(accepted, digest)
-        return found
 
 
 Location = Literal["header", "query", "cookie"]

@@ -27,7 +27,10 @@ class Requirement:
 
 class Security(Depends):
     """Provide what ``scheme`` authenticates (claims, a key, credentials), refusing with 401
-    without valid credentials and with 403 when they lack one of ``scopes``."""
+    without valid credentials and with 403 when they lack one of ``scopes``; run before the
+    body is read, wherever it is declared."""
+
+    before_body = True
 
     def __init__(self, scheme: SecurityScheme, *, scopes: Sequence[str] = ()) -> None:
         if not isinstance(scheme, SecurityScheme):
@@ -78,10 +81,10 @@ def requirement_of(call: Any) -> Requirement | None:
 
 
 def security_dependencies(plan: Plan) -> Iterator[Dependency]:
-    """Every ``Security`` dependency in ``plan``, however deep, each once."""
+    """Every ``Security`` dependency in ``plan`` (guards included), however deep, each once."""
     seen: set[int] = set()
     for step in plan.walk():
-        for _, dep in step.dependencies:
+        for dep in [*step.guards, *(dep for _, dep in step.dependencies)]:
             if requirement_of(dep.plan.call) is not None and id(dep.plan.call) not in seen:
                 seen.add(id(dep.plan.call))
                 yield dep

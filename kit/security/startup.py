@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
+from kit.parts import Part
 from kit.settings import Settings
 
 if TYPE_CHECKING:
     from kit.app import App
-    from kit.security.api_key import APIKeys
     from kit.security.jwks import JWKS
     from kit.security.jwt import JWTVerifier
+    from kit.security.keys import APIKeys
 
 STATE_KEY = "kit_auth"
 
@@ -119,8 +120,8 @@ def _fail(message: str) -> SecurityStartupError:
 
 
 async def authentication_from(settings: Settings, needs: dict[str, Any]) -> Authentication:
-    from kit.security.api_key import APIKeys
     from kit.security.jwks import JWKS
+    from kit.security.keys import APIKeys
 
     jwks = JWKS(settings.auth_jwks_url) if settings.auth_jwks_url else None
     try:
@@ -149,3 +150,8 @@ async def security_lifespan(app: App) -> AsyncIterator[None]:
     finally:
         if auth.jwks is not None:
             auth.jwks.close()
+
+
+def security_part(app: App) -> Part:
+    """Authentication's verifiers, built from the app's settings when it starts."""
+    return Part(name="security", lifespans=[security_lifespan])

@@ -2,16 +2,26 @@
 
 The pytest plugin (fixtures ``database_url``, ``fresh_database_url``, ``db_connection``,
 ``client``) is ``kit.testing.plugin``, loaded through the ``pytest11`` entry point.
+``mint_token(app, scopes=[...])`` signs a JWT the app accepts; ``bearer(token)`` is its header.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kit.security.tokens import bearer, mint_token
 from kit.testing.databases import TemplateDatabases, with_database
 from kit.testing.server import ServerProcess, free_port
 
-__all__ = ["ServerProcess", "TemplateDatabases", "TestClient", "free_port", "with_database"]
+__all__ = [
+    "ServerProcess",
+    "TemplateDatabases",
+    "TestClient",
+    "bearer",
+    "free_port",
+    "mint_token",
+    "with_database",
+]
 
 
 def __getattr__(name: str) -> Any:

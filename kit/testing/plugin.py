@@ -11,10 +11,16 @@ Fixtures:
   rolled back after the test (for ``@pytest.mark.anyio`` tests).
 - ``client``: a ``TestClient`` for the ``app`` fixture, its lifespan running and its
   database pointed at ``fresh_database_url``.
+
+Tokens: unless the environment configures a JWT key, the session gets a random
+``KIT_AUTH_JWT_SECRET`` (set before any test module imports its app, inherited by server
+processes), so ``kit.testing.mint_token(app, scopes=[...])`` signs tokens that app accepts.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +33,15 @@ from kit.testing.databases import TemplateDatabases
 if TYPE_CHECKING:
     import asyncpg
     from starlette.testclient import TestClient
+
+AUTH_KEY_SETTINGS = ("KIT_AUTH_JWT_SECRET", "KIT_AUTH_JWT_PUBLIC_KEY", "KIT_AUTH_JWKS_URL")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """A random HS256 secret for the session, unless a JWT key is configured already."""
+    if not any(os.environ.get(name) for name in AUTH_KEY_SETTINGS):
+        os.environ["KIT_AUTH_JWT_SECRET"] = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from starlette.testclient import TestClient
 
-from kit import App, Router, Settings
+from kit import App, Depends, Router, Settings
 from kit.security import (
     APIKeyCookie,
     APIKeyHeader,
@@ -347,3 +347,24 @@ def test_claims_are_read_only_because_the_cache_shares_them() -> None:
     with pytest.raises(TypeError, match="read-only"):
         claims.update(sub="bob")
     assert dict(claims) == {"sub": "ann", "scp": ["a", "b"]}
+
+
+async def current_user(claims: Writer) -> str:
+    return claims.subject or ""
+
+
+def test_security_deep_in_a_dependency_still_runs_before_the_body() -> None:
+    app = App(settings=SETTINGS)
+
+    @app.post("/profile")
+    async def update_profile(item: Item, user: Annotated[str, Depends(current_user)]) -> str:
+        return f"{user}:{item.name}"
+
+    route = next(r for r in app.routes if getattr(r, "path", "") == "/profile")
+    assert len(route.plan.guards) == 1  # type: ignore[attr-defined]
+    with TestClient(app) as client:
+        assert client.post("/profile", json={"name": 1}).status_code == 401
+        token = bearer(mint_token(SETTINGS, scopes=["items:write"], subject="ann"))
+        assert client.post("/profile", json={"name": 1}, headers=token).status_code == 422
+        ok = client.post("/profile", json={"name": "a", "size": 1}, headers=token)
+        assert ok.json() == "ann:a"
