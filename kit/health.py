@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
 from types import FrameType
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.parts import Part
 from kit.responses import send_json
@@ -26,11 +28,19 @@ _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 class Readiness:
-    """starting -> ready (lifespan started) -> draining (shutdown signal or lifespan shutdown)."""
+    """starting -> ready (lifespan started) -> draining (shutdown signal or lifespan shutdown).
 
-    def __init__(self) -> None:
+    With a drain delay, a shutdown signal makes /readyz fail at once but reaches the server only
+    ``drain_delay`` seconds later: load balancers take the instance out of rotation while it
+    still accepts and serves, and only then does it stop accepting and drain.
+    """
+
+    def __init__(self, drain_delay: float = 0.0) -> None:
         self.state = "starting"
+        self.drain_delay = drain_delay
         self._previous: dict[int, _Handler] = {}
+        self._delayed: threading.Timer | None = None
+        self._delay_over = False
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -42,6 +52,8 @@ class Readiness:
             yield
         finally:
             self.state = "draining"
+            if self._delayed is not None:
+                self._delayed.cancel()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
@@ -58,12 +70,25 @@ class Readiness:
         # Servers stop accepting and drain in-flight requests before lifespan shutdown; flipping
         # here makes readiness fail for the whole drain, not just after it.
         self.state = "draining"
+        if self.drain_delay and not self._delay_over and self._delayed is None:
+            logger.info("draining: /readyz fails, serving %ss before shutdown", self.drain_delay)
+            # The signal comes again when the delay is over, so the server's handler runs in
+            # the main thread as it expects; a second signal meanwhile forwards at once.
+            self._delayed = threading.Timer(self.drain_delay, self._resend, (signum,))
+            self._delayed.daemon = True
+            self._delayed.start()
+            return
+        self._delay_over = True
         previous = self._previous.get(signum)
         if callable(previous):
             previous(signum, frame)
         elif previous == signal.SIG_DFL:
             signal.signal(signum, signal.SIG_DFL)
             signal.raise_signal(signum)
+
+    def _resend(self, signum: int) -> None:
+        self._delay_over = True
+        os.kill(os.getpid(), signum)
 
     def _hook_signals(self) -> None:
         # Handlers are chained, not replaced: servers that use loop.add_signal_handler still get
@@ -121,9 +146,32 @@ class ReadinessProbe:
         await send_json(send, 200, b'{"status":"ready"}', NO_STORE)
 
 
+class DrainingMiddleware:
+    """While draining, every response asks the client (a proxy's keep-alive pool) to close the
+    connection, so no idle connection is left to race the server's close at shutdown."""
+
+    def __init__(self, app: ASGIApp, readiness: Readiness) -> None:
+        self.app = app
+        self.readiness = readiness
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.readiness.state != "draining":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
+
+
 def health_part(app: Any) -> Part:
-    """/healthz and /readyz, and the lifespan that moves readiness through its states."""
-    readiness = Readiness()
+    """/healthz and /readyz, the lifespan that moves readiness through its states, and with a
+    drain delay the middleware that closes connections while draining."""
+    drain_delay = app.settings.drain_delay
+    readiness = Readiness(drain_delay)
     app.state.kit_readiness = readiness
     routes: list[BaseRoute] = [
         Route("/healthz", Liveness(), methods=["GET", "HEAD"], include_in_schema=False),
@@ -134,4 +182,5 @@ def health_part(app: Any) -> Part:
             include_in_schema=False,
         ),
     ]
-    return Part(name="health", routes=routes, lifespans=[readiness.lifespan])
+    middleware = [Middleware(DrainingMiddleware, readiness=readiness)] if drain_delay else []
+    return Part(name="health", routes=routes, middleware=middleware, lifespans=[readiness.lifespan])

@@ -15,6 +15,7 @@ from kit.loop_monitor import LoopMonitor
 from kit.metrics import Metrics, MetricsEndpoint
 from kit.middleware.access_log import AccessLog
 from kit.middleware.concurrency import ConcurrencyLimitMiddleware
+from kit.middleware.forwarded import ForwardedMiddleware
 from kit.middleware.observe import ObserveMiddleware
 from kit.middleware.rate_limit import RateLimitMiddleware
 from kit.middleware.timeout import TimeoutMiddleware
@@ -72,7 +73,10 @@ def default_middleware(settings: Settings, metrics: Metrics | None) -> list[Midd
     """The middleware every kit App gets, outermost first; each only when its setting is on."""
     registry = metrics.registry if metrics is not None else None
     access_log = AccessLog() if settings.access_log else None
-    stack = [Middleware(ObserveMiddleware, registry=registry, access_log=access_log)]
+    stack = []
+    if settings.forwarded_allow_ips:  # first: everything below sees the resolved client
+        stack.append(Middleware(ForwardedMiddleware, trusted=settings.forwarded_allow_ips))
+    stack.append(Middleware(ObserveMiddleware, registry=registry, access_log=access_log))
     if settings.max_concurrency:
         stack.append(Middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency))
     if settings.rate_limit:

@@ -106,6 +106,7 @@ def launch_options(settings: Settings, *, loop: str, threads: bool) -> Launch:
         workers=settings.workers,
         http=settings.http,
         graceful_timeout=settings.graceful_timeout,
+        drain_delay=settings.drain_delay,
         log_level=settings.log_level,
     )
 

@@ -145,6 +145,15 @@ def _api_keys(name: str, raw: str) -> tuple[str, ...]:
     return keys
 
 
+def _proxies(name: str, raw: str) -> str:
+    from kit.middleware.forwarded import ProxyTrust
+
+    problem = ProxyTrust.validate(raw)
+    if problem:
+        raise SettingsError(f"{name}={raw!r}: {problem}; use addresses, networks (CIDR) or *")
+    return raw.strip()
+
+
 def _default_runtime() -> str:
     try:
         import granian  # noqa: F401
@@ -169,6 +178,8 @@ class Settings:
     loop: str = _env(_choice(LOOPS), "KIT_LOOP", default="auto")
     http: str = _env(_choice(HTTP_VERSIONS), "KIT_HTTP", default="auto")
     graceful_timeout: float = _env(_float(0), "KIT_GRACEFUL_TIMEOUT", default=30.0)
+    drain_delay: float = _env(_float(0), "KIT_DRAIN_DELAY", default=0.0)
+    forwarded_allow_ips: str = _env(_proxies, "KIT_FORWARDED_ALLOW_IPS", default="")
     allow_gil: bool = _env(_bool, "KIT_ALLOW_GIL", default=False)
 
     database_url: str | None = _env(_optional_str, "DATABASE_URL", default=None)

@@ -26,6 +26,9 @@ class Launch:
     workers: int = 1
     http: str = "auto"  # "auto" | "1" | "2"
     graceful_timeout: float = 30.0  # seconds to drain in-flight requests
+    # seconds the app keeps serving after SIGTERM before the server gets it (kit's readiness
+    # holds it back): every kill timeout comes after drain_delay + graceful_timeout
+    drain_delay: float = 0.0
     log_level: str = "info"  # kit's level; adapters map it with quiet_level()
 
     @property

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import signal
+from types import FrameType
 from typing import Any
 
 from granian import Granian
-from granian._granian import BUILD_GIL
+from granian import _signals as granian_signals
+from granian._granian import BUILD_GIL, WorkerSignal
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.log import LogLevels
 from granian.server.common import AbstractServer
@@ -41,14 +44,30 @@ class GranianRuntime(Runtime):
             "websockets": True,
             "log_access": False,
             "log_level": LogLevels(quiet_level(launch.log_level)),
-            # Whole seconds; 0 would mean "wait forever" to granian, so at least 1.
-            "workers_kill_timeout": max(1, math.ceil(launch.graceful_timeout)),
+            # Whole seconds; 0 would mean "wait forever" to granian, so at least 1. The workers
+            # serve on for the drain delay before they start to drain.
+            "workers_kill_timeout": max(1, math.ceil(launch.drain_delay + launch.graceful_timeout)),
         }
 
     def serve(self, launch: Launch) -> int:
+        granian_signals.set_loop_signals = _plain_signal_handlers  # forked workers inherit it
         server: AbstractServer[Any] = Granian(**self.options(launch))
         try:
             server.serve()
         except SystemExit as exc:  # granian exits non-zero when a worker died
             return exc.code if isinstance(exc.code, int) else 1
         return 0
+
+
+def _plain_signal_handlers(loop: Any) -> WorkerSignal:
+    """granian's own fallback for loops without signal support: plain handlers, which the app
+    can chain onto (kit's readiness does, to hold the shutdown back for KIT_DRAIN_DELAY); a
+    loop.add_signal_handler callback runs before any Python-level handler could."""
+    event = WorkerSignal()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        event.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    return event

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -52,15 +53,21 @@ class HypercornRuntime(Runtime):
         if config.workers == 1:
             run_worker(config, sockets, None)
             return 0
-        return supervise(config, sockets)
+        return supervise(config, sockets, launch.drain_delay)
 
 
 async def _until_stopped(stop: Event | None) -> None:
     """Return on SIGTERM/SIGINT to this process or when the supervisor sets ``stop``."""
     signalled = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(signalled.set)
+
+    # Plain handlers, not loop.add_signal_handler: the app may chain onto them (kit's readiness
+    # does, to hold the shutdown back for KIT_DRAIN_DELAY), which a loop handler cannot allow.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, signalled.set)
+        signal.signal(signum, on_signal)
     while not signalled.is_set() and not (stop is not None and stop.is_set()):
         try:
             await asyncio.wait_for(signalled.wait(), 0.1)
@@ -87,7 +94,7 @@ def run_worker(config: Config, sockets: Sockets, stop: Event | None) -> None:
         loop.close()
 
 
-def supervise(config: Config, sockets: Sockets) -> int:
+def supervise(config: Config, sockets: Sockets, drain_delay: float) -> int:
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     stopping = False
@@ -108,10 +115,19 @@ def supervise(config: Config, sockets: Sockets) -> int:
             worker.start()
         for signum in previous:
             signal.signal(signum, on_signal)
+        signalled_at = None
         while not stop.is_set():
             wait([w.sentinel for w in workers], timeout=0.2)
-            # A signal, or a worker that died, stops them all (no respawn: fail loudly).
-            if stopping or any(w.exitcode is not None for w in workers):
+            if stopping and signalled_at is None:
+                # Each worker gets the signal itself, so the app sees it (and may serve on for
+                # a drain delay first); the event then stops any worker still starting up.
+                signalled_at = time.monotonic()
+                for worker in workers:
+                    if worker.pid is not None and worker.exitcode is None:
+                        os.kill(worker.pid, signal.SIGTERM)
+            late = signalled_at is not None and time.monotonic() - signalled_at > drain_delay
+            # A worker that died stops them all (no respawn: fail loudly).
+            if late or any(w.exitcode is not None for w in workers):
                 stop.set()
         deadline = time.monotonic() + config.graceful_timeout + SHUTDOWN_MARGIN
         for worker in workers:

@@ -12,11 +12,17 @@ RUNTIMES: dict[str, str] = {
     "uvicorn": "runtimes.uvicorn:UvicornRuntime",
     "granian": "runtimes.granian:GranianRuntime",
     "hypercorn": "runtimes.hypercorn:HypercornRuntime",
+    "gunicorn": "runtimes.gunicorn:GunicornRuntime",
 }
 NAMES: tuple[str, ...] = tuple(RUNTIMES)
 
 # Each built-in runtime needs one server package; kit's extra of the same name installs it.
-PACKAGES: dict[str, str] = {"uvicorn": "uvicorn", "granian": "granian", "hypercorn": "hypercorn"}
+PACKAGES: dict[str, str] = {
+    "uvicorn": "uvicorn",
+    "granian": "granian",
+    "hypercorn": "hypercorn",
+    "gunicorn": "gunicorn",
+}
 
 
 def load_runtime(name: str) -> Runtime:

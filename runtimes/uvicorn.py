@@ -17,6 +17,11 @@ def _installed(module: str) -> bool:
     return find_spec(module) is not None
 
 
+def http_protocol(http: str) -> str:
+    """uvicorn's HTTP implementation for ``KIT_HTTP``."""
+    return "zttp" if http == "2" else "httptools" if _installed("httptools") else "h11"
+
+
 class UvicornRuntime(Runtime):
     name = "uvicorn"
     package = "uvicorn"
@@ -29,20 +34,20 @@ class UvicornRuntime(Runtime):
             )
 
     def config(self, launch: Launch) -> uvicorn.Config:
-        http2 = launch.http == "2"
-        http = "zttp" if http2 else "httptools" if _installed("httptools") else "h11"
         return uvicorn.Config(
             launch.app,
             host=launch.host,
             port=launch.port,
             workers=launch.workers,
             loop=launch.loop,
-            http=http,
-            http2=http2,
+            http=http_protocol(launch.http),
+            http2=launch.http == "2",
             lifespan="on",
             access_log=False,
             log_level=quiet_level(launch.log_level),
             server_header=False,
+            # kit resolves forwarded headers itself (kit.middleware.forwarded).
+            proxy_headers=False,
             # uvicorn takes whole seconds; rounding up never cuts a drain short.
             timeout_graceful_shutdown=math.ceil(launch.graceful_timeout),
         )

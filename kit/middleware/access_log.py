@@ -41,6 +41,8 @@ class AccessLog:
         path = scope["path"]
         msg = f"{method} {route or path} {status} {duration_ms}ms"
         rid = REQUEST_ID.get()
+        peer = scope.get("client")
+        client = peer[0] if peer else None
         now = time.time()
         handler = self._direct_handler(now)
         if handler is not None:  # the same line JSONFormatter would write, without a LogRecord
@@ -56,6 +58,7 @@ class AccessLog:
                 status=status,
                 duration_ms=duration_ms,
                 bytes=size,
+                client=client,
             )
             handler.write_batched(encode_access_line(line).decode() + "\n")
             return
@@ -66,6 +69,7 @@ class AccessLog:
             "status": status,
             "duration_ms": duration_ms,
             "bytes": size,
+            "client": client,
         }
         logger.handle(self._record(msg, rid, fields))
 

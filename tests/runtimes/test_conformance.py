@@ -177,7 +177,7 @@ def test_websocket_echo(server: Server) -> None:
 
 # Cleartext HTTP/2 (h2c, prior knowledge) with KIT_HTTP=auto: granian and hypercorn speak it;
 # uvicorn speaks HTTP/2 only through its zttp protocol (KIT_HTTP=2 with zttp installed).
-SERVES_H2C = {"granian": True, "hypercorn": True, "uvicorn": False}
+SERVES_H2C = {"granian": True, "hypercorn": True, "uvicorn": False, "gunicorn": False}
 
 
 def test_http2_prior_knowledge(server: Server) -> None:

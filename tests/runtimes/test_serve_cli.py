@@ -104,7 +104,7 @@ def test_bad_app_or_adapter_exits_2(args: tuple[str, ...], expected: str) -> Non
     assert expected in result.stderr
 
 
-@pytest.mark.parametrize("runtime", ["uvicorn", "granian", "hypercorn"])
+@pytest.mark.parametrize("runtime", ["uvicorn", "granian", "hypercorn", "gunicorn"])
 def test_missing_server_package_names_the_extra(runtime: str) -> None:
     line = one_line_error(kit_serve(APP, "--runtime", runtime, block=runtime))
     needs = f"KIT_RUNTIME={runtime} needs the {runtime} package"
