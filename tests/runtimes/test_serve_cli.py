@@ -48,8 +48,8 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
         (
             (),
             {"KIT_RUNTIME": "tornado"},
-            "KIT_RUNTIME='tornado' is not allowed; use one of uvicorn, granian, hypercorn or "
-            "module:attr",
+            "KIT_RUNTIME='tornado' is not allowed; use one of uvicorn, granian, hypercorn, "
+            "gunicorn or module:attr",
         ),
         (
             ("--runtime", "tornado"),
