@@ -56,23 +56,24 @@ class HypercornRuntime(Runtime):
         return supervise(config, sockets, launch.drain_delay)
 
 
-async def _until_stopped(stop: Event | None) -> None:
-    """Return on SIGTERM/SIGINT to this process or when the supervisor sets ``stop``."""
-    signalled = asyncio.Event()
-    loop = asyncio.get_running_loop()
+async def _until_stopped(signalled: list[int], stop: Event | None) -> None:
+    """Return once SIGTERM/SIGINT came to this process or the supervisor sets ``stop``."""
+    while not signalled and not (stop is not None and stop.is_set()):
+        await asyncio.sleep(0.1)
+
+
+def _catch_stop_signals() -> list[int]:
+    """Plain handlers, installed before the app starts, not loop.add_signal_handler: the app may
+    chain onto them (kit's readiness does, to hold the shutdown back for KIT_DRAIN_DELAY),
+    which a loop handler would not allow."""
+    signalled: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        loop.call_soon_threadsafe(signalled.set)
+        signalled.append(signum)
 
-    # Plain handlers, not loop.add_signal_handler: the app may chain onto them (kit's readiness
-    # does, to hold the shutdown back for KIT_DRAIN_DELAY), which a loop handler cannot allow.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
-    while not signalled.is_set() and not (stop is not None and stop.is_set()):
-        try:
-            await asyncio.wait_for(signalled.wait(), 0.1)
-        except asyncio.TimeoutError:
-            pass
+    return signalled
 
 
 def run_worker(config: Config, sockets: Sockets, stop: Event | None) -> None:
@@ -85,8 +86,9 @@ def run_worker(config: Config, sockets: Sockets, stop: Event | None) -> None:
     else:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    signalled = _catch_stop_signals()
     try:
-        trigger: Callable[[], Any] = lambda: _until_stopped(stop)  # noqa: E731
+        trigger: Callable[[], Any] = lambda: _until_stopped(signalled, stop)  # noqa: E731
         loop.run_until_complete(
             worker_serve(app, config, sockets=sockets, shutdown_trigger=trigger)
         )
