@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
+from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kit import App, PlainTextResponse, Response, StreamingResponse
@@ -93,6 +94,11 @@ async def unicode_path(name: str) -> dict[str, str]:
 @app.get("/pid")
 async def pid() -> dict[str, int]:
     return {"pid": os.getpid(), "thread": threading.get_ident()}
+
+
+@app.get("/client")
+async def client(request: Request) -> dict[str, str]:
+    return {"host": request.client.host if request.client else "", "scheme": request.url.scheme}
 
 
 @app.websocket_route("/ws")

@@ -59,7 +59,8 @@ def test_a_killed_worker_is_respawned_while_the_others_answer(tmp_path: Path) ->
         stop.set()
         for thread in loaders:
             thread.join()
-        assert victim not in after and len(after) == 2, after
+        assert victim not in after, after
+        assert len(after) == 2, after
         served_after = statuses[killed_at:]
         assert served_after.count(200) > 0
         # The kill may cut the requests in flight on that worker (one per connection at most).
