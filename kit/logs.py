@@ -176,7 +176,7 @@ class AccessLine(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     status: int
     duration_ms: float
     bytes: int
-    client: str | None = None
+    client: str | None
 
 
 encode_access_line = msgspec.json.Encoder().encode

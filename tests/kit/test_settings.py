@@ -27,7 +27,10 @@ def test_environment_and_overrides() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"KIT_RUNTIME": "gunicorn"}, "use one of uvicorn, granian, hypercorn or module:attr"),
+        (
+            {"KIT_RUNTIME": "tornado"},
+            "use one of uvicorn, granian, hypercorn, gunicorn or module:attr",
+        ),
         ({"KIT_LOOP": "trio"}, "use one of auto, uvloop, asyncio"),
         ({"KIT_HTTP": "3"}, "use one of auto, 1, 2"),
         ({"KIT_PORT": "eighty"}, "is not an integer"),

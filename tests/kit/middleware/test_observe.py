@@ -44,5 +44,6 @@ async def test_access_log_counts_status_and_bytes(caplog: pytest.LogCaptureFixtu
         "status": 200,
         "duration_ms": record.fields["duration_ms"],
         "bytes": len(response.content),
+        "client": "10.0.0.1",
     }
     assert record.request_id == response.headers["x-request-id"]

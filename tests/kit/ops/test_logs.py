@@ -105,7 +105,12 @@ def test_access_line_written_directly_equals_the_formatted_record(
     kit_handler_only("json")
     handler = direct_json_handler(logging.getLogger("kit.access"))
     assert handler is not None
-    scope = {"method": "GET", "path": "/items/3", "kit.route": "/items/{item_id}"}
+    scope = {
+        "method": "GET",
+        "path": "/items/3",
+        "kit.route": "/items/{item_id}",
+        "client": ("192.0.2.4", 5000),
+    }
     token = REQUEST_ID.set("rid-9")
     try:
         AccessLog().emit(scope, 200, 42, 0.0012345)  # direct
@@ -131,6 +136,7 @@ def test_access_line_written_directly_equals_the_formatted_record(
         "status": 200,
         "duration_ms": 1.234,
         "bytes": 42,
+        "client": "192.0.2.4",
     }
 
 
