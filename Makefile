@@ -28,6 +28,7 @@ check: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/hadolint --no-color deploy/Dockerfile
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

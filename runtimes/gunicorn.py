@@ -20,6 +20,7 @@ from runtimes.uvicorn import http_protocol
 SHUTDOWN_MARGIN = 10.0
 # A worker that has not reported for this long is killed and replaced (its loop is stuck).
 WORKER_TIMEOUT = 30
+KEEP_ALIVE = 5
 
 
 class GunicornRuntime(Runtime):
@@ -44,6 +45,8 @@ class GunicornRuntime(Runtime):
                 launch.drain_delay + launch.graceful_timeout + SHUTDOWN_MARGIN
             ),
             "timeout": WORKER_TIMEOUT,
+            # Idle keep-alive seconds, as on the other runtimes (gunicorn's own default is 2).
+            "keepalive": KEEP_ALIVE,
             "loglevel": quiet_level(launch.log_level),
             "accesslog": None,
             # kit resolves forwarded headers itself (kit.middleware.forwarded).
