@@ -25,6 +25,8 @@ PACKAGES = (
     "granian",
     "uvicorn",
     "hypercorn",
+    "gunicorn",
+    "uvicorn-worker",
     "uvloop",
     "httptools",
 )

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from bench.schema import Record, Run
 
 FRAMEWORK_ORDER = ("kit", "fastapi", "fastapi_tuned", "starlette", "raw")
-RUNTIME_ORDER = ("granian", "uvicorn", "hypercorn")
+RUNTIME_ORDER = ("granian", "uvicorn", "hypercorn", "gunicorn")
 ENDPOINT_ORDER = ("json", "plaintext", "db", "queries", "fortunes", "updates", "validate")
 RATIOS = ("fastapi", "fastapi_tuned", "starlette", "raw")  # kit's rps divided by each
 CAVEAT = (
