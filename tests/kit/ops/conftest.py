@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 APP = "tests.kit.ops.app:app"
 RUNTIMES = [
     pytest.param(name, marks=pytest.mark.skipif(find_spec(name) is None, reason=f"no {name}"))
-    for name in ("uvicorn", "granian", "hypercorn")
+    for name in ("uvicorn", "granian", "hypercorn", "gunicorn")
 ]
 
 
