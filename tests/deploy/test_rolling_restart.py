@@ -32,6 +32,18 @@ WRITERS = 1
 PAUSE = 0.01  # between a thread's requests: steady traffic, CPU left for the restarts
 
 
+def writer_headers() -> dict[str, str]:
+    """What a catalog writer sends: a token with catalog:write where writes need one."""
+    try:
+        from kit.testing import bearer, mint_token
+    except ImportError:  # a kit whose catalog writes are open
+        return {}
+    from services.catalog.app import app
+
+    headers: dict[str, str] = bearer(mint_token(app, scopes=["catalog:write"]))
+    return headers
+
+
 class Load:
     """Reads and writes through NGINX from a few threads until stopped; every outcome kept."""
 
@@ -46,6 +58,7 @@ class Load:
         self._stop = threading.Event()
         self._counter = iter(range(10**9))
         self._lock = threading.Lock()
+        self.headers = writer_headers()
         self.threads = [threading.Thread(target=self._read) for _ in range(READERS)]
         if writes:
             self.threads += [threading.Thread(target=self._write) for _ in range(WRITERS)]
@@ -85,7 +98,8 @@ class Load:
                 with self._lock:
                     slug = f"{self.prefix}-{next(self._counter)}"
                 try:
-                    response = client.post("/categories", json={"slug": slug, "name": slug})
+                    body = {"slug": slug, "name": slug}
+                    response = client.post("/categories", json=body, headers=self.headers)
                     outcome = str(response.status_code)
                 except httpx.TransportError as exc:
                     outcome = type(exc).__name__
@@ -178,7 +192,8 @@ def test_rolling_restart_behind_nginx_loses_nothing(
             instance.wait_ready()
         nginx = Nginx(tmp_path, [i.port for i in instances]).start()
         proxy = nginx.url
-        created = httpx.post(proxy + "/categories", json={"slug": "shelf", "name": "Shelf"})
+        shelf = {"slug": "shelf", "name": "Shelf"}
+        created = httpx.post(proxy + "/categories", json=shelf, headers=writer_headers())
         assert created.status_code == 201, created.text
         category = created.json()["id"]
         with Load(proxy, "w", category) as load:
