@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import signal
 from types import FrameType
 from typing import Any
@@ -51,6 +52,10 @@ class GranianRuntime(Runtime):
 
     def serve(self, launch: Launch) -> int:
         granian_signals.set_loop_signals = _plain_signal_handlers  # forked workers inherit it
+        if multiprocessing.get_start_method() == "forkserver":
+            # Python 3.14's default on Linux, where granian would spawn its workers instead;
+            # fork, as granian does on earlier Pythons, hands them the handlers above.
+            multiprocessing.set_start_method("fork", force=True)
         server: AbstractServer[Any] = Granian(**self.options(launch))
         try:
             server.serve()
