@@ -32,7 +32,14 @@ class ServeError(Exception):
 
 
 class StartupFailed(Exception):
-    """Something kit serve depends on failed (e.g. the database); one line, exit code 1."""
+    """Something kit serve depends on failed (e.g. the database); one line, exit code 1.
+
+    ``printed``: the line is already on stderr (the database connector prints its own).
+    """
+
+    def __init__(self, message: str, *, printed: bool = False) -> None:
+        super().__init__(message)
+        self.printed = printed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,11 +135,12 @@ def prepare_database(app: Any, settings: Settings) -> None:
             EmbeddedPostgresMissing,
             resolve_database_url,
         )
+        from kit.db.urls import DatabaseURLError
     except ImportError as exc:  # pragma: no cover - kit.db ships with kit
         raise StartupFailed(f"the app has a database but kit.db is unavailable: {exc}") from None
     try:
         url = resolve_database_url(settings)
-    except EmbeddedPostgresMissing as exc:
+    except (EmbeddedPostgresMissing, DatabaseURLError) as exc:
         raise ServeError(str(exc)) from None
     except EmbeddedPostgresError as exc:
         raise StartupFailed(str(exc)) from None
@@ -143,7 +151,11 @@ def prepare_database(app: Any, settings: Settings) -> None:
         try:
             migrate_url = migrate.migration_url(settings, url)  # never through a pooler
             applied = asyncio.run(migrate.apply_migrations(migrate_url, migrations))
-        except (migrate.MigrationError, migrate.DatabaseStartupError) as exc:
+        except DatabaseURLError as exc:  # KIT_DB_MIGRATE_URL
+            raise ServeError(str(exc)) from None
+        except migrate.DatabaseStartupError as exc:
+            raise StartupFailed(str(exc), printed=True) from None
+        except migrate.MigrationError as exc:
             raise StartupFailed(f"migrations: {exc}") from None
         if applied:
             print(f"kit: applied migrations {', '.join(applied)}", file=sys.stderr)
@@ -194,7 +206,8 @@ def main(argv: list[str]) -> int:
         print(f"kit serve: {exc}", file=sys.stderr)
         return 2
     except StartupFailed as exc:
-        print(f"kit serve: {exc}", file=sys.stderr)
+        if not exc.printed:
+            print(f"kit serve: {exc}", file=sys.stderr)
         return 1
     print(
         startup_line(runtime, launch, free_threaded=free_threaded, gil_on=gil_on),

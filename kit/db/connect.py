@@ -7,11 +7,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
 from kit.db.errors import UNAVAILABLE_ERRORS
+from kit.db.urls import DatabaseURLError, check_database_url
+from kit.db.urls import describe_url as describe_url  # where the pool and pooler modules look
 
 T = TypeVar("T")
 
@@ -28,18 +29,6 @@ class DatabaseStartupError(RuntimeError):
     """The database could not be reached at startup within ``KIT_DB_CONNECT_TIMEOUT``."""
 
 
-def describe_url(url: str) -> str:
-    """``host:port/database`` of a postgres URL, without credentials (for messages)."""
-    try:
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        host = query.get("host", [parts.hostname or "localhost"])[0]
-        port = query.get("port", [str(parts.port or 5432)])[0]
-    except ValueError:
-        return "<unparsable DATABASE_URL>"
-    return f"{host}:{port}{parts.path or '/'}"
-
-
 async def connect_with_retry(
     connect: Callable[[float], Awaitable[T]], url: str, budget: float
 ) -> T:
@@ -48,6 +37,11 @@ async def connect_with_retry(
     Errors that will not go away (bad credentials, no such database, bad URL) fail at once.
     Failure prints one line on stderr and raises ``DatabaseStartupError`` with the same text.
     """
+    try:
+        check_database_url(url)
+    except DatabaseURLError as exc:
+        print(f"kit: {exc}", file=sys.stderr)
+        raise DatabaseStartupError(str(exc)) from None
     deadline = time.monotonic() + budget
     delay, attempts = 0.1, 0
     while True:
@@ -55,6 +49,8 @@ async def connect_with_retry(
         remaining = deadline - time.monotonic()
         try:
             return await connect(max(1.0, min(10.0, remaining)))
+        except asyncpg.exceptions.ClientConfigurationError as exc:  # an InterfaceError, but final
+            raise _startup_error(url, attempts, budget, exc, final=True) from None
         except CONNECT_ERRORS as exc:
             error: BaseException = exc
         except (asyncpg.PostgresError, ValueError) as exc:

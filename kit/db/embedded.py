@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from kit.db.urls import check_database_url
 from kit.processes import pid_alive
 from kit.settings import Settings
 
@@ -352,9 +353,14 @@ def _release_shared(cluster: Cluster, owner: int) -> None:
 
 
 def resolve_database_url(settings: Settings) -> str:
-    """``DATABASE_URL`` if set, else the URL of the embedded PostgreSQL in ``settings.pgdata``."""
+    """``DATABASE_URL`` if set, else the URL of the embedded PostgreSQL in ``settings.pgdata``.
+
+    A ``DATABASE_URL`` that cannot work raises ``DatabaseURLError`` (one line) before any
+    connection is tried.
+    """
     url = settings.database_url or os.environ.get("DATABASE_URL")
     if url:
+        check_database_url(url)
         return url
     pgdata = Path(settings.pgdata).absolute()
     if pgdata not in _urls:

@@ -24,7 +24,8 @@ from typing import Any
 
 import asyncpg
 
-from kit.db.connect import DatabaseStartupError, connect_with_retry, describe_url
+from kit.db.connect import DatabaseStartupError, connect_with_retry
+from kit.db.urls import DatabaseURLError, check_database_url, describe_url
 from kit.imports import ImportFromStringError, import_from_string
 from kit.settings import Settings
 
@@ -168,6 +169,7 @@ def migration_url(settings: Settings, url: str) -> str:
     """Where migrations run: ``KIT_DB_MIGRATE_URL``, else ``url`` unless it is a transaction
     pooler (``KIT_DB_PGBOUNCER=1``), which is refused with one line."""
     if settings.db_migrate_url:
+        check_database_url(settings.db_migrate_url, "KIT_DB_MIGRATE_URL")
         return settings.db_migrate_url
     if settings.db_pgbouncer:
         raise MigrationError(
@@ -279,6 +281,9 @@ def main(argv: list[str]) -> int:
         app_settings = getattr(app, "settings", None) or settings
         url = migration_url(app_settings, resolve_database_url(app_settings))
         applied = asyncio.run(apply_migrations(url, directory))
+    except DatabaseURLError as exc:
+        print(f"kit migrate: {exc}", file=sys.stderr)
+        return 2
     except DatabaseStartupError:
         return 1  # its one line is already printed
     except (MigrationError, EmbeddedPostgresError, OSError, asyncpg.PostgresError) as exc:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kit.settings import Settings
-from kit.testing.databases import TemplateDatabases
+from kit.testing.databases import TemplateDatabases, _run
 
 if TYPE_CHECKING:
     import asyncpg
@@ -44,15 +44,37 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
         os.environ["KIT_AUTH_JWT_SECRET"] = secrets.token_urlsafe(32)
 
 
+async def _reachable(url: str, budget: float) -> None:
+    import asyncpg
+
+    from kit.db.connect import connect_with_retry
+
+    async def connect(timeout: float) -> asyncpg.Connection:
+        return await asyncpg.connect(url, timeout=timeout)
+
+    conn = await connect_with_retry(connect, url, budget)
+    await conn.close()
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    """The session's PostgreSQL: ``DATABASE_URL``, or the embedded one in ``KIT_PGDATA``."""
-    from kit.db.embedded import EmbeddedPostgresMissing, resolve_database_url
+    """The session's PostgreSQL: ``DATABASE_URL``, or the embedded one in ``KIT_PGDATA``.
 
+    A bad or unreachable one fails the tests that need it with kit's one line (no traceback).
+    """
+    from kit.db.connect import DatabaseStartupError
+    from kit.db.embedded import EmbeddedPostgresError, EmbeddedPostgresMissing, resolve_database_url
+    from kit.db.urls import DatabaseURLError
+
+    settings = Settings.from_env()
     try:
-        return resolve_database_url(Settings.from_env())
+        url = resolve_database_url(settings)
+        _run(lambda: _reachable(url, settings.db_connect_timeout))
     except EmbeddedPostgresMissing as exc:
         pytest.exit(f"kit: {exc}", returncode=2)
+    except (DatabaseURLError, DatabaseStartupError, EmbeddedPostgresError) as exc:
+        pytest.fail(f"kit: {exc}", pytrace=False)
+    return url
 
 
 @pytest.fixture(scope="session")
