@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,13 @@ import asyncpg
 from kit.db.budget import log_budget
 from kit.db.connect import CONNECT_ERRORS, connect_with_retry
 from kit.db.embedded import resolve_database_url
-from kit.db.errors import DatabaseUnavailable, install, unavailable_handlers
+from kit.db.errors import (
+    MIGRATION_HINT,
+    DatabaseUnavailable,
+    install,
+    logger,
+    unavailable_handlers,
+)
 from kit.db.pooler import check_pooler, pooled_options
 from kit.db.replicas import Replica, Replicas
 from kit.parts import Part
@@ -41,6 +47,9 @@ class Database:
     ``reset_session=False`` (the default) skips asyncpg's ``RESET ALL; UNLISTEN *; ...`` round
     trip on every release: handlers must then not leave session state behind (use
     ``SET LOCAL`` inside transactions, not ``SET``). Transactions are always rolled back.
+
+    ``requires_tables=["notes", "app.tags"]``: tables the service's queries need; /readyz
+    stays 503 (and the log names them) until every one exists.
     """
 
     def __init__(
@@ -51,8 +60,14 @@ class Database:
         reset_session: bool = False,
         server_settings: Mapping[str, str] | None = None,
         init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+        requires_tables: Sequence[str] = (),
     ) -> None:
         self.migrations = Path(migrations) if migrations is not None else None
+        # checked by ping (so /readyz) until all were seen once: a forgotten migration keeps
+        # the instance out of rotation instead of answering 503 to its first request
+        self.requires_tables = tuple(requires_tables)
+        self._tables_seen = not self.requires_tables
+        self._missing_logged: list[str] = []
         self.url = url
         self.reset_session = reset_session
         self.server_settings = dict(server_settings or {})
@@ -128,6 +143,27 @@ class Database:
             await self.replicas.open(
                 settings.database_replica_urls, {**options, "timeout": connect_timeout}
             )
+        if not self._tables_seen:
+            async with pool.acquire() as connection:
+                await self._check_tables(connection)
+
+    async def _check_tables(self, connection: asyncpg.Connection) -> bool:
+        """Whether every table of ``requires_tables`` exists; logs the missing ones."""
+        missing: list[str] = await connection.fetchval(
+            "SELECT coalesce(array_agg(t), '{}') FROM unnest($1::text[]) AS t"
+            " WHERE to_regclass(t) IS NULL",
+            self.requires_tables,
+        )
+        if missing and missing != self._missing_logged:  # once, not on every probe
+            self._missing_logged = missing
+            logger.error(
+                "database lacks the required table%s %s; %s",
+                "s" if len(missing) > 1 else "",
+                ", ".join(missing),
+                MIGRATION_HINT,
+            )
+        self._tables_seen = not missing
+        return self._tables_seen
 
     async def close(self) -> None:
         """Close the pool, waiting (at most 10 s) for borrowed connections to come back."""
@@ -236,6 +272,8 @@ class Database:
         try:
             with anyio.fail_after(timeout):
                 async with pool.acquire() as connection:
+                    if not self._tables_seen:
+                        return await self._check_tables(connection)
                     await connection.fetchval("SELECT 1")
         except (TimeoutError, *CONNECT_ERRORS, asyncpg.PostgresError):
             return False

@@ -1,4 +1,5 @@
-"""Database faults as HTTP answers: unavailable → 503, integrity conflicts → 409 (opt-in).
+"""Database faults as HTTP answers: unavailable or a missing table → 503, integrity conflicts →
+409 (opt-in).
 
 Bodies are fixed strings: nothing from the database's error text reaches the client.
 """
@@ -44,9 +45,29 @@ async def unavailable_handler(request: Request, exc: Exception) -> Response:
     return json_error(503, "Service Unavailable: database unavailable", RETRY_AFTER)
 
 
+MIGRATION_HINT = "no migration creates it? see kit migrate"
+
+
+async def undefined_table_handler(request: Request, exc: Exception) -> Response:
+    # A query names a table the database does not have: a deployment fault (a migration
+    # missing or not applied), not the client's. The log says which relation and what to do.
+    logger.error(
+        "database has no such table in %s %s: %s; %s",
+        request.method,
+        request.url.path,
+        exc,
+        MIGRATION_HINT,
+    )
+    return json_error(503, "Service Unavailable: database schema incomplete")
+
+
 def unavailable_handlers() -> dict[Any, Callable[..., Any]]:
     """The 503 handlers, by exception type."""
-    return dict.fromkeys((DatabaseUnavailable, *UNAVAILABLE_ERRORS), unavailable_handler)
+    handlers: dict[Any, Callable[..., Any]] = dict.fromkeys(
+        (DatabaseUnavailable, *UNAVAILABLE_ERRORS), unavailable_handler
+    )
+    handlers[asyncpg.exceptions.UndefinedTableError] = undefined_table_handler
+    return handlers
 
 
 def install(app: Any) -> None:

@@ -97,7 +97,7 @@ def make_app(url: str, settings: Settings) -> App:
 
     @app.get("/db-error")
     async def db_error(conn: Connection) -> None:
-        await conn.execute("SELECT * FROM table_that_does_not_exist_secret")
+        await conn.execute("SELECT 'secret_text_from_the_database'::int")
 
     @app.get("/sleep")
     async def sleep(conn: Connection, seconds: float = 5.0) -> dict[str, bool]:
