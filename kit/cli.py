@@ -21,6 +21,7 @@ GROUP = "kit.commands"
 BUILTIN: dict[str, str] = {
     "serve": "kit.serve:main",
     "migrate": "kit.db.migrate:main",
+    "db": "kit.db.reset:main",
     "new": "kit.scaffold:main",
     "openapi": "kit.openapi.cli:main",
     "bench": "bench.cli:main",
@@ -28,6 +29,7 @@ BUILTIN: dict[str, str] = {
 HELP: dict[str, str] = {
     "serve": "serve an ASGI app on the runtime KIT_RUNTIME names",
     "migrate": "apply an app's SQL migrations",
+    "db": "kit db reset APP: start the embedded development database again",
     "new": "scaffold services/NAME with app, schemas, migration, tests",
     "openapi": "print an app's OpenAPI 3.1 document as JSON",
     "bench": "run the framework x runtime benchmark and write results",

@@ -32,7 +32,9 @@ from kit.settings import Settings
 TABLE = "kit_migrations"
 LOCK_KEY = 0x6B69745F6D6967  # "kit_mig": any constant; all runners must agree on it
 LOCK_TIMEOUT = 60.0  # a first runner applying a long migration may hold it that long
-NAME = re.compile(r"^(\d+)_[A-Za-z0-9_.-]+\.sql$")
+NAME = re.compile(r"^(\d{4,})_[A-Za-z0-9_.-]+\.sql$")
+LOOSE_NAME = re.compile(r"^(\d+)[_-]?(.*?)(\.sql)?$")
+RESET_HINT = "on a development database, start again with: kit db reset APP"
 
 
 class MigrationError(RuntimeError):
@@ -55,7 +57,7 @@ def load_migrations(directory: str | Path) -> list[Migration]:
     for path in directory.glob("*.sql"):
         match = NAME.match(path.name)
         if match is None:
-            raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
+            raise MigrationError(f"{path.name}: {_name_advice(path.name)}")
         number = int(match.group(1))
         if number in found:
             raise MigrationError(
@@ -64,6 +66,15 @@ def load_migrations(directory: str | Path) -> list[Migration]:
         data = path.read_bytes()
         found[number] = Migration(path.name, data.decode(), hashlib.sha256(data).hexdigest())
     return [found[number] for number in sorted(found)]
+
+
+def _name_advice(name: str) -> str:
+    rule = "migration files are named NNNN_name.sql (four digits, then letters, digits, _ . -)"
+    loose = LOOSE_NAME.match(name)
+    if loose is None or not loose.group(2):
+        return f"{rule}, e.g. 0002_add_notes.sql"
+    words = re.sub(r"[^A-Za-z0-9_.-]+", "_", loose.group(2)).strip("_")
+    return f"{rule}; rename it {int(loose.group(1)):04d}_{words}.sql"
 
 
 def default_scope(directory: str | Path) -> str:
@@ -196,10 +207,13 @@ async def _apply_locked(
     by_name = {m.name: m for m in migrations}
     for name, checksum in sorted(applied.items()):
         if name not in by_name:
-            raise MigrationError(f"{name} was applied but its file is missing")
+            raise MigrationError(
+                f"{name} was applied but its file is missing; restore it, or {RESET_HINT}"
+            )
         if by_name[name].checksum != checksum:
             raise MigrationError(
-                f"{name} was changed after it was applied; add a new migration instead"
+                f"{name} was changed after it was applied; add a new migration instead, "
+                f"or {RESET_HINT}"
             )
     done: list[str] = []
     for migration in migrations:

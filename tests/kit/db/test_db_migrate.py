@@ -94,15 +94,21 @@ async def test_changed_or_missing_applied_file_is_refused(
     with pytest.raises(MigrationError, match=r"0002_book\.sql was changed after it was applied"):
         await apply_migrations(fresh_database_url, migrations)
     (migrations / "0002_book.sql").unlink()
-    with pytest.raises(MigrationError, match=r"0002_book\.sql was applied but its file is missing"):
+    with pytest.raises(
+        MigrationError,
+        match=r"0002_book\.sql was applied but its file is missing; restore it, or on a "
+        r"development database, start again with: kit db reset APP$",
+    ):
         await apply_migrations(fresh_database_url, migrations)
 
 
 @pytest.mark.parametrize(
     ("files", "message"),
     [
-        ({"first.sql": FIRST}, "named NNNN_name.sql"),
-        ({"0001_a.sql": FIRST, "001_b.sql": SECOND}, "have the same number 1"),
+        ({"first.sql": FIRST}, r"named NNNN_name\.sql .*, e\.g\. 0002_add_notes\.sql$"),
+        ({"2_notes.sql": FIRST}, r"^2_notes\.sql: .*four digits.*; rename it 0002_notes\.sql$"),
+        ({"12-add notes.sql": FIRST}, r"rename it 0012_add_notes\.sql$"),
+        ({"0001_a.sql": FIRST, "0001_b.sql": SECOND}, "have the same number 1"),
     ],
 )
 def test_bad_file_names_are_refused(tmp_path: Path, files: dict[str, str], message: str) -> None:
