@@ -7,6 +7,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from kit.app import App
 from kit.di import Depends
 from kit.errors import ErrorItem, HTTPException, ValidationFailed
+from kit.formats import EmailStr, HttpUrl, Slug, UUIDStr
 from kit.middleware.request_id import request_id
 from kit.params import Body, Cookie, Header, Path, Query
 from kit.responses import JSONResponse
@@ -20,10 +21,12 @@ __all__ = [
     "Body",
     "Cookie",
     "Depends",
+    "EmailStr",
     "ErrorItem",
     "HTMLResponse",
     "HTTPException",
     "Header",
+    "HttpUrl",
     "JSONResponse",
     "Path",
     "PlainTextResponse",
@@ -32,7 +35,9 @@ __all__ = [
     "Response",
     "Router",
     "Settings",
+    "Slug",
     "StreamingResponse",
+    "UUIDStr",
     "ValidationFailed",
     "request_id",
 ]

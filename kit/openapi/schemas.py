@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from kit.formats import documented_pattern
+
 REF = "#/components/schemas/{name}"
 
 
@@ -67,5 +69,20 @@ class SchemaSet:
             self._types, schema_hook=_unsupported, ref_template=REF
         )
         for (placeholder, finish), schema in zip(self._slots, schemas, strict=True):
+            schema = _ecma_patterns(schema)
             placeholder.update(finish(schema) if finish is not None else schema)
-        return dict(components)
+        return {name: _ecma_patterns(schema) for name, schema in components.items()}
+
+
+def _ecma_patterns(schema: Any) -> Any:
+    """``schema`` with every ``pattern`` in the ECMA-262 form a JSON Schema reader expects."""
+    if isinstance(schema, dict):
+        return {
+            key: documented_pattern(value)
+            if key == "pattern" and isinstance(value, str)
+            else _ecma_patterns(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_ecma_patterns(item) for item in schema]
+    return schema

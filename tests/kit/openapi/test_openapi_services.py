@@ -25,7 +25,13 @@ EXAMPLES_PER_OPERATION = 30
 needs_schemathesis = pytest.mark.skipif(SCHEMATHESIS is None, reason="schemathesis is missing")
 
 
-def schemathesis(location: str, base_url: str, directory: Path, *options: str) -> None:
+def schemathesis(
+    location: str,
+    base_url: str,
+    directory: Path,
+    *options: str,
+    phases: str = "examples,coverage,fuzzing",
+) -> None:
     """One schemathesis run, the same cases every time; fails with its report."""
     assert SCHEMATHESIS is not None
     command = [
@@ -40,7 +46,7 @@ def schemathesis(location: str, base_url: str, directory: Path, *options: str) -
         "--max-examples",
         str(EXAMPLES_PER_OPERATION),
         "--phases",
-        "examples,coverage,fuzzing",
+        phases,
         "--seed",
         "20261122",
         "--generation-database",
