@@ -4,6 +4,7 @@ lints clean, passes its own tests next to the suite's, and answers on a real ser
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ FILES = [
     "services/shop/README.md",
     "services/shop/__init__.py",
     "services/shop/app.py",
+    "services/shop/fuzz.toml",
     "services/shop/migrations/0001_init.sql",
     "services/shop/queries.py",
     "services/shop/schemas.py",
@@ -130,6 +132,24 @@ def test_dir_puts_it_anywhere(workdir: Path) -> None:
 def test_templates_leave_no_placeholder(tmp_path: Path) -> None:
     for planned in render("shop", tmp_path / "services" / "shop", tmp_path):
         assert "${" not in planned.content, planned.path
+
+
+def test_readme_requests_name_routes_the_generated_app_has(tmp_path: Path) -> None:
+    files = {
+        p.path.name: p.content for p in render("shop", tmp_path / "services" / "shop", tmp_path)
+    }
+    routes = [
+        (method.upper(), re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"))
+        for method, path in re.findall(r'@app\.(\w+)\("([^"]+)"', files["app.py"])
+    ]
+    readme = files["README.md"]
+    requests = [("POST", path) for path in re.findall(r"-XPOST localhost:8000(/\S*)", readme)]
+    requests += [("GET", path) for path in re.findall(r"^ROUTE=(\S+)", readme, re.MULTILINE)]
+    assert len(requests) == 2
+    for method, path in requests:
+        assert any(m == method and p.match(path) for m, p in routes), (method, path)
+    assert "$ROUTE" in readme
+    assert "services/shop/fuzz.toml" in readme
 
 
 def run(*command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -7,15 +7,17 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
 
 import httpx
 import pytest
+import tomllib
 from openapi_spec_validator import validate
 
 from kit.openapi import build_document
 from tests.kit.openapi.conftest import load_app
-from tests.kit.openapi.server import FEATURE_APP, Server, service_apps
+from tests.kit.openapi.server import FEATURE_APP, REPO, Server, service_apps
 
 APPS = [FEATURE_APP, *service_apps()]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -25,19 +27,40 @@ EXAMPLES_PER_OPERATION = 30
 needs_schemathesis = pytest.mark.skipif(SCHEMATHESIS is None, reason="schemathesis is missing")
 
 
+def fuzz_config(app: str, directory: Path) -> Path:
+    """kit's settings plus those of the app's own ``fuzz.toml`` (next to its module), if any.
+
+    A service exempts or relaxes its operations there (schemathesis' ``[[operations]]``
+    tables), never in kit's file: what is special about a service stays in its folder.
+    """
+    module = import_module(app.partition(":")[0])
+    own = Path(module.__file__ or "").with_name("fuzz.toml")
+    if not own.is_file():
+        return CONFIG
+    text = CONFIG.read_text() + f"\n# --- {own.relative_to(REPO)} ---\n" + own.read_text()
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        pytest.fail(f"{own}: cannot be added to {CONFIG.name}: {exc}", pytrace=False)
+    merged = directory / "schemathesis.toml"
+    merged.write_text(text)
+    return merged
+
+
 def schemathesis(
     location: str,
     base_url: str,
     directory: Path,
     *options: str,
     phases: str = "examples,coverage,fuzzing",
+    config: Path = CONFIG,
 ) -> None:
     """One schemathesis run, the same cases every time; fails with its report."""
     assert SCHEMATHESIS is not None
     command = [
         SCHEMATHESIS,
         "--config-file",
-        str(CONFIG),
+        str(config),
         "run",
         location,
         "--url",
@@ -65,6 +88,14 @@ def schemathesis(
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-2000:]
 
 
+def test_a_services_fuzz_toml_is_added_to_kits_settings(tmp_path: Path) -> None:
+    assert fuzz_config(FEATURE_APP, tmp_path) == CONFIG  # no fuzz.toml: kit's settings alone
+    merged = tomllib.loads(fuzz_config("services.catalog.app:app", tmp_path).read_text())
+    assert merged["checks"] == tomllib.loads(CONFIG.read_text())["checks"]
+    assert [op["include-name"] for op in merged["operations"]] == ["GET /products"]
+    assert "operations" not in tomllib.loads(CONFIG.read_text())  # nothing per service in kit's
+
+
 @pytest.mark.parametrize("app", APPS)
 def test_document_is_valid_openapi(app: str) -> None:
     validate(build_document(load_app(app)))
@@ -86,6 +117,7 @@ def test_no_server_error_and_every_response_as_documented(
         "all",
         "--exclude-checks",
         "negative_data_rejection",
+        config=fuzz_config(app, tmp_path),
     )
 
 
@@ -114,4 +146,5 @@ def test_parameters_that_break_the_documented_rules_are_rejected(
         "negative_data_rejection",
         "--mode",
         "negative",
+        config=fuzz_config(app, tmp_path),
     )
