@@ -7,6 +7,8 @@ introspection left to do.
 
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
 import datetime
 import decimal
 import enum
@@ -155,6 +157,58 @@ def is_struct(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
 
 
+def is_body_type(tp: Any) -> bool:
+    """Whether ``tp`` is a JSON document's shape: a Struct, dataclass, TypedDict, attrs class,
+    NamedTuple, dict or collection (or a union of those with scalars or None)."""
+    tp, _ = unwrap_annotated(tp)
+    args = _union_args(tp)
+    if args is not None:
+        shapes = [a for a in args if a is not type(None) and not is_scalar(a)]
+        return bool(shapes) and all(is_body_type(a) for a in shapes)
+    origin = typing.get_origin(tp) or tp
+    if origin in (dict, list, tuple, set, frozenset) or origin in _ABSTRACT_COLLECTIONS:
+        return all(
+            a is Ellipsis or a is object or is_scalar(a) or is_body_type(a)
+            for a in typing.get_args(tp)
+        )
+    if not isinstance(tp, type):
+        return False
+    return (
+        issubclass(tp, msgspec.Struct)
+        or dataclasses.is_dataclass(tp)
+        or typing.is_typeddict(tp)
+        or hasattr(tp, "__attrs_attrs__")
+        or (issubclass(tp, tuple) and hasattr(tp, "_fields"))
+    )
+
+
+_ABSTRACT_COLLECTIONS = (
+    collections.abc.Mapping,
+    collections.abc.MutableMapping,
+    collections.abc.Sequence,
+    collections.abc.MutableSequence,
+    collections.abc.Set,
+    collections.abc.MutableSet,
+)
+
+
+class UnbindableParameter(TypeError):
+    """A handler parameter kit cannot read from a request; the message says what would work."""
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__qualname__", None) or repr(tp).replace("typing.", "")
+
+
+def _unbindable(name: str, base: Any) -> UnbindableParameter:
+    shown = _type_name(base)
+    return UnbindableParameter(
+        f"parameter {name!r} has the type {shown}, which kit cannot read from a request: "
+        f"use a msgspec.Struct for a JSON body, a scalar or a list for the query, "
+        f"Annotated[{shown}, Depends(provider)] to inject an object, or Request"
+    )
+
+
 @dataclass
 class ParamInfo:
     """One handler parameter, decided at registration."""
@@ -168,6 +222,7 @@ class ParamInfo:
     required: bool
     multiple: bool = False  # a list-typed query/header parameter
     gathers: bool = False  # a Struct gathering several query/header/cookie values
+    inferred: bool = False  # no marker: the location was read from the type
 
 
 class Special(enum.Enum):
@@ -203,13 +258,20 @@ def classify(
     base, extras = unwrap_annotated(annotation)
     metas = [e for e in extras if not isinstance(e, Param)]
     annotation = typing.Annotated[(base, *metas)] if metas else base
+    inferred = marker is None
     if marker is None:
         if name in path_names:
             marker = Path()
         elif is_scalar(base) or is_sequence_of_scalars(base):
             marker = Query()
-        else:
+        elif is_body_type(base):
             marker = Body()
+        else:
+            raise _unbindable(name, base)
+    elif isinstance(marker, Body) and not (
+        is_body_type(base) or is_scalar(base) or is_sequence_of_scalars(base) or base is object
+    ):
+        raise _unbindable(name, base)
     if marker.default is not _NO_DEFAULT:
         default = marker.default
     if default is Ellipsis:
@@ -239,6 +301,7 @@ def classify(
         required=required,
         multiple=multiple,
         gathers=gathers,
+        inferred=inferred,
     )
 
 
