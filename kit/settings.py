@@ -181,6 +181,7 @@ class Settings:
     drain_delay: float = _env(_float(0), "KIT_DRAIN_DELAY", default=0.0)
     forwarded_allow_ips: str = _env(_proxies, "KIT_FORWARDED_ALLOW_IPS", default="")
     allow_gil: bool = _env(_bool, "KIT_ALLOW_GIL", default=False)
+    reuse_port: bool = _env(_bool, "KIT_REUSE_PORT", default=False)
 
     database_url: str | None = _env(_optional_str, "DATABASE_URL", default=None)
     pgdata: str = _env(_str, "KIT_PGDATA", default=".kit/pgdata")
