@@ -80,7 +80,7 @@ def when_listening(host: str, port: int, callback: Callable[[], None]) -> thread
                 with socket.create_connection((target, port), timeout=0.5):
                     pass
             except OSError:
-                time.sleep(0.05)
+                time.sleep(0.02)
                 continue
             callback()
             return

@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import Any
 
 from kit.imports import ImportFromStringError, import_from_string
+from kit.ports import PortUnavailable, check_bindable, when_listening, write_line
 from kit.settings import Settings, SettingsError
 from runtimes.base import Launch, Runtime, RuntimeUnavailable
 from runtimes.gil import (
@@ -59,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-gil", action="store_true", help="start even if the GIL came back (KIT_ALLOW_GIL=1)"
     )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the port with other servers that set SO_REUSEPORT (KIT_REUSE_PORT=1)",
+    )
     return parser
 
 
@@ -78,12 +84,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["migrate"] = False
     if args.allow_gil:
         overrides["allow_gil"] = True
+    if args.reuse_port:
+        overrides["reuse_port"] = True
     return Settings.from_env(app=args.app, **overrides)
 
 
 def export_settings(settings: Settings) -> None:
     """Worker processes (and the app's own Settings) read the environment: show them the flags."""
-    for name in (*FLAGS, "app", "migrate", "allow_gil"):
+    for name in (*FLAGS, "app", "migrate", "allow_gil", "reuse_port"):
         value = getattr(settings, name)
         if value is not None:
             text = "1" if value is True else "0" if value is False else str(value)
@@ -161,6 +169,28 @@ def prepare_database(app: Any, settings: Settings) -> None:
             print(f"kit: applied migrations {', '.join(applied)}", file=sys.stderr)
 
 
+def check_port(runtime: Runtime, launch: Launch, *, reuse_port: bool) -> None:
+    """Refuse a port another process listens on, unless sharing it was asked for."""
+    if not reuse_port:
+        try:
+            check_bindable(launch.host, launch.port)
+        except PortUnavailable as exc:
+            raise ServeError(str(exc)) from None
+    elif not runtime.shares_port(launch):
+        raise ServeError(
+            f"{runtime.name} cannot share a port (KIT_REUSE_PORT=1); use granian, or hypercorn "
+            "with --workers 2 or more"
+        )
+
+
+def announce(line: str, launch: Launch) -> None:
+    """Print ``line`` once the server listens (at once for port 0, which only it knows)."""
+    if launch.port == 0:
+        write_line(line)
+    else:
+        when_listening(launch.host, launch.port, lambda: write_line(line))
+
+
 def startup_line(runtime: Runtime, launch: Launch, *, free_threaded: bool, gil_on: bool) -> str:
     python = platform.python_version() + ("t" if free_threaded else "")
     workers = f"workers={launch.workers}" + (" (threads)" if launch.threads else "")
@@ -201,6 +231,7 @@ def main(argv: list[str]) -> int:
         )
         launch = launch_options(settings, loop=loop, threads=threads)
         runtime.check(launch)
+        check_port(runtime, launch, reuse_port=settings.reuse_port)
         prepare_database(app, settings)
     except (RuntimeUnavailable, ServeError) as exc:
         print(f"kit serve: {exc}", file=sys.stderr)
@@ -209,9 +240,5 @@ def main(argv: list[str]) -> int:
         if not exc.printed:
             print(f"kit serve: {exc}", file=sys.stderr)
         return 1
-    print(
-        startup_line(runtime, launch, free_threaded=free_threaded, gil_on=gil_on),
-        file=sys.stderr,
-        flush=True,
-    )
+    announce(startup_line(runtime, launch, free_threaded=free_threaded, gil_on=gil_on), launch)
     return runtime.serve(launch)

@@ -62,6 +62,10 @@ class Runtime:
     def check(self, launch: Launch) -> None:
         """Raise RuntimeUnavailable for settings this server cannot honour."""
 
+    def shares_port(self, launch: Launch) -> bool:
+        """Whether this server binds with SO_REUSEPORT, so that several can share a port."""
+        return False
+
     def serve(self, launch: Launch) -> int:
         """Serve until SIGTERM/SIGINT, drain in-flight requests, return the exit code."""
         raise NotImplementedError

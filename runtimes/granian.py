@@ -33,6 +33,9 @@ class GranianRuntime(Runtime):
                 "use PYTHON_GIL=0, or KIT_RUNTIME=uvicorn or hypercorn with KIT_ALLOW_GIL=1"
             )
 
+    def shares_port(self, launch: Launch) -> bool:
+        return True  # granian always binds with SO_REUSEPORT
+
     def options(self, launch: Launch) -> dict[str, Any]:
         return {
             "target": launch.app,

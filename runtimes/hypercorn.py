@@ -31,6 +31,9 @@ class HypercornRuntime(Runtime):
     name = "hypercorn"
     package = "hypercorn"
 
+    def shares_port(self, launch: Launch) -> bool:
+        return launch.workers > 1  # hypercorn sets SO_REUSEPORT for several workers
+
     def config(self, launch: Launch) -> Config:
         host = f"[{launch.host}]" if ":" in launch.host else launch.host
         config = Config()

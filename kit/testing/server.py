@@ -70,6 +70,7 @@ class ServerProcess:
         self.timeout = timeout
         self.stop_timeout = stop_timeout
         self._proc: subprocess.Popen[bytes] | None = None
+        self._announced = False
 
     @property
     def proc(self) -> subprocess.Popen[bytes]:
@@ -96,7 +97,12 @@ class ServerProcess:
             )
 
     def ready(self) -> bool:
-        """Whether ``ready_path`` answers 200 (stdlib only: users' projects may lack httpx)."""
+        """Whether kit serve said it is serving (it does once the server listens) and
+        ``ready_path`` answers 200 (stdlib only: users' projects may lack httpx)."""
+        if not self._announced:
+            self._announced = "kit: serving " in self.output()
+            if not self._announced:
+                return False
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
         try:
             conn.request("GET", self.ready_path)

@@ -12,7 +12,11 @@ class ReportingRuntime(Runtime):
     package = "kit"
 
     def serve(self, launch: Launch) -> int:
-        print(f"reporting: {launch.app} {launch.url} loop={launch.loop}", file=sys.stderr)
+        print(
+            f"reporting: {launch.app} {launch.url} loop={launch.loop}"
+            f" workers={launch.workers} http={launch.http}",
+            file=sys.stderr,
+        )
         return 0
 
 
