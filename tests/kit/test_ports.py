@@ -31,7 +31,7 @@ def test_a_listening_port_is_refused_even_if_its_owner_allows_sharing(reuse_port
 
 
 def test_an_unknown_host_is_one_line() -> None:
-    with pytest.raises(PortUnavailable, match="^cannot use the host 'no-such-host.invalid'"):
+    with pytest.raises(PortUnavailable, match=r"^cannot use the host 'no-such-host\.invalid'"):
         check_bindable("no-such-host.invalid", 8000)
 
 
