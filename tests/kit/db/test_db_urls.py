@@ -160,7 +160,7 @@ def test_under_pytest_a_bad_database_is_kits_one_line(
         "def test_needs_db(database_url):\n    assert database_url\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "kit.testing", "test_needs_db.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "kit.testing.plugin", "test_needs_db.py"],
         cwd=service,
         env={
             **os.environ,
