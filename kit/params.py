@@ -196,12 +196,16 @@ class UnbindableParameter(TypeError):
     """A handler parameter kit cannot read from a request; the message says what would work."""
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__qualname__", None) or repr(tp).replace("typing.", "")
+def type_name(tp: Any) -> str:
+    """How a type is written in messages: ``Filters``, ``list[int]``."""
+    tp, _ = unwrap_annotated(tp)
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__qualname__
+    return repr(tp).replace("typing.", "")
 
 
 def _unbindable(name: str, base: Any) -> UnbindableParameter:
-    shown = _type_name(base)
+    shown = type_name(base)
     return UnbindableParameter(
         f"parameter {name!r} has the type {shown}, which kit cannot read from a request: "
         f"use a msgspec.Struct for a JSON body, a scalar or a list for the query, "

@@ -41,6 +41,7 @@ from kit.errors import (
     lookup_handler,
     server_error_handler,
 )
+from kit.params import UnbindableParameter, type_name
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -48,6 +49,8 @@ DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 _PATH_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-zA-Z_][a-zA-Z0-9_]*)?}")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _NO_BODY_STATUS = frozenset({204, 304})
+# a body on these is never inferred from a parameter's type: it must be asked for with Body()
+_BODILESS_METHODS = ("GET", "HEAD", "DELETE")
 
 
 def path_param_names(path: str) -> set[str]:
@@ -133,13 +136,25 @@ class APIRoute(Route):
         self.response_class = options.response_class
         self.max_body_size = options.max_body_size
         self.return_annotation = typing.get_type_hints(endpoint, include_extras=True).get("return")
-        self.plan: Plan = compile_plan(
-            endpoint, path_param_names(path), self.dependencies, options.guards
-        )
+        where = f"{' '.join(methods)} {path} ({getattr(endpoint, '__qualname__', endpoint)})"
+        try:
+            self.plan: Plan = compile_plan(
+                endpoint, path_param_names(path), self.dependencies, options.guards
+            )
+        except UnbindableParameter as exc:
+            raise UnbindableParameter(f"{where}: {exc}") from None
         lift_guards(self.plan)  # authentication declared anywhere runs before the body
         if self.plan.kind in ("asyncgen", "gen"):
             raise TypeError(f"{endpoint!r}: a handler cannot be a generator")
         self.body_param = self.plan.body_param
+        bodiless = [m for m in methods if m in _BODILESS_METHODS]
+        if self.body_param is not None and self.body_param.inferred and bodiless:
+            name, shown = self.body_param.name, type_name(self.body_param.annotation)
+            raise UnbindableParameter(
+                f"{where}: parameter {name!r} ({shown}) would be read from a JSON body, which "
+                f"{bodiless[0]} requests do not carry; read it from the query with "
+                f"Annotated[{shown}, Query()], or say Annotated[{shown}, Body()] if a body is meant"
+            )
         self._allow = ", ".join(sorted(self.methods or ()))
         self.app = self.handler = RouteHandler(self, DEFAULT_MAX_BODY_SIZE)
 

@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import Any
 
 from kit.imports import ImportFromStringError, import_from_string
+from kit.params import UnbindableParameter
 from kit.ports import PortUnavailable, check_bindable, when_listening, write_line
 from kit.settings import Settings, SettingsError
 from runtimes.base import Launch, Runtime, RuntimeUnavailable
@@ -107,6 +108,8 @@ def import_app(path: str) -> Any:
                 f"APP {path!r} must be module:attr, e.g. services.bench.app:app"
             ) from None
         raise ServeError(f"cannot import APP {path!r}: {exc}") from None
+    except UnbindableParameter as exc:  # a route the app registers at import: say which, once
+        raise ServeError(str(exc)) from None
 
 
 def launch_options(settings: Settings, *, loop: str, threads: bool) -> Launch:

@@ -4,6 +4,10 @@ in one line that names the route, the parameter and what would work."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import msgspec
@@ -12,6 +16,7 @@ from starlette.testclient import TestClient
 
 from kit import App, Body, Depends, Query
 from kit.params import UnbindableParameter
+from kit.testing import free_port
 
 
 class Mailer:
@@ -50,7 +55,8 @@ def test_a_type_kit_cannot_read_is_refused_in_one_line(annotation: Any) -> None:
         app.post("/send")(send)
     message = str(raised.value)
     assert "\n" not in message
-    assert "parameter 'mailer' has the type" in message
+    assert message.startswith("POST /send (")
+    assert "send): parameter 'mailer' has the type" in message
     assert "which kit cannot read from a request" in message
     assert "Depends(provider)" in message
     assert "msgspec.Struct" in message
@@ -94,3 +100,58 @@ def test_what_kit_can_read_still_works() -> None:
         assert client.post("/any", json=[1, {"a": None}]).json() == [1, {"a": None}]
         assert client.get("/notes", params={"tag": "x"}).json() == "x"
         assert client.get("/mail").json() == "Mailer"
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+def test_a_body_on_get_or_delete_must_be_asked_for(method: str) -> None:
+    app = app_()
+
+    async def list_notes(filters: Filters) -> None:
+        pass
+
+    with pytest.raises(UnbindableParameter) as raised:
+        getattr(app, method)("/notes")(list_notes)
+    verb = method.upper()
+    assert str(raised.value) == (
+        f"{verb} /notes (test_a_body_on_get_or_delete_must_be_asked_for.<locals>.list_notes): "
+        f"parameter 'filters' (Filters) would be read from a JSON body, which {verb} requests "
+        "do not carry; read it from the query with Annotated[Filters, Query()], or say "
+        "Annotated[Filters, Body()] if a body is meant"
+    )
+
+
+def test_an_explicit_body_on_delete_is_kept() -> None:
+    app = app_()
+
+    @app.delete("/notes")
+    async def delete_notes(filters: Annotated[Filters, Body()]) -> str | None:
+        return filters.tag
+
+    with TestClient(app) as client:
+        response = client.request("DELETE", "/notes", json={"tag": "old"})
+        assert response.json() == "old"
+
+
+def test_kit_serve_names_the_route_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "unbindable_app.py").write_text(
+        "from kit import App\n"
+        "class Mailer: ...\n"
+        "app = App()\n"
+        "@app.get('/mail')\n"
+        "async def mail(mailer: Mailer) -> None: ...\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "serve", "unbindable_app:app"],
+        cwd=tmp_path,
+        env={**os.environ, "KIT_PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "kit serve: GET /mail (mail): parameter 'mailer' has the type Mailer, which kit cannot "
+        "read from a request: use a msgspec.Struct for a JSON body, a scalar or a list for the "
+        "query, Annotated[Mailer, Depends(provider)] to inject an object, or Request"
+    ]
