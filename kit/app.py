@@ -7,7 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -22,9 +22,12 @@ from kit.middleware.exposure import exposure_part
 from kit.openapi import docs_part
 from kit.operations import operations_part
 from kit.parts import LifespanFactory, Part
-from kit.routing import APIRoute, Handler, Router
+from kit.routing import APIRoute, Handler, RouteKeywords, Router
 from kit.security.startup import security_part
 from kit.settings import Settings
+
+if TYPE_CHECKING:
+    from typing import Unpack  # 3.11+; only read by type checkers
 
 
 class DatabaseLike(Protocol):
@@ -159,25 +162,47 @@ class App(Starlette):
             route.bind(self.body_limit)
         self.router.routes.append(route)
 
-    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> APIRoute:
-        return self.router.add_api_route(path, endpoint, **options)
+    def add_api_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        methods: Sequence[str] | None = None,
+        **options: Unpack[RouteKeywords],
+    ) -> APIRoute:
+        """Register ``endpoint`` for ``methods`` (default GET) on ``path``; ``options`` are
+        ``RouteKeywords``."""
+        return self.router.add_api_route(path, endpoint, methods=methods, **options)
 
-    def api_route(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
-        return self.router.api_route(path, **options)
+    def api_route(
+        self,
+        path: str,
+        *,
+        methods: Sequence[str] | None = None,
+        **options: Unpack[RouteKeywords],
+    ) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``methods`` (default GET) on ``path``;
+        ``options`` are ``RouteKeywords`` (status_code, tags, responses, dependencies, ...)."""
+        return self.router.api_route(path, methods=methods, **options)
 
-    def get(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    def get(self, path: str, **options: Unpack[RouteKeywords]) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``GET path`` (``options``: RouteKeywords)."""
         return self.router.get(path, **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    def post(self, path: str, **options: Unpack[RouteKeywords]) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``POST path`` (``options``: RouteKeywords)."""
         return self.router.post(path, **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    def put(self, path: str, **options: Unpack[RouteKeywords]) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``PUT path`` (``options``: RouteKeywords)."""
         return self.router.put(path, **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    def patch(self, path: str, **options: Unpack[RouteKeywords]) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``PATCH path`` (``options``: RouteKeywords)."""
         return self.router.patch(path, **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    def delete(self, path: str, **options: Unpack[RouteKeywords]) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``DELETE path`` (``options``: RouteKeywords)."""
         return self.router.delete(path, **options)
 
     def websocket_route(self, path: str, name: str | None = None) -> Callable[[Handler], Handler]:

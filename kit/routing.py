@@ -12,7 +12,7 @@ import inspect
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -42,6 +42,9 @@ from kit.errors import (
     server_error_handler,
 )
 from kit.params import UnbindableParameter, type_name
+
+if TYPE_CHECKING:
+    from typing import Unpack  # 3.11+; only read by type checkers
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -90,6 +93,40 @@ class RouteOptions:
             tags=(*self.tags, *tags),
             dependencies=(*dependencies, *self.dependencies),
         )
+
+
+class RouteKeywords(TypedDict, total=False):
+    """The keywords of ``get``, ``post``, ``put``, ``patch``, ``delete`` and ``api_route``:
+    ``RouteOptions``' fields, typed so that editors complete them and mypy checks them.
+
+    - ``status_code``: the status of a returned value (default 200; 204 sends no body)
+    - ``tags``, ``summary``, ``description``, ``deprecated``, ``operation_id``,
+      ``response_description``: how /docs shows the operation (summary and description
+      default to the handler's docstring: first paragraph, then the rest)
+    - ``responses``: other answers to document, ``{404: "Not found"}``, ``{409: Model}`` or
+      ``{201: {"description": ..., "headers": {...}}}``
+    - ``dependencies``: ``Depends`` run for their effect (auth, rate limits), values unused
+    - ``guards``: ``Depends`` run before the body is read; a failure answers at once
+    - ``max_body_size``: bytes of body accepted (413 above; default ``App(max_body_size=)``)
+    - ``response_class``: a Starlette ``Response`` class that renders the returned value
+    - ``name``: for ``url_path_for`` (default: the handler's name);
+      ``include_in_schema=False`` leaves the route out of /openapi.json
+    """
+
+    status_code: int
+    name: str
+    include_in_schema: bool
+    tags: Sequence[str]
+    summary: str
+    description: str
+    deprecated: bool
+    operation_id: str
+    response_description: str
+    responses: Mapping[int, Any]
+    dependencies: Sequence[Depends]
+    guards: Sequence[Depends]
+    max_body_size: int
+    response_class: type[Response]
 
 
 class APIRoute(Route):
@@ -427,11 +464,12 @@ class Router(StarletteRouter):
         *,
         methods: Sequence[str] | None = None,
         options: RouteOptions | None = None,
-        **keywords: Any,
+        **keywords: Unpack[RouteKeywords],
     ) -> APIRoute:
-        """Register ``endpoint``; ``keywords`` are RouteOptions fields (or pass ``options``)."""
+        """Register ``endpoint``; ``keywords`` are RouteKeywords (or pass ``options``)."""
         if options is None:
-            options = RouteOptions(**{k: v for k, v in keywords.items() if v is not None})
+            given = {k: v for k, v in keywords.items() if v is not None}
+            options = RouteOptions(**typing.cast(RouteKeywords, given))
         elif keywords:
             options = dataclasses.replace(options, **keywords)
         options = options.including(tags=self.tags, dependencies=self.dependencies)
@@ -448,27 +486,39 @@ class Router(StarletteRouter):
         return route
 
     def api_route(
-        self, path: str, *, methods: Sequence[str] | None = None, **options: Any
+        self,
+        path: str,
+        *,
+        methods: Sequence[str] | None = None,
+        **options: Unpack[RouteKeywords],
     ) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``methods`` (default GET) on ``path``;
+        ``options`` are ``RouteKeywords`` (status_code, tags, responses, dependencies, ...)."""
+
         def decorator(func: Handler) -> Handler:
             self.add_api_route(path, func, methods=methods, **options)
             return func
 
         return decorator
 
-    def get(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    def get(self, path: str, **options: Unpack[RouteKeywords]) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``GET path`` (``options``: RouteKeywords)."""
         return self.api_route(path, methods=["GET"], **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    def post(self, path: str, **options: Unpack[RouteKeywords]) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``POST path`` (``options``: RouteKeywords)."""
         return self.api_route(path, methods=["POST"], **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    def put(self, path: str, **options: Unpack[RouteKeywords]) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``PUT path`` (``options``: RouteKeywords)."""
         return self.api_route(path, methods=["PUT"], **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    def patch(self, path: str, **options: Unpack[RouteKeywords]) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``PATCH path`` (``options``: RouteKeywords)."""
         return self.api_route(path, methods=["PATCH"], **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+    def delete(self, path: str, **options: Unpack[RouteKeywords]) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``DELETE path`` (``options``: RouteKeywords)."""
         return self.api_route(path, methods=["DELETE"], **options)
 
     def websocket_route(self, path: str, name: str | None = None) -> Callable[[Handler], Handler]:
