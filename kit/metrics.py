@@ -40,6 +40,12 @@ class Series:
         self.buckets = [0] * (len(BUCKETS) + 1)
 
 
+# A labelled value a part of kit reports once per snapshot (outbound breakers, task queues):
+# (name, "counter" or "gauge", help, labels as rendered, value). Counters are summed over every
+# worker that ever reported, gauges over the live ones.
+Sample = tuple[str, str, str, str, float]
+
+
 class Snapshot(msgspec.Struct, array_like=True):
     pid: int
     # [method, route, status, count, total, buckets]
@@ -48,6 +54,9 @@ class Snapshot(msgspec.Struct, array_like=True):
     loop_lag: float = 0.0
     loop_blocked: int = 0
     pool: tuple[int, int] | None = None  # (size, idle)
+    # outbound calls: [upstream, method, outcome (status or error kind), count, total, buckets]
+    outbound: list[tuple[str, str, str, int, float, list[int]]] = []
+    samples: list[Sample] = []
 
 
 _decode_snapshot = msgspec.json.Decoder(Snapshot).decode
@@ -64,12 +73,24 @@ class Registry:
         self.loop_blocked = 0
         # Set when the app has a database: returns (size, idle) of its pool, or None.
         self.pool_stats: Callable[[], tuple[int, int] | None] | None = None
+        self.outbound: dict[tuple[str, str, str], Series] = {}
+        # Called at each snapshot; kit.http and kit.tasks register theirs.
+        self.samplers: list[Callable[[], list[Sample]]] = []
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
         series = self.requests.get(key)
         if series is None:
             series = self.requests[key] = Series()
+        series.count += 1
+        series.total += seconds
+        series.buckets[bisect_left(BUCKETS, seconds)] += 1
+
+    def observe_outbound(self, upstream: str, method: str, outcome: str, seconds: float) -> None:
+        key = (upstream, method, outcome)
+        series = self.outbound.get(key)
+        if series is None:
+            series = self.outbound[key] = Series()
         series.count += 1
         series.total += seconds
         series.buckets[bisect_left(BUCKETS, seconds)] += 1
@@ -89,6 +110,10 @@ class Registry:
             loop_lag=self.loop_lag,
             loop_blocked=self.loop_blocked,
             pool=pool,
+            outbound=[
+                (*k, s.count, s.total, list(s.buckets)) for k, s in self.outbound.copy().items()
+            ],
+            samples=[sample for sampler in self.samplers for sample in sampler()],
         )
 
 
@@ -190,45 +215,68 @@ def _number(value: float) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def render(snapshots: list[Snapshot]) -> bytes:
-    """Prometheus text format 0.0.4 of the merged snapshots."""
-    merged: dict[tuple[str, str, int], tuple[int, float, list[int]]] = {}
-    for snap in snapshots:
-        for method, route, status, count, total, buckets in snap.requests:
-            key = (method, route, status)
-            if key in merged:
-                c, t, b = merged[key]
-                merged[key] = (
-                    c + count,
-                    t + total,
-                    [x + y for x, y in zip(b, buckets, strict=True)],
-                )
-            else:
-                merged[key] = (count, total, list(buckets))
-    live = [s for s in snapshots if s.pid == os.getpid() or pid_alive(s.pid)]
+Rows = list[tuple[Any, ...]]  # label values..., count, total, buckets
 
-    lines = [
-        "# HELP kit_http_requests_total HTTP requests answered, by route template and status.",
-        "# TYPE kit_http_requests_total counter",
+
+def _merge(rows: Rows) -> dict[tuple[Any, ...], tuple[int, float, list[int]]]:
+    merged: dict[tuple[Any, ...], tuple[int, float, list[int]]] = {}
+    for *key_values, count, total, buckets in rows:
+        key = tuple(key_values)
+        if key in merged:
+            c, t, b = merged[key]
+            merged[key] = (c + count, t + total, [x + y for x, y in zip(b, buckets, strict=True)])
+        else:
+            merged[key] = (count, total, list(buckets))
+    return merged
+
+
+def _histograms(
+    lines: list[str], prefix: str, what: str, names: tuple[str, ...], rows: Rows
+) -> None:
+    """``prefix``_total (a counter) and ``prefix``_duration_seconds (a histogram) of ``rows``."""
+    merged = sorted(_merge(rows).items())
+    lines += [f"# HELP {prefix}_total {what}.", f"# TYPE {prefix}_total counter"]
+    labelled = [
+        (",".join(f'{n}="{_escape(str(v))}"' for n, v in zip(names, key, strict=True)), value)
+        for key, value in merged
     ]
-    for (method, route, status), (count, _, _) in sorted(merged.items()):
-        labels = f'method="{method}",route="{_escape(route)}",status="{status}"'
-        lines.append(f"kit_http_requests_total{{{labels}}} {count}")
-    lines += [
-        "# HELP kit_http_request_duration_seconds Time to answer HTTP requests.",
-        "# TYPE kit_http_request_duration_seconds histogram",
-    ]
-    for (method, route, status), (count, total, buckets) in sorted(merged.items()):
-        labels = f'method="{method}",route="{_escape(route)}",status="{status}"'
+    for labels, (count, _, _) in labelled:
+        lines.append(f"{prefix}_total{{{labels}}} {count}")
+    name = f"{prefix.removesuffix('s')}_duration_seconds"
+    lines += [f"# HELP {name} Time taken: {what}.", f"# TYPE {name} histogram"]
+    for labels, (count, total, buckets) in labelled:
         cumulative = 0
         for bound, n in zip((*BUCKETS, math.inf), buckets, strict=True):
             cumulative += n
-            le = _number(bound)
-            lines.append(
-                f'kit_http_request_duration_seconds_bucket{{{labels},le="{le}"}} {cumulative}'
-            )
-        lines.append(f"kit_http_request_duration_seconds_sum{{{labels}}} {_number(total)}")
-        lines.append(f"kit_http_request_duration_seconds_count{{{labels}}} {count}")
+            lines.append(f'{name}_bucket{{{labels},le="{_number(bound)}"}} {cumulative}')
+        lines.append(f"{name}_sum{{{labels}}} {_number(total)}")
+        lines.append(f"{name}_count{{{labels}}} {count}")
+
+
+def _samples(lines: list[str], snapshots: list[Snapshot], live: list[Snapshot]) -> None:
+    merged: dict[str, tuple[str, str, dict[str, float]]] = {}
+    for snap in snapshots:
+        for name, kind, help_, labels, value in snap.samples:
+            if kind == "gauge" and snap not in live:
+                continue
+            _, _, values = merged.setdefault(name, (kind, help_, {}))
+            values[labels] = values.get(labels, 0.0) + value
+    for name, (kind, help_, values) in sorted(merged.items()):
+        lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
+        lines += [f"{name}{{{labels}}} {_number(v)}" for labels, v in sorted(values.items())]
+
+
+def render(snapshots: list[Snapshot]) -> bytes:
+    """Prometheus text format 0.0.4 of the merged snapshots."""
+    live = [s for s in snapshots if s.pid == os.getpid() or pid_alive(s.pid)]
+    lines: list[str] = []
+    _histograms(
+        lines,
+        "kit_http_requests",
+        "HTTP requests answered, by route template and status",
+        ("method", "route", "status"),
+        [row for snap in snapshots for row in snap.requests],
+    )
 
     def gauge(name: str, help_: str, value: float, kind: str = "gauge") -> None:
         lines.extend(
@@ -258,6 +306,16 @@ def render(snapshots: list[Snapshot]) -> bytes:
         gauge("kit_db_pool_size", "Database connections open.", size)
         gauge("kit_db_pool_in_use", "Database connections lent to requests.", size - idle)
         gauge("kit_db_pool_idle", "Database connections idle in the pool.", idle)
+    outbound = [row for snap in snapshots for row in snap.outbound]
+    if outbound:
+        _histograms(
+            lines,
+            "kit_outbound_requests",
+            "outbound HTTP calls, by upstream, method and outcome (status or error)",
+            ("upstream", "method", "outcome"),
+            outbound,
+        )
+    _samples(lines, snapshots, live)
     lines.append("")
     return "\n".join(lines).encode()
 

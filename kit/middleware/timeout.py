@@ -12,6 +12,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kit.deadlines import REQUEST_DEADLINE
 from kit.middleware.concurrency import EXEMPT_PATHS
 from kit.responses import send_json
 
@@ -54,7 +55,8 @@ class TimeoutMiddleware:
                 started = True
             await send(message)
 
-        self.deadlines[task] = asyncio.get_running_loop().time() + self.seconds
+        deadline = self.deadlines[task] = asyncio.get_running_loop().time() + self.seconds
+        deadline_token = REQUEST_DEADLINE.set(deadline)  # outbound calls cap their timeouts
         try:
             await self.app(scope, receive, send_tracking)
         except asyncio.CancelledError:
@@ -69,5 +71,6 @@ class TimeoutMiddleware:
             logger.warning("request to %s timed out after %ss", route, self.seconds)
             await send_json(send, 504, self.body)
         finally:
+            REQUEST_DEADLINE.reset(deadline_token)
             self.deadlines.pop(task, None)
             self.expired.discard(task)

@@ -1,0 +1,98 @@
+"""A TTL cache of successful GET answers, with single-flight and stale-if-error."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from kit.http.errors import UpstreamError
+
+T = TypeVar("T")
+
+
+class _LeaderGone(Exception):
+    """The call the others waited on was cancelled: one of them makes its own."""
+
+
+class _Entry(Generic[T]):
+    __slots__ = ("fresh_until", "stale_until", "value")
+
+    def __init__(self, value: T, fresh_until: float, stale_until: float) -> None:
+        self.value = value
+        self.fresh_until = fresh_until
+        self.stale_until = stale_until
+
+
+class ResponseCache(Generic[T]):
+    """Values kept ``ttl`` seconds; concurrent misses for one key share one fetch.
+
+    When a fetch fails with an ``UpstreamError`` (the dependency is down, slow or its breaker is
+    open), a value that expired less than ``stale_for`` seconds ago is answered instead. At most
+    ``max_entries`` are kept; the oldest goes first.
+    """
+
+    def __init__(self, ttl: float, stale_for: float = 0.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.stale_for = stale_for
+        self.max_entries = max_entries
+        self.entries: dict[str, _Entry[T]] = {}
+        self.flights: dict[str, asyncio.Future[T]] = {}
+        self.hits = self.misses = self.stale = 0
+
+    async def get(
+        self, key: str, fetch: Callable[[], Awaitable[T]], keep: Callable[[T], bool]
+    ) -> T:
+        """The cached value of ``key``, or ``fetch()``'s, stored when ``keep(value)``."""
+        while True:
+            entry = self.entries.get(key)
+            if entry is not None and entry.fresh_until > time.monotonic():
+                self.hits += 1
+                return entry.value
+            flight = self.flights.get(key)
+            if flight is None:
+                return await self._lead(key, entry, fetch, keep)
+            try:
+                # shielded: a waiter that gives up (its own deadline) must not cancel the call
+                return await asyncio.shield(flight)
+            except _LeaderGone:
+                continue
+
+    async def _lead(
+        self,
+        key: str,
+        entry: _Entry[T] | None,
+        fetch: Callable[[], Awaitable[T]],
+        keep: Callable[[T], bool],
+    ) -> T:
+        self.misses += 1
+        flight: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.flights[key] = flight
+        try:
+            value = await fetch()
+        except UpstreamError as exc:
+            if entry is not None and entry.stale_until > time.monotonic():
+                self.stale += 1
+                flight.set_result(entry.value)
+                return entry.value
+            flight.set_exception(exc)
+            raise
+        except BaseException:
+            flight.set_exception(_LeaderGone())
+            raise
+        finally:
+            del self.flights[key]
+            if flight.done() and not flight.cancelled():
+                flight.exception()  # retrieved: no "never retrieved" warning without waiters
+        if keep(value):
+            self._store(key, value)
+        flight.set_result(value)
+        return value
+
+    def _store(self, key: str, value: T) -> None:
+        now = time.monotonic()
+        self.entries.pop(key, None)  # re-inserted last: the oldest stays first in line
+        self.entries[key] = _Entry(value, now + self.ttl, now + self.ttl + self.stale_for)
+        if len(self.entries) > self.max_entries:
+            del self.entries[next(iter(self.entries))]

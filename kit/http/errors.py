@@ -1,0 +1,35 @@
+"""What a failed outbound call answers, unless the caller handles it: 503 or 504, never a 500."""
+
+from __future__ import annotations
+
+import math
+
+from kit.errors import HTTPException
+
+
+class UpstreamError(HTTPException):
+    """An outbound call failed; ``upstream`` names the dependency."""
+
+    def __init__(
+        self, status_code: int, upstream: str, detail: str, retry_after: float | None = None
+    ) -> None:
+        headers = None
+        if retry_after is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+        super().__init__(status_code, detail, headers)
+        self.upstream = upstream
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The dependency is down, refusing, failing (5xx) or its breaker is open: 503."""
+
+    def __init__(self, upstream: str, reason: str, retry_after: float = 1.0) -> None:
+        super().__init__(503, upstream, f"Service Unavailable: {upstream} {reason}", retry_after)
+        self.reason = reason
+
+
+class UpstreamTimeout(UpstreamError):
+    """The call did not finish within its timeout or the request's deadline: 504."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(504, upstream, f"Gateway Timeout: {upstream} did not answer in time")
