@@ -90,22 +90,30 @@ def main() -> None:
     argv = ["taskset", "-c", "0", sys.executable, "-m", "kit.cli", "serve"]
     argv += ["bench.upstream:app", "--port", str(port)]
     best: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp, Server(argv, env, port, Path(tmp) / "log", REPO) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Server(argv, env, port, Path(tmp) / "log", REPO) as server,
+    ):
         server.wait_ready("/item/1")
         url = f"http://127.0.0.1:{port}"
         for round_ in range(args.rounds):
             for name in candidates:
                 cell = measure(name, url, args.requests, args.concurrency, cpu=1)
-                print(f"round {round_ + 1} {name:8} {cell['rps']:8.0f} calls/s "
-                      f"{cell['cpu_us']:6.1f} us CPU/call errors={cell['errors']}", flush=True)
+                print(
+                    f"round {round_ + 1} {name:8} {cell['rps']:8.0f} calls/s "
+                    f"{cell['cpu_us']:6.1f} us CPU/call errors={cell['errors']}",
+                    flush=True,
+                )
                 if name not in best or cell["cpu_us"] < best[name]["cpu_us"]:
                     best[name] = cell
     print("\nbest of rounds (lowest client CPU per call):")
     base = best[candidates[0]]
     for name in candidates:
         cell = best[name]
-        print(f"{name:8} {cell['rps']:8.0f} calls/s {cell['cpu_us']:6.1f} us CPU/call "
-              f"({cell['cpu_us'] / base['cpu_us']:.2f}x {candidates[0]}'s CPU)")
+        print(
+            f"{name:8} {cell['rps']:8.0f} calls/s {cell['cpu_us']:6.1f} us CPU/call "
+            f"({cell['cpu_us'] / base['cpu_us']:.2f}x {candidates[0]}'s CPU)"
+        )
 
 
 if __name__ == "__main__":
