@@ -176,22 +176,18 @@ class TaskQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
             if task is not None:
-                self.lost += 1
-                logger.error(
-                    "task %s cancelled at shutdown: it did not finish within %ss",
-                    task.name,
-                    timeout,
-                    extra={"task": task.name, "request_id": task.request_id},
-                )
+                self._lost(task, f"cancelled at shutdown: it did not finish within {timeout}s")
         while self.waiting.qsize():
-            task = self.waiting.get_nowait()
-            self.lost += 1
-            logger.error(
-                "task %s not run: the queue shut down before a worker took it",
-                task.name,
-                extra={"task": task.name, "request_id": task.request_id},
-            )
+            self._lost(self.waiting.get_nowait(), "not run: the queue shut down first")
         self._workers = []
+
+    def _lost(self, task: _Task, what: str) -> None:
+        self.lost += 1
+        token = REQUEST_ID.set(task.request_id)  # the log line carries the request's id
+        try:
+            logger.error("task %s %s", task.name, what, extra={"task": task.name})
+        finally:
+            REQUEST_ID.reset(token)
 
     def samples(self) -> list[Sample]:
         labels = f'queue="{self.name}"'

@@ -22,7 +22,11 @@ UPSTREAM = "tests.kit.outbound.upstream:app"
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log = tmp_path_factory.mktemp("upstream")
     with ServerProcess(
-        UPSTREAM, runtime="uvicorn", env={"KIT_ACCESS_LOG": "0"}, cwd=REPO, log=log
+        UPSTREAM,
+        runtime="uvicorn",
+        env={"KIT_ACCESS_LOG": "0", "KIT_GRACEFUL_TIMEOUT": "1"},
+        cwd=REPO,
+        log=log,
     ) as server:
         yield server
 
@@ -31,7 +35,8 @@ def received(url: str, route: str) -> int:
     """Calls the server at ``url`` answered on ``route``, by its own /metrics."""
     with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
         text = response.read().decode()
-    line = r'^kit_http_requests_total\{[^}]*route="%s"[^}]*\} (\d+)$' % re.escape(route)
+    labels = r'\{[^}]*route="' + re.escape(route) + r'"[^}]*\}'
+    line = rf"^kit_http_requests_total{labels} (\d+)$"
     return sum(int(m.group(1)) for m in re.finditer(line, text, re.MULTILINE))
 
 
