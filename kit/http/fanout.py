@@ -10,6 +10,9 @@ from kit.deadlines import remaining
 from kit.http.errors import UpstreamTimeout
 
 T = TypeVar("T")
+# kit.http calls stop at the request's deadline themselves, with an error that names their
+# upstream: waiting this much longer lets that error, not a vaguer one, be the answer.
+GRACE = 0.05
 
 
 async def fan_out(
@@ -26,6 +29,8 @@ async def fan_out(
     if not tasks:
         return []
     left = remaining()
+    if left is not None:
+        left += GRACE
     limit = timeout if left is None else (left if timeout is None else min(left, timeout))
     try:
         done, pending = await asyncio.wait(
@@ -41,17 +46,22 @@ async def fan_out(
         task.cancel()
     if pending:
         await asyncio.wait(pending)  # cancelled calls release their connections first
+    # every exception is retrieved, so none is reported as "never retrieved" later
+    failures = {task: task.exception() for task in done if not task.cancelled()}
+    if not partial:
+        first = next((exc for task in tasks if (exc := failures.get(task)) is not None), None)
+        if first is not None:
+            raise first
+        if pending:
+            raise UpstreamTimeout("a dependency")
     results: list[T | Exception] = []
     for task in tasks:
+        exc = failures.get(task)
         if task in pending:
-            if not partial and not any(t.exception() for t in done if not t.cancelled()):
-                raise UpstreamTimeout("a dependency")
             results.append(UpstreamTimeout("a dependency"))
-            continue
-        exc = task.exception()
-        if exc is None:
+        elif exc is None:
             results.append(task.result())
-        elif partial and isinstance(exc, Exception):
+        elif isinstance(exc, Exception):
             results.append(exc)
         else:
             raise exc

@@ -1,0 +1,176 @@
+"""Orders and its dependencies as real `kit serve` processes: the catalog killed, slowed, and
+the confirmation queue full or cut short by SIGTERM."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kit.testing import ServerProcess
+
+from .conftest import REPO, Json, catalog_process, order_of, orders_process
+
+STUB = "tests.kit.outbound.upstream:app"
+
+
+def stub_process(log: Path, **env: str) -> ServerProcess:
+    environ = {"KIT_ACCESS_LOG": "0", "KIT_GRACEFUL_TIMEOUT": "1", **env}
+    return ServerProcess(STUB, runtime="uvicorn", env=environ, cwd=REPO, log=log, name="stub")
+
+
+def metric(url: str, name: str, labels: str) -> float:
+    text = httpx.get(f"{url}/metrics").text
+    match = re.search(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", text, re.MULTILINE)
+    assert match is not None, f"{name}{{{labels}}} not in /metrics"
+    return float(match.group(1))
+
+
+def on_port(server: ServerProcess, port: int) -> ServerProcess:
+    """``server`` set to listen on ``port`` (to come back where a killed one was)."""
+    server.port = port
+    server.url = f"http://127.0.0.1:{port}"
+    server.command[server.command.index("--port") + 1] = str(port)
+    return server
+
+
+def test_catalog_killed_mid_traffic_answers_503_fast_and_recovers(
+    catalog_database: str, products: list[Json], fresh_database_url: str, tmp_path: Path
+) -> None:
+    tee = products[0]["id"]
+    catalog = catalog_process(catalog_database, tmp_path / "catalog.log").start()
+    orders = orders_process(fresh_database_url, catalog.url, tmp_path / "orders.log").start()
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def traffic() -> None:  # unknown products are never cached: every order asks the catalog
+        with httpx.Client(base_url=orders.url, timeout=10) as http:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                statuses.append(http.post("/orders", json=order_of((10**6 + n, 1))).status_code)
+
+    try:
+        with httpx.Client(base_url=orders.url, timeout=10) as http:
+            assert http.post("/orders", json=order_of((tee, 1))).status_code == 201  # cached now
+            worker = threading.Thread(target=traffic)
+            worker.start()
+            time.sleep(0.5)
+            catalog.stop(signal.SIGKILL)
+            time.sleep(1.0)
+            stop.set()
+            worker.join()
+            assert 422 in statuses
+            assert 503 in statuses
+            assert set(statuses) <= {422, 503}, statuses  # never a 500
+
+            for n in range(10):
+                started = time.monotonic()
+                down = http.post("/orders", json=order_of((tee, 1), (2 * 10**6 + n, 1)))
+                assert time.monotonic() - started < 2.0  # fast: no waiting on a dead peer
+                assert down.status_code == 503
+                assert down.headers["retry-after"].isdigit()
+                assert "catalog" in down.json()["detail"]
+            labels = 'upstream="catalog",state="open"'
+            assert metric(orders.url, "kit_outbound_breaker_state", labels) == 1.0
+            # every product of this order is cached: placed while the catalog is down
+            assert http.post("/orders", json=order_of((tee, 3))).status_code == 201
+            assert http.get("/readyz").status_code == 200  # no cascading outage
+
+            port = catalog.port
+            catalog = on_port(catalog_process(catalog_database, tmp_path / "again.log"), port)
+            catalog.start()
+            deadline = time.monotonic() + 15
+            while True:  # the breaker half-opens and the probe closes it: no restart of orders
+                answer = http.post("/orders", json=order_of((products[1]["id"], 1)))
+                if answer.status_code == 201 or time.monotonic() > deadline:
+                    break
+                assert answer.status_code == 503
+                time.sleep(0.2)
+            assert answer.status_code == 201, answer.text
+    finally:
+        stop.set()
+        orders.stop()
+        catalog.stop()
+    assert "Traceback" not in orders.output()
+
+
+def test_catalog_slower_than_the_deadline_is_a_504_at_the_deadline(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    stub = stub_process(tmp_path / "stub.log", STUB_PRODUCTS="slow", STUB_DELAY="10").start()
+    env = {"KIT_REQUEST_TIMEOUT": "1", "ORDERS_CATALOG_TIMEOUT": "8"}
+    orders = orders_process(fresh_database_url, stub.url, tmp_path / "orders.log", **env)
+    try:
+        with orders, httpx.Client(base_url=orders.url, timeout=15) as http:
+            started = time.monotonic()
+            response = http.post("/orders", json=order_of((1, 1), (2, 1)))
+            elapsed = time.monotonic() - started
+            assert response.status_code == 504, response.text
+            assert 0.9 <= elapsed < 4.0  # at the request's deadline, not the call's 8 s
+            assert "catalog" in response.json()["detail"]
+            # the calls were abandoned and their connections closed
+            assert metric(orders.url, "kit_outbound_in_flight", 'upstream="catalog"') == 0.0
+            labels = 'upstream="catalog",method="GET",outcome="timeout"'
+            assert metric(orders.url, "kit_outbound_requests_total", labels) >= 1
+    finally:
+        stub.stop()
+    assert "Traceback" not in orders.output()
+
+
+def test_a_full_confirmation_queue_refuses_orders_and_sigterm_accounts_for_every_task(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    stub = stub_process(tmp_path / "stub.log", STUB_NOTIFY_DELAY="5").start()
+    env = {
+        "ORDERS_NOTIFY_URL": stub.url,
+        "ORDERS_TASK_WORKERS": "1",
+        "ORDERS_TASK_QUEUE": "1",
+        "KIT_GRACEFUL_TIMEOUT": "1",
+    }
+    orders = orders_process(fresh_database_url, stub.url, tmp_path / "orders.log", **env).start()
+    try:
+        with httpx.Client(base_url=orders.url, timeout=10) as http:
+            first = http.post("/orders", json=order_of((1, 1)))
+            assert first.status_code == 201
+            time.sleep(0.2)  # the worker takes its confirmation, which waits on the notifier
+            assert http.post("/orders", json=order_of((2, 1))).status_code == 201  # queued
+            full = http.post("/orders", json=order_of((3, 1)))
+            assert full.status_code == 503
+            assert full.headers["retry-after"] == "1"
+            assert "confirmations is full" in full.json()["detail"]
+            assert http.get("/orders").json()["items"][0]["id"] == 2  # the refused one: not stored
+            assert metric(orders.url, "kit_tasks_queued", 'queue="confirmations"') == 1.0
+            assert metric(orders.url, "kit_tasks_running", 'queue="confirmations"') == 1.0
+        assert orders.stop(signal.SIGTERM, timeout=15) is not None
+    finally:
+        orders.stop()
+        stub.stop()
+    log = orders.output()
+    assert "task confirm-order-1 cancelled at shutdown" in log
+    assert "task confirm-order-2 not run" in log
+
+
+def test_sigterm_lets_queued_confirmations_finish_within_the_graceful_time(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    stub = stub_process(tmp_path / "stub.log", STUB_NOTIFY_DELAY="0.3").start()
+    env = {"ORDERS_NOTIFY_URL": stub.url, "ORDERS_TASK_WORKERS": "1", "KIT_GRACEFUL_TIMEOUT": "10"}
+    orders = orders_process(fresh_database_url, stub.url, tmp_path / "orders.log", **env).start()
+    try:
+        with httpx.Client(base_url=orders.url, timeout=10) as http:
+            for n in range(1, 4):
+                assert http.post("/orders", json=order_of((n, 1))).status_code == 201
+        orders.stop(signal.SIGTERM, timeout=15)
+    finally:
+        orders.stop()
+        stub.stop()
+    log = orders.output()
+    assert [f"order {n} confirmed" in log for n in (1, 2, 3)] == [True] * 3
+    assert "at shutdown" not in log
+    assert "not run" not in log
