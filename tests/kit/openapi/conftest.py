@@ -11,6 +11,9 @@ import pytest
 
 from tests.kit.openapi.server import Server, serve
 
+# Services that call others: the variable naming each dependency's URL, and its app.
+DEPENDENCIES = {"services.orders.app:app": {"CATALOG_URL": "services.catalog.app:app"}}
+
 
 def load_app(target: str) -> Any:
     module, _, attr = target.partition(":")
@@ -35,6 +38,8 @@ def running(
                 url = templates.create(database.migrations)
                 databases.append(url)
                 env = {"DATABASE_URL": url, "KIT_MIGRATE": "0"}
+            for variable, dependency in DEPENDENCIES.get(target, {}).items():
+                env[variable] = start(dependency).url
             servers[target] = serve(target, directory, **env)
         return servers[target]
 
