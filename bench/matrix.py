@@ -37,6 +37,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "queries": Endpoint("GET", "/queries?queries=20"),
     "fortunes": Endpoint("GET", "/fortunes"),
     "updates": Endpoint("GET", "/updates?queries=20"),
+    "aggregate": Endpoint("GET", "/aggregate"),  # 4 concurrent calls to bench.upstream
     "validate": Endpoint(
         "POST",
         "/validate",

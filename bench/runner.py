@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,9 +32,11 @@ from bench.matrix import (
     split_cpus,
 )
 from bench.server import Server, ServerFailed, free_port, request
+from services.bench.schemas import UPSTREAM_URL_ENV
 
 PROBE = Path(__file__).with_name("probe.py")
 KIT_APP = FRAMEWORKS["kit"]
+UPSTREAM_APP = "bench.upstream:app"
 # The same settings for every server: no access log (TechEmpower's rule), everything else default.
 # Variables already set in the environment win, and the report lists them all.
 SERVER_ENV = {"KIT_ACCESS_LOG": "0", "KIT_LOG_LEVEL": "warning"}
@@ -107,6 +111,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"kit bench: {exc}", file=sys.stderr)
         return 1
     return _run(plan, tool, env, versions, args.out, quick=args.quick)
+
+
+@contextlib.contextmanager
+def _upstream(plan: Plan, env: dict[str, str], tmp: Path) -> Iterator[dict[str, str]]:
+    """For ``aggregate``: one ``bench.upstream`` server (granian, unpinned like Postgres) for the
+    whole run; ``env`` then names it in BENCH_UPSTREAM_URL for every app."""
+    if "aggregate" not in plan.endpoints:
+        yield env
+        return
+    port = free_port()
+    argv = [plan.python, "-m", "kit.cli", "serve", UPSTREAM_APP, "--port", str(port)]
+    upstream_env = {**env, "KIT_RUNTIME": "granian", "KIT_WORKERS": "1"}
+    with Server(argv, upstream_env, port, tmp / "upstream.log", cwd=ROOT) as server:
+        server.wait_ready("/item/1")
+        yield {**env, UPSTREAM_URL_ENV: f"http://127.0.0.1:{port}"}
 
 
 def _server_env() -> dict[str, str]:
@@ -190,7 +209,10 @@ def _run(
     print(f"kit bench: {len(cells)} cells, about {estimate:.0f} min", file=sys.stderr, flush=True)
     records: list[schema.Record] = []
     interrupted = False
-    with tempfile.TemporaryDirectory(prefix="kit-bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="kit-bench-") as tmp,
+        _upstream(plan, env, Path(tmp)) as env,
+    ):
         for i, (endpoint, runtime, framework) in enumerate(cells, 1):
             try:
                 record = _cell(plan, tool, env, versions, framework, runtime, endpoint, Path(tmp))

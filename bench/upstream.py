@@ -1,4 +1,4 @@
-"""A small upstream for the outbound benchmarks: ``kit serve bench.upstream:app``.
+"""The upstream of the outbound benchmarks: ``kit serve bench.upstream:app``.
 
 ``GET /item/{n}`` answers a small JSON object, as a dependency's lookup would; the
 ``aggregate`` endpoints of the bench apps fan out to it, and bench/http_clients.py loads it.
@@ -6,16 +6,8 @@
 
 from __future__ import annotations
 
-import msgspec
-
 from kit import App
-
-
-class Item(msgspec.Struct):
-    id: int
-    name: str
-    price_cents: int
-
+from services.bench.schemas import Item
 
 app = App(title="upstream", version="1.0")
 

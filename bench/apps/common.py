@@ -4,7 +4,12 @@ settings. Request handling stays in each app."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Any
+
+import aiohttp
+import msgspec
 
 from kit.db import Database, resolve_database_url
 from kit.settings import Settings
@@ -12,10 +17,14 @@ from services.bench.fortunes import EXTRA_FORTUNE, PAGE_HEAD, PAGE_TAIL, ROW
 from services.bench.queries import MAX_QUERIES, READ_FORTUNES, READ_WORLD, WORLD_ROWS, WRITE_WORLDS
 from services.bench.schemas import (
     AGE_MAX,
+    AGGREGATE_ITEMS,
     EMAIL_PATTERN,
     HELLO,
     NAME_MAX,
     TAGS_MAX,
+    UPSTREAM_URL_ENV,
+    Aggregate,
+    Item,
     Person,
     World,
 )
@@ -23,6 +32,7 @@ from services.bench.server_header import ServerHeader
 
 __all__ = [
     "AGE_MAX",
+    "AGGREGATE_ITEMS",
     "EMAIL_PATTERN",
     "EXTRA_FORTUNE",
     "HELLO",
@@ -36,11 +46,20 @@ __all__ = [
     "TAGS_MAX",
     "WORLD_ROWS",
     "WRITE_WORLDS",
+    "Aggregate",
+    "Item",
     "Person",
     "ServerHeader",
+    "Upstream",
     "World",
     "pool_options",
+    "upstream_url",
 ]
+
+
+def upstream_url() -> str:
+    """Where ``GET /aggregate`` fetches its items (``kit serve bench.upstream:app``)."""
+    return os.environ.get(UPSTREAM_URL_ENV, "").rstrip("/")
 
 
 def pool_options() -> dict[str, Any]:
@@ -52,3 +71,30 @@ def pool_options() -> dict[str, Any]:
         "dsn": resolve_database_url(settings),
         **Database().pool_options(settings),
     }
+
+
+class Upstream:
+    """One pooled aiohttp session to the upstream, decoding its items with msgspec."""
+
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+        self.decode = msgspec.json.Decoder(Item).decode
+
+    async def open(self) -> None:
+        self.session = aiohttp.ClientSession(
+            upstream_url(), connector=aiohttp.TCPConnector(limit=100)
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    async def item(self, n: int) -> Item:
+        assert self.session is not None
+        async with self.session.get(f"/item/{n}") as response:
+            response.raise_for_status()
+            return self.decode(await response.read())
+
+    async def aggregate(self) -> Aggregate:
+        items = await asyncio.gather(*(self.item(n) for n in AGGREGATE_ITEMS))
+        return Aggregate(list(items), sum(item.price_cents for item in items))

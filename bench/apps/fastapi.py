@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,10 +10,12 @@ from html import escape
 from typing import Annotated
 
 import asyncpg
+import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from bench.apps.common import (
+    AGGREGATE_ITEMS,
     EXTRA_FORTUNE,
     HELLO,
     MAX_QUERIES,
@@ -25,14 +28,21 @@ from bench.apps.common import (
     WRITE_WORLDS,
     ServerHeader,
     pool_options,
+    upstream_url,
 )
-from bench.apps.models import Message, Person, World
+from bench.apps.models import Aggregate, Message, Person, World
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    async with asyncpg.create_pool(**pool_options()) as pool:
+    async with (
+        asyncpg.create_pool(**pool_options()) as pool,
+        httpx.AsyncClient(
+            base_url=upstream_url(), limits=httpx.Limits(max_connections=100)
+        ) as http,
+    ):
         app.state.pool = pool
+        app.state.http = http
         yield
 
 
@@ -110,3 +120,15 @@ async def updates(connection: Connection, count: QueryCount) -> list[World]:
 @app.post("/validate", response_model=Person)
 async def validate(person: Person) -> Person:
     return person
+
+
+def get_http(request: Request) -> httpx.AsyncClient:
+    http: httpx.AsyncClient = request.app.state.http
+    return http
+
+
+@app.get("/aggregate", response_model=Aggregate)
+async def aggregate(http: Annotated[httpx.AsyncClient, Depends(get_http)]) -> Aggregate:
+    answers = await asyncio.gather(*(http.get(f"/item/{n}") for n in AGGREGATE_ITEMS))
+    items = [answer.raise_for_status().json() for answer in answers]
+    return Aggregate(items=items, total_cents=sum(item["price_cents"] for item in items))

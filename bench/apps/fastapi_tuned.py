@@ -27,18 +27,24 @@ from bench.apps.common import (
     WORLD_ROWS,
     WRITE_WORLDS,
     ServerHeader,
+    Upstream,
     pool_options,
 )
 from bench.apps.models import Person
 
 pool: asyncpg.Pool
+upstream = Upstream()
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     global pool
     async with asyncpg.create_pool(**pool_options()) as pool:
-        yield
+        await upstream.open()
+        try:
+            yield
+        finally:
+            await upstream.close()
 
 
 class MsgspecJSONResponse(Response):
@@ -124,3 +130,8 @@ async def updates(queries: str | None = None) -> MsgspecJSONResponse:
 @app.post("/validate")
 async def validate(person: Person) -> MsgspecJSONResponse:
     return MsgspecJSONResponse(person.model_dump())
+
+
+@app.get("/aggregate")
+async def aggregate() -> MsgspecJSONResponse:
+    return MsgspecJSONResponse(await upstream.aggregate())

@@ -31,3 +31,14 @@ class Person(BaseModel):
     @classmethod
     def lowercase_email(cls, email: str) -> str:
         return email.lower()
+
+
+class Item(BaseModel):
+    id: int
+    name: str
+    price_cents: int
+
+
+class Aggregate(BaseModel):
+    items: list[Item]
+    total_cents: int

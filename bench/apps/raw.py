@@ -24,6 +24,7 @@ from bench.apps.common import (
     WORLD_ROWS,
     WRITE_WORLDS,
     Person,
+    Upstream,
     World,
     pool_options,
 )
@@ -47,6 +48,7 @@ NOT_FOUND = encode({"detail": "Not Found"})
 METHOD_NOT_ALLOWED = encode({"detail": "Method Not Allowed"})
 
 pool: asyncpg.Pool
+upstream = Upstream()
 
 
 async def respond(
@@ -139,6 +141,10 @@ async def validate(scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, encode(person), JSON)
 
 
+async def aggregate(scope: Scope, receive: Receive, send: Send) -> None:
+    await respond(send, encode(await upstream.aggregate()), JSON)
+
+
 Endpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
 ROUTES: dict[str, tuple[str, Endpoint]] = {
     "/json": ("GET", json_serialization),
@@ -148,6 +154,7 @@ ROUTES: dict[str, tuple[str, Endpoint]] = {
     "/fortunes": ("GET", fortunes),
     "/updates": ("GET", updates),
     "/validate": ("POST", validate),
+    "/aggregate": ("GET", aggregate),
 }
 
 
@@ -158,12 +165,14 @@ async def lifespan(receive: Receive, send: Send) -> None:
         if message["type"] == "lifespan.startup":
             try:
                 pool = await asyncpg.create_pool(**pool_options())
+                await upstream.open()
             except Exception as exc:
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await pool.close()
+            await upstream.close()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

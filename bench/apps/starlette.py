@@ -30,6 +30,7 @@ from bench.apps.common import (
     WRITE_WORLDS,
     Person,
     ServerHeader,
+    Upstream,
     World,
     pool_options,
 )
@@ -108,10 +109,21 @@ async def validate(request: Request) -> Response:
     return JSONResponse(person)
 
 
+upstream = Upstream()
+
+
+async def aggregate(request: Request) -> Response:
+    return JSONResponse(await upstream.aggregate())
+
+
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
     async with asyncpg.create_pool(**pool_options()) as pool:
-        yield {"pool": pool}
+        await upstream.open()
+        try:
+            yield {"pool": pool}
+        finally:
+            await upstream.close()
 
 
 app = Starlette(
@@ -123,6 +135,7 @@ app = Starlette(
         Route("/fortunes", fortunes),
         Route("/updates", updates),
         Route("/validate", validate, methods=["POST"]),
+        Route("/aggregate", aggregate),
     ],
     middleware=[Middleware(ServerHeader, name="starlette")],
     lifespan=lifespan,

@@ -6,6 +6,7 @@ with FastAPI, Starlette and raw ASGI.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Annotated
@@ -14,9 +15,19 @@ from starlette.middleware import Middleware
 
 from kit import App, Depends, HTMLResponse, PlainTextResponse
 from kit.db import Connection, Database
+from kit.http import HttpClient, Outbound, Upstream, UpstreamUnavailable, fan_out
 from services.bench.fortunes import render_fortunes
 from services.bench.queries import MAX_QUERIES, READ_FORTUNES, READ_WORLD, WORLD_ROWS, WRITE_WORLDS
-from services.bench.schemas import HELLO, Message, Person, World
+from services.bench.schemas import (
+    AGGREGATE_ITEMS,
+    HELLO,
+    UPSTREAM_URL_ENV,
+    Aggregate,
+    Item,
+    Message,
+    Person,
+    World,
+)
 from services.bench.server_header import ServerHeader
 
 app = App(
@@ -26,6 +37,8 @@ app = App(
     database=Database(Path(__file__).parent / "migrations"),
     middleware=[Middleware(ServerHeader, name="kit")],
 )
+http = HttpClient(Upstream("upstream", os.environ.get(UPSTREAM_URL_ENV)))
+app.add_lifespan(http.lifespan)
 
 
 async def query_count(queries: str | None = None) -> int:
@@ -82,3 +95,13 @@ async def updates(conn: Connection, count: QueryCount) -> list[World]:
 async def validate(person: Person) -> Person:
     """Echo a valid person, normalised (email lowercased, tags defaulted to [])."""
     return person
+
+
+@app.get("/aggregate", responses={503: "The upstream is unreachable", 504: "It was too slow"})
+async def aggregate(client: Outbound) -> Aggregate:
+    """The upstream's items, fetched concurrently, and their total."""
+    answers = await fan_out(client.get("upstream", f"/item/{n}") for n in AGGREGATE_ITEMS)
+    if any(answer.status != 200 for answer in answers):
+        raise UpstreamUnavailable("upstream", "answered an error")
+    items = [answer.json(Item) for answer in answers]
+    return Aggregate(items, sum(item.price_cents for item in items))

@@ -32,3 +32,20 @@ class Person(msgspec.Struct):
     def __post_init__(self) -> None:
         # The normalisation every app applies: addresses compare case-insensitively.
         self.email = self.email.lower()
+
+
+# GET /aggregate: the items fetched concurrently from the upstream at BENCH_UPSTREAM_URL
+# (``kit serve bench.upstream:app``), and their total.
+UPSTREAM_URL_ENV = "BENCH_UPSTREAM_URL"
+AGGREGATE_ITEMS = (1, 2, 3, 4)
+
+
+class Item(msgspec.Struct):
+    id: int
+    name: str
+    price_cents: int
+
+
+class Aggregate(msgspec.Struct):
+    items: list[Item]
+    total_cents: int
