@@ -46,6 +46,7 @@ class Servers:
         self.database_url = database_url
         self.directory = directory
         self.started: dict[tuple[str, str], ServerProcess] = {}
+        self.upstream: ServerProcess | None = None  # what GET /aggregate calls
 
     def url(self, app: str, runtime: str) -> str:
         if (app, runtime) not in self.started:
@@ -53,6 +54,15 @@ class Servers:
         return self.started[app, runtime].url
 
     def start_all(self, runtime: str) -> None:
+        if self.upstream is None:
+            self.upstream = ServerProcess(
+                "bench.upstream:app",
+                runtime="uvicorn",
+                env={"KIT_ACCESS_LOG": "0"},
+                cwd=REPO,
+                log=self.directory / "upstream.log",
+                name="upstream",
+            ).start()
         for app in APPS:  # all spawned first, so they start in parallel
             self.started[app, runtime] = self._spawn(app, runtime)
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -66,6 +76,7 @@ class Servers:
             "KIT_DB_POOL_MAX": "4",
             "KIT_LOG_LEVEL": "warning",
             "KIT_ACCESS_LOG": "0",
+            "BENCH_UPSTREAM_URL": self.upstream.url if self.upstream else "",
         }
         server = ServerProcess(
             APPS[app],
@@ -82,6 +93,8 @@ class Servers:
     def stop_all(self) -> None:
         for server in self.started.values():
             server.stop()
+        if self.upstream is not None:
+            self.upstream.stop()
 
 
 def fetch(url: str, query: str, *args: Any) -> list[asyncpg.Record]:

@@ -18,6 +18,7 @@ ENDPOINTS = [
     ("GET", "/updates?queries=3", None, 200, JSON),
     ("POST", "/validate", {"name": "Ada", "age": 36, "email": "ada@example.org"}, 200, JSON),
     ("POST", "/validate", {"name": "", "age": 36, "email": "ada@example.org"}, 422, JSON),
+    ("GET", "/aggregate", None, 200, JSON),
 ]
 REQUIRED = ("server", "date", "content-type", "content-length")
 

@@ -85,6 +85,17 @@ def test_json_and_plaintext_are_the_same_bytes(clients: dict[str, httpx.Client])
             assert response.content == body, app
 
 
+def test_aggregate_is_the_same_bytes_from_four_upstream_calls(
+    clients: dict[str, httpx.Client],
+) -> None:
+    items = [{"id": n, "name": f"item {n}", "price_cents": 100 + n} for n in (1, 2, 3, 4)]
+    expected = json.dumps({"items": items, "total_cents": 410}, separators=(",", ":")).encode()
+    for app, response in get_all(clients, "/aggregate").items():
+        assert response.status_code == 200, app
+        assert response.headers["content-type"] == JSON, app
+        assert response.content == expected, app
+
+
 def test_fortunes_are_the_same_bytes(
     clients: dict[str, httpx.Client], bench_database_url: str
 ) -> None:
