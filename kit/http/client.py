@@ -55,7 +55,8 @@ class Upstream:
     ``timeout``: seconds per attempt (the request's remaining budget caps it); ``retries``:
     extra attempts at most, for idempotent methods, within a budget of ``retry_ratio`` of the
     calls; ``breaker_threshold`` consecutive failures open the breaker for ``breaker_reset``
-    seconds; at most ``max_concurrency`` calls in flight (more answer 503 at once);
+    seconds; at most ``max_concurrency`` calls in flight (more wait for a place within their
+    timeout, then answer 503);
     ``cache_ttl`` > 0 caches 200 answers to GETs made with ``cache=True``, served up to
     ``stale_for`` seconds past their TTL while the upstream fails.
     """
@@ -87,6 +88,7 @@ class Upstream:
         self.budget = RetryBudget(retry_ratio, retry_reserve)
         self.breaker = CircuitBreaker(breaker_threshold, breaker_reset)
         self.max_concurrency = max_concurrency
+        self.slots = asyncio.Semaphore(max_concurrency)  # made anew for each event loop
         self.in_flight = 0
         self.retried = 0
         self.cache: ResponseCache[UpstreamResponse] | None = (
@@ -173,6 +175,8 @@ class HttpClient:
             connector=connector, skip_auto_headers=("User-Agent",), raise_for_status=False
         )
         app.state.kit_http = self
+        for upstream in self.upstreams.values():  # a semaphore belongs to one event loop
+            upstream.slots = asyncio.Semaphore(upstream.max_concurrency)
         if app.settings.metrics:
             from kit.middleware import metrics_for
 
@@ -315,16 +319,17 @@ class _Call:
         if wait is not None:
             self._observe("breaker_open", 0.0)
             raise UpstreamUnavailable(up.name, "is failing (circuit open)", wait)
-        if up.in_flight >= up.max_concurrency:
-            up.breaker.release()
-            self._observe("busy", 0.0)
-            raise UpstreamUnavailable(up.name, "has too many calls in flight")
         session = self.client.session
         if session is None:
             up.breaker.release()
             raise UpstreamUnavailable(up.name, "client is not open")
-        up.in_flight += 1
+        try:
+            timeout = await self._take_slot(timeout)
+        except BaseException:
+            up.breaker.release()
+            raise
         started = time.perf_counter()
+        up.in_flight += 1
         outcome = "error"
         try:
             async with session.request(
@@ -356,12 +361,32 @@ class _Call:
             raise
         finally:
             up.in_flight -= 1
+            up.slots.release()
             self._observe(outcome, time.perf_counter() - started)
         if response.status >= 500:
             up.breaker.failure()
         else:
             up.breaker.success()
         return response
+
+    async def _take_slot(self, timeout: float) -> float:
+        """A place in the upstream's bulkhead, waited for within ``timeout``; the time left."""
+        slots = self.up.slots
+        if not slots.locked():
+            await slots.acquire()  # free: returns at once
+            return timeout
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            pass
+        else:
+            left = timeout - (time.perf_counter() - started)
+            if left > 0:
+                return left
+            slots.release()
+        self._observe("busy", time.perf_counter() - started)
+        raise UpstreamUnavailable(self.up.name, "has too many calls in flight")
 
     def _observe(self, outcome: str, seconds: float) -> None:
         registry = self.client.registry

@@ -198,10 +198,19 @@ async def test_fan_out_cancels_the_rest_when_one_fails(upstream: ServerProcess) 
         assert isinstance(timed_out[0], UpstreamTimeout)
 
 
-async def test_the_bulkhead_refuses_calls_past_its_limit(upstream: ServerProcess) -> None:
+async def test_the_bulkhead_holds_calls_past_its_limit_within_their_timeout(
+    upstream: ServerProcess,
+) -> None:
     up = stub(upstream, max_concurrency=2)
-    async with opened(up) as (client, _):
-        results = await fan_out([client.get("stub", "/sleep/0.3") for _ in range(3)], partial=True)
-    refused = [r for r in results if isinstance(r, UpstreamUnavailable)]
-    assert len(refused) == 1
-    assert "too many calls in flight" in refused[0].detail
+    async with opened(up) as (client, app):
+        started = time.monotonic()
+        waited = await fan_out([client.get("stub", "/sleep/0.3") for _ in range(3)])
+        assert [answer.status for answer in waited] == [200] * 3
+        assert time.monotonic() - started >= 0.6  # two at a time: the third waited its turn
+        calls = [client.get("stub", "/sleep/0.5") for _ in range(2)]
+        calls.append(client.get("stub", "/item/1", timeout=0.2))  # no place in time
+        results = await fan_out(calls, partial=True)
+        refused = [r for r in results if isinstance(r, UpstreamUnavailable)]
+        assert len(refused) == 1
+        assert "too many calls in flight" in refused[0].detail
+        assert 'outcome="busy"' in metrics_for(app).render().decode()
