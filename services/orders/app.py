@@ -94,9 +94,9 @@ async def place_order(order: OrderIn, client: Outbound, response: Response) -> O
     """
     products = await look_up(client, order)
     lines = [
-        Line(line.product_id, products[line.product_id].name, line.quantity, price)
+        Line(line.product_id, product.name, line.quantity, product.price_cents)
         for line in order.lines
-        for price in (products[line.product_id].price_cents,)
+        for product in (products[line.product_id],)
     ]
     total = sum(line.quantity * line.unit_price_cents for line in lines)
     # A confirmation slot is held before writing: a full queue refuses the order (503) instead

@@ -12,7 +12,10 @@ import pytest
 from tests.kit.openapi.server import Server, serve
 
 # Services that call others: the variable naming each dependency's URL, and its app.
-DEPENDENCIES = {"services.orders.app:app": {"CATALOG_URL": "services.catalog.app:app"}}
+DEPENDENCIES = {
+    "services.orders.app:app": {"CATALOG_URL": "services.catalog.app:app"},
+    "services.bench.app:app": {"BENCH_UPSTREAM_URL": "bench.upstream:app"},
+}
 
 
 def load_app(target: str) -> Any:
