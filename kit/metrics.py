@@ -231,11 +231,11 @@ def _merge(rows: Rows) -> dict[tuple[Any, ...], tuple[int, float, list[int]]]:
 
 
 def _histograms(
-    lines: list[str], prefix: str, what: str, names: tuple[str, ...], rows: Rows
+    lines: list[str], prefix: str, helps: tuple[str, str], names: tuple[str, ...], rows: Rows
 ) -> None:
     """``prefix``_total (a counter) and ``prefix``_duration_seconds (a histogram) of ``rows``."""
     merged = sorted(_merge(rows).items())
-    lines += [f"# HELP {prefix}_total {what}.", f"# TYPE {prefix}_total counter"]
+    lines += [f"# HELP {prefix}_total {helps[0]}", f"# TYPE {prefix}_total counter"]
     labelled = [
         (",".join(f'{n}="{_escape(str(v))}"' for n, v in zip(names, key, strict=True)), value)
         for key, value in merged
@@ -243,7 +243,7 @@ def _histograms(
     for labels, (count, _, _) in labelled:
         lines.append(f"{prefix}_total{{{labels}}} {count}")
     name = f"{prefix.removesuffix('s')}_duration_seconds"
-    lines += [f"# HELP {name} Time taken: {what}.", f"# TYPE {name} histogram"]
+    lines += [f"# HELP {name} {helps[1]}", f"# TYPE {name} histogram"]
     for labels, (count, total, buckets) in labelled:
         cumulative = 0
         for bound, n in zip((*BUCKETS, math.inf), buckets, strict=True):
@@ -273,7 +273,10 @@ def render(snapshots: list[Snapshot]) -> bytes:
     _histograms(
         lines,
         "kit_http_requests",
-        "HTTP requests answered, by route template and status",
+        (
+            "HTTP requests answered, by route template and status.",
+            "Time to answer HTTP requests.",
+        ),
         ("method", "route", "status"),
         [row for snap in snapshots for row in snap.requests],
     )
@@ -311,7 +314,10 @@ def render(snapshots: list[Snapshot]) -> bytes:
         _histograms(
             lines,
             "kit_outbound_requests",
-            "outbound HTTP calls, by upstream, method and outcome (status or error)",
+            (
+                "Outbound HTTP calls, by upstream, method and outcome (status or error).",
+                "Time outbound HTTP calls took, until answered or failed.",
+            ),
             ("upstream", "method", "outcome"),
             outbound,
         )
