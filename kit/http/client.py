@@ -28,6 +28,7 @@ from kit.http.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from kit.http.retries import IDEMPOTENT, RETRY_STATUSES, RetryBudget, backoff, retry_after
 from kit.logs import REQUEST_ID
 from kit.metrics import Registry, Sample
+from kit.parts import Part
 
 logger = logging.getLogger("kit.http")
 T = TypeVar("T")
@@ -156,7 +157,7 @@ class _Retryable(Exception):
 class HttpClient:
     """Calls to ``upstreams`` over one pooled aiohttp session, opened by ``lifespan``.
 
-    Add it to an app with ``app.add_lifespan(client.lifespan)``; handlers get it with the
+    Add it to an app with ``app.add_part(client.part())``; handlers get it with the
     ``Outbound`` dependency, which forwards the request's ``traceparent``. Every call forwards
     the current request id (``X-Request-ID``).
     """
@@ -168,6 +169,10 @@ class HttpClient:
         self.registry: Registry | None = None
         self.forward: Mapping[str, str] = {}
 
+    def part(self) -> Part:
+        """What the client contributes to an App: its lifespan (the session's open and close)."""
+        return Part(name="http", lifespans=[self.lifespan])
+
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=self.pool_size, limit_per_host=0)
@@ -178,7 +183,7 @@ class HttpClient:
         for upstream in self.upstreams.values():  # a semaphore belongs to one event loop
             upstream.slots = asyncio.Semaphore(upstream.max_concurrency)
         if app.settings.metrics:
-            from kit.middleware import metrics_for
+            from kit.operations import metrics_for
 
             self.registry = metrics_for(app).registry
             self.registry.samplers.append(self.samples)

@@ -12,6 +12,7 @@ from typing import Any
 from kit.errors import HTTPException
 from kit.logs import REQUEST_ID
 from kit.metrics import Registry, Sample
+from kit.parts import Part
 
 logger = logging.getLogger("kit.tasks")
 
@@ -57,7 +58,7 @@ class Slot:
 class TaskQueue:
     """``workers`` tasks run the submitted coroutines, at most ``max_length`` waiting.
 
-    Add it with ``app.add_lifespan(queue.lifespan)``. ``submit()`` raises ``QueueFull`` (a 503)
+    Add it with ``app.add_part(queue.part())``. ``submit()`` raises ``QueueFull`` (a 503)
     when full; tasks run outside the request, with its request id in their logs. On shutdown
     the queue stops taking work, lets the workers drain it for up to ``drain_timeout`` seconds
     (default: ``KIT_GRACEFUL_TIMEOUT``), then cancels what still runs and logs, by name, each
@@ -143,6 +144,10 @@ class TaskQueue:
             REQUEST_ID.reset(token)
             self.running.pop(current, None)
 
+    def part(self) -> Part:
+        """What the queue contributes to an App: its lifespan (workers, then the drain)."""
+        return Part(name=f"tasks:{self.name}", lifespans=[self.lifespan])
+
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         drain = self.drain_timeout
@@ -150,7 +155,7 @@ class TaskQueue:
             drain = app.settings.graceful_timeout
         registry: Registry | None = None
         if app.settings.metrics:
-            from kit.middleware import metrics_for
+            from kit.operations import metrics_for
 
             registry = metrics_for(app).registry
             registry.samplers.append(self.samples)

@@ -38,7 +38,7 @@ app = App(
     middleware=[Middleware(ServerHeader, name="kit")],
 )
 http = HttpClient(Upstream("upstream", os.environ.get(UPSTREAM_URL_ENV)))
-app.add_lifespan(http.lifespan)
+app.add_part(http.part())
 
 
 async def query_count(queries: str | None = None) -> int:

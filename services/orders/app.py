@@ -71,8 +71,8 @@ app = App(
     description="Orders placed against the catalog: checked over HTTP, stored with their prices.",
     database=Database(migrations=Path(__file__).with_name("migrations")),
 )
-app.add_lifespan(http.lifespan)
-app.add_lifespan(confirmations.lifespan)  # added last: drained first, while the pool is open
+app.add_part(http.part())
+app.add_part(confirmations.part())  # added last: drained first, while the pool is open
 
 # SEAM(security): once kit.security is in, writes need the scope orders:write:
 #   WRITE = [Security(JWTBearer(), scopes=["orders:write"])]

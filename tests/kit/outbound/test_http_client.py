@@ -10,7 +10,7 @@ import pytest
 from kit.deadlines import REQUEST_DEADLINE
 from kit.http import Upstream, UpstreamTimeout, UpstreamUnavailable, fan_out
 from kit.logs import REQUEST_ID
-from kit.middleware import metrics_for
+from kit.operations import metrics_for
 from kit.testing import ServerProcess, free_port
 from tests.kit.outbound.conftest import opened, received
 

@@ -9,7 +9,7 @@ import pytest
 
 from kit import App
 from kit.logs import REQUEST_ID
-from kit.middleware import metrics_for
+from kit.operations import metrics_for
 from kit.tasks import QueueFull, TaskQueue
 
 pytestmark = pytest.mark.anyio
