@@ -3,6 +3,7 @@ the confirmation queue full or cut short by SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import threading
@@ -164,12 +165,19 @@ def test_sigterm_lets_queued_confirmations_finish_within_the_graceful_time(
     try:
         with httpx.Client(base_url=orders.url, timeout=10) as http:
             for n in range(1, 4):
-                assert http.post("/orders", json=order_of((n, 1))).status_code == 201
+                headers = {"x-request-id": f"placing-{n}"}
+                placed = http.post("/orders", json=order_of((n, 1)), headers=headers)
+                assert placed.status_code == 201
         orders.stop(signal.SIGTERM, timeout=15)
     finally:
         orders.stop()
         stub.stop()
     log = orders.output()
-    assert [f"order {n} confirmed" in log for n in (1, 2, 3)] == [True] * 3
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    confirmed = {
+        line["msg"]: line.get("request_id") for line in lines if line["logger"] == "orders"
+    }
+    # each ran after its response, under the id of the request that placed it
+    assert confirmed == {f"order {n} confirmed": f"placing-{n}" for n in (1, 2, 3)}
     assert "at shutdown" not in log
     assert "not run" not in log
