@@ -81,9 +81,9 @@ class Upstream:
         self.decode = msgspec.json.Decoder(Item).decode
 
     async def open(self) -> None:
-        self.session = aiohttp.ClientSession(
-            upstream_url(), connector=aiohttp.TCPConnector(limit=100)
-        )
+        url = upstream_url()
+        if url:  # unset: the app serves everything but /aggregate
+            self.session = aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=100))
 
     async def close(self) -> None:
         if self.session is not None:
