@@ -5,7 +5,8 @@ catalog concurrently (kit.http's ``fan_out``, under the request's deadline; prod
 are cached, and served stale while the catalog fails), stores the order with the names and
 prices it read in one transaction, and queues its confirmation (kit.tasks). The catalog down
 answers 503 with ``Retry-After`` (unless every product is cached); the catalog slow answers 504
-at the deadline. /readyz checks only this service's own database: the catalog being down must
+at the deadline. Placing an order needs a bearer JWT with ``orders:write`` (401 without one,
+403 without the scope). /readyz checks only this service's own database: the catalog being down must
 not take orders out of the load balancer too.
 """
 
@@ -20,9 +21,9 @@ import msgspec
 
 from kit import App, HTTPException, Query, Response
 from kit.db import Connection, Database, fetch_as, fetchrow_as
-from kit.di import Depends
 from kit.errors import ErrorItem, ValidationFailed
 from kit.http import HttpClient, Outbound, Upstream, UpstreamUnavailable, fan_out
+from kit.security import JWTBearer, Security
 from kit.tasks import TaskQueue
 
 from . import queries
@@ -74,11 +75,10 @@ app = App(
 app.add_part(http.part())
 app.add_part(confirmations.part())  # added last: drained first, while the pool is open
 
-# SEAM(security): once kit.security is in, writes need the scope orders:write:
-#   WRITE = [Security(JWTBearer(), scopes=["orders:write"])]
-# Nothing of the caller's credentials is forwarded to the catalog (only X-Request-ID and
-# traceparent), so the catalog's public reads need no token.
-WRITE: list[Depends] = []
+# Who may place orders: a bearer JWT with this scope, checked before the body is read. Nothing
+# of the caller's credentials is forwarded to the catalog (only X-Request-ID and traceparent):
+# the catalog's reads are public, and a token meant for orders is no business of the catalog.
+WRITE = [Security(JWTBearer(), scopes=["orders:write"])]
 
 PLACE_ERRORS = {
     503: "The catalog is unreachable or failing, or the confirmation queue is full",

@@ -16,7 +16,7 @@ import pytest
 
 from kit import App
 from kit.http import CircuitBreaker, ResponseCache
-from kit.testing import ServerProcess
+from kit.testing import ServerProcess, TestClient, bearer, mint_token
 from services.catalog.app import app as catalog_app
 
 from ..app import app as orders
@@ -25,11 +25,21 @@ from ..app import catalog
 REPO = Path(__file__).resolve().parents[3]
 CATALOG = "services.catalog.app:app"
 Json = dict[str, Any]
+# Tokens for the session's KIT_AUTH_JWT_SECRET (kit.testing sets it; servers inherit it).
+WRITER = bearer(mint_token(orders, scopes=["orders:write"], expires_in=24 * 3600))
+CATALOG_WRITER = bearer(mint_token(catalog_app, scopes=["catalog:write"], expires_in=24 * 3600))
 
 
 @pytest.fixture
 def app() -> App:
     return orders
+
+
+@pytest.fixture
+def client(client: TestClient) -> TestClient:
+    """kit.testing's client, sending a token that may place orders."""
+    client.headers.update(WRITER)
+    return client
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +77,7 @@ def catalog_server(
 def products(catalog_server: ServerProcess) -> list[Json]:
     """Three products for sale (prices 1500, 250, 9900) and a draft, in the catalog."""
     made = []
-    with httpx.Client(base_url=catalog_server.url, timeout=10) as http:
+    with httpx.Client(base_url=catalog_server.url, timeout=10, headers=CATALOG_WRITER) as http:
         for sku, price, status in [
             ("TEE-1", 1500, "active"),
             ("MUG-1", 250, "active"),

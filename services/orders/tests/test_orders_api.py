@@ -130,3 +130,23 @@ def test_catalog_not_configured_is_a_503(client: TestClient) -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert "not configured" in response.json()["detail"]
+
+
+def test_placing_an_order_needs_a_token_with_orders_write(
+    client: TestClient, products: list[Json]
+) -> None:
+    from kit.testing import bearer, mint_token
+
+    from ..app import app
+
+    body = order_of((products[0]["id"], 1))
+    anonymous = client.post("/orders", json=body, headers={"authorization": ""})
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    # refused before the body is read: no 422 naming fields
+    assert client.post("/orders", json={}, headers={"authorization": ""}).status_code == 401
+    reader = bearer(mint_token(app, scopes=["orders:read"], expires_in=60))
+    assert client.post("/orders", json=body, headers=reader).status_code == 403
+    forged = {"authorization": "Bearer not-a-token"}
+    assert client.post("/orders", json=body, headers=forged).status_code == 401
+    assert client.get("/orders", headers={"authorization": ""}).json()["items"] == []  # public

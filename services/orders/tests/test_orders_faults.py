@@ -14,7 +14,7 @@ import httpx
 
 from kit.testing import ServerProcess
 
-from .conftest import REPO, Json, catalog_process, order_of, orders_process
+from .conftest import REPO, WRITER, Json, catalog_process, order_of, orders_process
 
 STUB = "tests.kit.outbound.upstream:app"
 
@@ -49,14 +49,14 @@ def test_catalog_killed_mid_traffic_answers_503_fast_and_recovers(
     stop = threading.Event()
 
     def traffic() -> None:  # unknown products are never cached: every order asks the catalog
-        with httpx.Client(base_url=orders.url, timeout=10) as http:
+        with httpx.Client(base_url=orders.url, timeout=10, headers=WRITER) as http:
             n = 0
             while not stop.is_set():
                 n += 1
                 statuses.append(http.post("/orders", json=order_of((10**6 + n, 1))).status_code)
 
     try:
-        with httpx.Client(base_url=orders.url, timeout=10) as http:
+        with httpx.Client(base_url=orders.url, timeout=10, headers=WRITER) as http:
             assert http.post("/orders", json=order_of((tee, 1))).status_code == 201  # cached now
             worker = threading.Thread(target=traffic)
             worker.start()
@@ -107,7 +107,7 @@ def test_catalog_slower_than_the_deadline_is_a_504_at_the_deadline(
     env = {"KIT_REQUEST_TIMEOUT": "1", "ORDERS_CATALOG_TIMEOUT": "8"}
     orders = orders_process(fresh_database_url, stub.url, tmp_path / "orders.log", **env)
     try:
-        with orders, httpx.Client(base_url=orders.url, timeout=15) as http:
+        with orders, httpx.Client(base_url=orders.url, timeout=15, headers=WRITER) as http:
             started = time.monotonic()
             response = http.post("/orders", json=order_of((1, 1), (2, 1)))
             elapsed = time.monotonic() - started
@@ -135,7 +135,7 @@ def test_a_full_confirmation_queue_refuses_orders_and_sigterm_accounts_for_every
     }
     orders = orders_process(fresh_database_url, stub.url, tmp_path / "orders.log", **env).start()
     try:
-        with httpx.Client(base_url=orders.url, timeout=10) as http:
+        with httpx.Client(base_url=orders.url, timeout=10, headers=WRITER) as http:
             first = http.post("/orders", json=order_of((1, 1)))
             assert first.status_code == 201
             time.sleep(0.2)  # the worker takes its confirmation, which waits on the notifier
@@ -163,7 +163,7 @@ def test_sigterm_lets_queued_confirmations_finish_within_the_graceful_time(
     env = {"ORDERS_NOTIFY_URL": stub.url, "ORDERS_TASK_WORKERS": "1", "KIT_GRACEFUL_TIMEOUT": "10"}
     orders = orders_process(fresh_database_url, stub.url, tmp_path / "orders.log", **env).start()
     try:
-        with httpx.Client(base_url=orders.url, timeout=10) as http:
+        with httpx.Client(base_url=orders.url, timeout=10, headers=WRITER) as http:
             for n in range(1, 4):
                 headers = {"x-request-id": f"placing-{n}"}
                 placed = http.post("/orders", json=order_of((n, 1)), headers=headers)
@@ -181,3 +181,17 @@ def test_sigterm_lets_queued_confirmations_finish_within_the_graceful_time(
     assert confirmed == {f"order {n} confirmed": f"placing-{n}" for n in (1, 2, 3)}
     assert "at shutdown" not in log
     assert "not run" not in log
+
+
+def test_the_callers_token_is_not_forwarded_to_the_catalog(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    stub = stub_process(tmp_path / "stub.log").start()
+    orders = orders_process(fresh_database_url, stub.url, tmp_path / "orders.log")
+    try:
+        with orders, httpx.Client(base_url=orders.url, timeout=10, headers=WRITER) as http:
+            placed = http.post("/orders", json=order_of((4, 1)))
+            assert placed.status_code == 201, placed.text
+            assert placed.json()["lines"][0]["name"] == "product 4"
+    finally:
+        stub.stop()

@@ -10,7 +10,7 @@ import pytest
 
 from services.catalog.tests.servers import runtime_params
 
-from .conftest import Json, catalog_process, order_of, orders_process
+from .conftest import WRITER, Json, catalog_process, order_of, orders_process
 
 
 def access_lines(log: str, request_id: str) -> list[Json]:
@@ -34,7 +34,7 @@ def test_orders_against_the_catalog_on_a_real_server(
     catalog = catalog_process(catalog_database, tmp_path / "catalog.log", runtime)
     with catalog:
         orders = orders_process(fresh_database_url, catalog.url, tmp_path / "orders.log", runtime)
-        with orders, httpx.Client(base_url=orders.url, timeout=10) as http:
+        with orders, httpx.Client(base_url=orders.url, timeout=10, headers=WRITER) as http:
             rid = f"order-trace-{runtime}"
             placed = http.post(
                 "/orders", json=order_of((tee, 1), (mug, 2)), headers={"x-request-id": rid}

@@ -30,12 +30,16 @@ class Product(msgspec.Struct):
 
 
 @app.get("/products/{product_id}")
-async def product(product_id: int) -> Product:
+async def product(product_id: int, request: Request) -> Product:
     if PRODUCTS == "unavailable":
         raise_unavailable()
     if PRODUCTS == "slow":
         await asyncio.sleep(DELAY)
-    return Product(product_id, f"product {product_id}", 100 * product_id, "active")
+    # what a caller forwarded shows in the name: tests check what must not reach a dependency
+    name = f"product {product_id}"
+    if "authorization" in request.headers:
+        name += " (got credentials)"
+    return Product(product_id, name, 100 * product_id, "active")
 
 
 @app.post("/notifications", status_code=202)
