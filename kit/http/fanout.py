@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kit.deadlines import remaining
 from kit.http.errors import UpstreamTimeout
@@ -13,6 +13,11 @@ T = TypeVar("T")
 # kit.http calls stop at the request's deadline themselves, with an error that names their
 # upstream: waiting this much longer lets that error, not a vaguer one, be the answer.
 GRACE = 0.05
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def fan_out(
@@ -26,6 +31,10 @@ async def fan_out(
     place holds its exception, and the others still count.
     """
     tasks = [asyncio.ensure_future(call) for call in calls]
+    for task in tasks:
+        # A call cancelled here may still end with its own error (a timeout it raised while
+        # being cancelled); mark every outcome retrieved so none is logged as "never retrieved".
+        task.add_done_callback(_retrieve)
     if not tasks:
         return []
     left = remaining()
