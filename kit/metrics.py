@@ -28,6 +28,12 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 UNMATCHED = "<unmatched>"  # route label of requests no route matched: raw paths are unbounded
 FLUSH_INTERVAL = 1.0
 
+# (name, type, help, gauge merge mode, [(sample name, labels, value)]): one metric family of the
+# service's own (kit.custom_metrics), as a worker's snapshot carries it.
+CustomFamily = tuple[str, str, str, str, list[tuple[str, dict[str, str], float]]]
+# Where snapshots get the service's own metrics from; kit.custom_metrics adds itself on import.
+CUSTOM_SOURCES: list[Callable[[], list[CustomFamily]]] = []
+
 
 class Series:
     """Count, sum and (non-cumulative) bucket counts of one label set's request durations."""
@@ -54,6 +60,7 @@ class Snapshot(msgspec.Struct, array_like=True):
     loop_lag: float = 0.0
     loop_blocked: int = 0
     pool: tuple[int, int] | None = None  # (size, idle)
+    custom: list[CustomFamily] = []
     # outbound calls: [upstream, method, outcome (status or error kind), count, total, buckets]
     outbound: list[tuple[str, str, str, int, float, list[int]]] = []
     samples: list[Sample] = []
@@ -110,6 +117,7 @@ class Registry:
             loop_lag=self.loop_lag,
             loop_blocked=self.loop_blocked,
             pool=pool,
+            custom=[family for source in CUSTOM_SOURCES for family in source()],
             outbound=[
                 (*k, s.count, s.total, list(s.buckets)) for k, s in self.outbound.copy().items()
             ],
@@ -323,7 +331,12 @@ def render(snapshots: list[Snapshot]) -> bytes:
         )
     _samples(lines, snapshots, live)
     lines.append("")
-    return "\n".join(lines).encode()
+    text = "\n".join(lines).encode()
+    if any(s.custom for s in snapshots):
+        from kit.custom_metrics import render_custom
+
+        text += render_custom(snapshots, {s.pid for s in live})
+    return text
 
 
 class MetricsEndpoint:

@@ -1,0 +1,213 @@
+"""A service's own metrics: prometheus-client's API, merged across workers with kit's numbers.
+
+``Counter``, ``Gauge``, ``Histogram`` and ``Summary`` are prometheus-client's classes with two
+changes: they register in kit's registry (so /metrics shows them next to kit's series, merged
+over the server's workers), and a metric refuses to grow past ``max_series`` label sets: further
+label sets are counted under ``OTHER`` in every label, and a warning is logged once.
+
+    from kit.custom_metrics import Counter
+
+    ORDERS = Counter("orders_created", "Orders created.", ["channel"])
+    ORDERS.labels(channel="web").inc()
+
+Merging: counters, histograms and summaries add up over every worker that ever ran (totals never
+go down when a worker is replaced); a gauge's ``multiprocess_mode`` says how it merges:
+``livesum`` (the default), ``sum``, ``livemax``, ``max``, ``livemin``, ``min``, or ``all`` /
+``liveall`` for one series per worker, labelled ``pid``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+
+from kit.metrics import CUSTOM_SOURCES, CustomFamily
+
+__all__ = ["MAX_SERIES", "OTHER", "REGISTRY", "Counter", "Gauge", "Histogram", "Summary"]
+
+logger = logging.getLogger("kit.metrics")
+REGISTRY = CollectorRegistry(auto_describe=True)
+MAX_SERIES = 200  # label sets per metric; like routes, label values must come from a small set
+OTHER = "<other>"
+GAUGE_MODES = ("livesum", "sum", "livemax", "max", "livemin", "min", "all", "liveall")
+_gauge_modes: dict[str, str] = {}  # gauge name -> multiprocess_mode
+
+
+class _Guarded:
+    """Caps a metric's label sets at ``max_series``: the route guard of kit's own series."""
+
+    _labelnames: tuple[str, ...]
+    _labelvalues: tuple[str, ...]
+    _metrics: dict[Any, Any]
+    _name: str
+    max_series: int = MAX_SERIES
+    _warned: bool = False
+
+    def labels(self, *labelvalues: object, **labelkwargs: object) -> Any:
+        key: tuple[str, ...] | None = None
+        if labelkwargs and not labelvalues and set(labelkwargs) == set(self._labelnames):
+            key = tuple(str(labelkwargs[name]) for name in self._labelnames)
+        elif labelvalues and not labelkwargs and len(labelvalues) == len(self._labelnames):
+            key = tuple(str(value) for value in labelvalues)
+        if key is not None and key not in self._metrics and len(self._metrics) >= self.max_series:
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "metric %s reached %d label sets: new ones are counted as %r",
+                    self._name,
+                    self.max_series,
+                    OTHER,
+                )
+            key = (OTHER,) * len(self._labelnames)
+        if key is None:  # wrong names or count: prometheus-client raises its own error
+            return super().labels(*labelvalues, **labelkwargs)  # type: ignore[misc]
+        return super().labels(*key)  # type: ignore[misc]
+
+
+class Counter(_Guarded, prometheus_client.Counter):
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Iterable[str] = (),
+        *,
+        max_series: int = MAX_SERIES,
+        registry: CollectorRegistry | None = REGISTRY,
+        **kwargs: Any,
+    ) -> None:
+        self.max_series = max_series
+        super().__init__(name, documentation, labelnames, registry=registry, **kwargs)
+
+
+class Histogram(_Guarded, prometheus_client.Histogram):
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Iterable[str] = (),
+        *,
+        max_series: int = MAX_SERIES,
+        registry: CollectorRegistry | None = REGISTRY,
+        **kwargs: Any,
+    ) -> None:
+        self.max_series = max_series
+        super().__init__(name, documentation, labelnames, registry=registry, **kwargs)
+
+
+class Summary(_Guarded, prometheus_client.Summary):
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Iterable[str] = (),
+        *,
+        max_series: int = MAX_SERIES,
+        registry: CollectorRegistry | None = REGISTRY,
+        **kwargs: Any,
+    ) -> None:
+        self.max_series = max_series
+        super().__init__(name, documentation, labelnames, registry=registry, **kwargs)
+
+
+class Gauge(_Guarded, prometheus_client.Gauge):
+    _MULTIPROC_MODES = frozenset(GAUGE_MODES)
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Iterable[str] = (),
+        *,
+        multiprocess_mode: str = "livesum",
+        max_series: int = MAX_SERIES,
+        registry: CollectorRegistry | None = REGISTRY,
+        **kwargs: Any,
+    ) -> None:
+        if multiprocess_mode not in GAUGE_MODES:
+            raise ValueError(
+                f"multiprocess_mode={multiprocess_mode!r}: use one of {', '.join(GAUGE_MODES)}"
+            )
+        self.max_series = max_series
+        super().__init__(
+            name,
+            documentation,
+            labelnames,
+            registry=registry,
+            multiprocess_mode=multiprocess_mode,  # type: ignore[arg-type]
+            **kwargs,
+        )
+        if not self._labelvalues:  # the parent, not a labelled child
+            _gauge_modes[self._name] = multiprocess_mode
+
+
+def collect(registry: CollectorRegistry = REGISTRY) -> list[CustomFamily]:
+    """This process's values, in the form kit's worker snapshots carry them."""
+    families: list[CustomFamily] = []
+    for family in registry.collect():
+        kind = family.type
+        samples = [
+            (s.name, s.labels, s.value)
+            for s in family.samples
+            # creation times and per-worker timestamps do not merge into one number
+            if not s.name.endswith("_created") and not s.name.endswith("_gcreated")
+        ]
+        mode = _gauge_modes.get(family.name, "livesum") if kind == "gauge" else ""
+        families.append((family.name, kind, family.documentation, mode, samples))
+    return families
+
+
+CUSTOM_SOURCES.append(collect)
+
+
+def _merge(
+    snapshots: Iterable[Any], live: set[int]
+) -> dict[str, tuple[str, str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]]:
+    """Each family's samples summed (or max/min, per gauge mode) over the workers' snapshots."""
+    merged: dict[str, tuple[str, str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]] = {}
+    for snapshot in snapshots:
+        alive = snapshot.pid in live
+        for name, kind, documentation, mode, samples in snapshot.custom:
+            if name not in merged:
+                merged[name] = (kind, documentation, {})
+            values = merged[name][2]
+            if kind not in ("counter", "histogram", "summary") and not mode:
+                mode = "livemax"  # info, enum, stateset: the same in every worker
+            if mode.startswith("live") and not alive:
+                continue
+            for sample_name, labels, value in samples:
+                if mode.endswith("all"):
+                    labels = {**labels, "pid": str(snapshot.pid)}
+                key = (sample_name, tuple(sorted(labels.items())))
+                if key not in values:
+                    values[key] = value
+                elif mode.endswith("max"):
+                    values[key] = max(values[key], value)
+                elif mode.endswith("min"):
+                    values[key] = min(values[key], value)
+                else:
+                    values[key] += value
+    return merged
+
+
+class _Merged:
+    """A collector over the merged families, for prometheus-client's exposition."""
+
+    def __init__(self, snapshots: Iterable[Any], live: set[int]) -> None:
+        self.merged = _merge(snapshots, live)
+
+    def collect(self) -> Iterable[Metric]:
+        for name, (kind, documentation, values) in self.merged.items():
+            family = Metric(name, documentation, kind)
+            for (sample_name, labels), value in values.items():
+                family.add_sample(sample_name, dict(labels), value)
+            yield family
+
+
+def render_custom(snapshots: Iterable[Any], live: set[int]) -> bytes:
+    """Text exposition of the service's own metrics merged over the workers' snapshots."""
+    return generate_latest(_Merged(snapshots, live))
