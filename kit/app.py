@@ -96,8 +96,16 @@ class App(Starlette):
         if self.database is not None:
             part = getattr(self.database, "part", None)
             parts.append(part() if part is not None else Part(lifespans=[self.database.lifespan]))
+        if self.settings.otel:  # opentelemetry is imported only then; outside operations
+            from kit.tracing import tracing_part
+
+            parts.append(tracing_part(self))
         parts += [health_part(self), docs_part(self), operations_part(self)]
         parts += [exposure_part(self), security_part(self)]
+        if self.settings.admin:  # refuses to start without authentication
+            from kit.admin import admin_part
+
+            parts.append(admin_part(self))
         return parts
 
     def add_part(self, part: Part) -> None:

@@ -15,12 +15,15 @@ import msgspec
 # The id of the request being handled, None outside one; ObserveMiddleware sets it
 # (kit.middleware.observe), and kit.middleware.request_id reads it for handlers.
 REQUEST_ID: ContextVar[str | None] = ContextVar("kit.request_id", default=None)
+# The trace id (32 hex digits) of the request's span; only kit.tracing sets it (KIT_OTEL=1).
+TRACE_ID: ContextVar[str | None] = ContextVar("kit.trace_id", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
     "message",
     "asctime",
     "request_id",
+    "trace_id",
     "batch",
 }
 _LEVELS = {n: logging.getLevelName(n).lower() for n in (10, 20, 30, 40, 50)}
@@ -69,6 +72,9 @@ class JSONFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None)
         if rid is not None:
             out["request_id"] = rid
+        tid = getattr(record, "trace_id", None)
+        if tid is not None:
+            out["trace_id"] = tid
         fields = getattr(record, "fields", None)  # kit's fast path: one dict, no scan
         out.update(fields if isinstance(fields, dict) else _extras(record))
         if record.exc_info:
@@ -87,9 +93,10 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         rid = getattr(record, "request_id", None)
+        tid = getattr(record, "trace_id", None)
         line = (
             f"{self.clock.iso(record.created)} {record.levelname:<7} {record.name}"
-            f"{f' [{rid}]' if rid else ''} {record.getMessage()}"
+            f"{f' [{rid}]' if rid else ''}{f' [trace {tid}]' if tid else ''} {record.getMessage()}"
         )
         if record.exc_info:
             line += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
@@ -170,6 +177,7 @@ class AccessLine(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     logger: str
     msg: str
     request_id: str | None = None
+    trace_id: str | None = None
     method: str
     route: str | None
     path: str
@@ -224,6 +232,7 @@ def _install_record_factory() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = base(*args, **kwargs)
         record.request_id = REQUEST_ID.get()
+        record.trace_id = TRACE_ID.get()
         return record
 
     factory._kit = True  # type: ignore[attr-defined]

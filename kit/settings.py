@@ -210,6 +210,9 @@ class Settings:
     blocking_threshold: float = _env(_float(0), "KIT_BLOCKING_THRESHOLD", default=0.1)
     docs: bool = _env(_bool, "KIT_DOCS", default=True)
     docs_cdn: bool = _env(_bool, "KIT_DOCS_CDN", default=False)
+    otel: bool = _env(_bool, "KIT_OTEL", default=False)
+    admin: bool = _env(_bool, "KIT_ADMIN", default=False)
+    api_keys: str | None = _env(_optional_str, "KIT_API_KEYS", default=None)
 
     # Exposure to the internet: authentication keys and checks, CORS, trusted hosts.
     auth_jwt_secret: str | None = _env(

@@ -72,6 +72,8 @@ class Database:
         self.reset_session = reset_session
         self.server_settings = dict(server_settings or {})
         self.init = init
+        # Called with each new pooled connection (kit.tracing adds its query logger here).
+        self.connection_hooks: list[Callable[[asyncpg.Connection], None]] = []
         self.acquire_timeout: float | None = None
         self._pool: asyncpg.Pool | None = None
         self.replicas: Replicas | None = None
@@ -193,10 +195,16 @@ class Database:
             "max_size": settings.db_pool_max,
             "command_timeout": command_timeout,
             "server_settings": server_settings,
-            "init": self.init,
+            "init": self._init_connection if self.connection_hooks else self.init,
             "reset": None if self.reset_session else _keep_session,
         }
         return pooled_options(options) if settings.db_pgbouncer else options
+
+    async def _init_connection(self, connection: asyncpg.Connection) -> None:
+        for hook in self.connection_hooks:
+            hook(connection)
+        if self.init is not None:
+            await self.init(connection)
 
     async def _create_pool(self, url: str, settings: Settings) -> asyncpg.Pool:
         options = self.pool_options(settings)

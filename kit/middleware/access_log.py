@@ -8,7 +8,14 @@ from typing import Any
 
 from starlette.types import Scope
 
-from kit.logs import REQUEST_ID, AccessLine, KitHandler, direct_json_handler, encode_access_line
+from kit.logs import (
+    REQUEST_ID,
+    TRACE_ID,
+    AccessLine,
+    KitHandler,
+    direct_json_handler,
+    encode_access_line,
+)
 
 ACCESS_LOGGER = logging.getLogger("kit.access")
 RECHECK = 0.5  # seconds between checks that kit's handler alone writes access lines
@@ -52,6 +59,7 @@ class AccessLog:
                 logger=logger.name,
                 msg=msg,
                 request_id=rid,
+                trace_id=TRACE_ID.get(),
                 method=method,
                 route=route,
                 path=path,
@@ -87,6 +95,7 @@ class AccessLog:
         values["msecs"] = (created - int(created)) * 1000
         values["msg"] = msg
         values["request_id"] = rid
+        values["trace_id"] = TRACE_ID.get()
         values["fields"] = fields
         record.__dict__ = values
         return record
