@@ -102,6 +102,9 @@ class Tracing:
     def _on_query(self, record: Any) -> None:
         # asyncpg calls this with call_soon from the querying task: its context (the request's
         # span) is current here. The span is recorded after the fact, from the measured time.
+        parent = trace.get_current_span()
+        if parent is not trace.INVALID_SPAN and not parent.is_recording():
+            return  # the request was not sampled: neither is its query
         end = time.time_ns()
         query: str = record.query
         operation = query.lstrip().split(None, 1)[0].upper() if query.strip() else "QUERY"
