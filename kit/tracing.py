@@ -174,13 +174,21 @@ class TracingMiddleware:
     def __init__(self, app: ASGIApp, tracing: Tracing) -> None:
         self.app = app
         self.tracing = tracing
+        # the headers the configured propagators (OTEL_PROPAGATORS) read
+        fields = propagate.get_global_textmap().fields
+        self.propagated = frozenset(name.lower().encode("latin-1") for name in fields)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        parent = propagate.extract(scope["headers"], getter=_GETTER)
+        headers = scope["headers"]
+        parent = None  # most requests carry no trace context: skip the propagators' work
+        for name, _ in headers:
+            if name in self.propagated:
+                parent = propagate.extract(headers, getter=_GETTER)
+                break
         span = self.tracing.tracer.start_span(
             method,
             context=parent,
