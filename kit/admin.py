@@ -56,7 +56,9 @@ def redact(name: str, value: Any) -> Any:
         return REDACTED
     if isinstance(value, str):
         return _URL_PASSWORD.sub(rf"\1{REDACTED}@", value)
-    return value
+    if isinstance(value, (tuple, list)):  # e.g. replica URLs
+        return [redact(name, item) for item in value]
+    return str(value)  # anything else is shown as text, never as an object to walk
 
 
 def _package_version(name: str) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.requests import Request
 
@@ -18,10 +18,11 @@ from kit.settings import SettingsError
 API_KEY_HEADER = "x-api-key"
 
 
-def parse_api_keys(raw: str | None) -> list[bytes]:
-    """The SHA-256 digests of the keys in ``KIT_API_KEYS``."""
+def parse_api_keys(raw: str | Iterable[str] | None) -> list[bytes]:
+    """The SHA-256 digests of the keys in ``KIT_API_KEYS`` (a string or its items)."""
+    items = (raw or "").split(",") if isinstance(raw, str) or raw is None else raw
     digests = []
-    for item in (raw or "").split(","):
+    for item in items:
         key = item.strip()
         if not key:
             continue

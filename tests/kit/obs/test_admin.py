@@ -23,6 +23,7 @@ from tests.kit.obs.conftest import REPO
 KEY = "admin-key-" + secrets.token_hex(8)
 HASHED = "sha256:" + hashlib.sha256(KEY.encode()).hexdigest()
 ROLE = "kit_admin_probe"
+OTHER_KEY = "another-admin-key-0123"  # plain keys: at least 16 characters
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def admin(serve: Any, runtime: str, password_url: tuple[str, str], **env: str) -
     return serve(
         runtime,
         KIT_ADMIN="1",
-        KIT_API_KEYS=f"other-key,{HASHED}",
+        KIT_API_KEYS=f"{OTHER_KEY},{HASHED}",
         OBS_DB="1",
         DATABASE_URL=password_url[0],
         KIT_MIGRATE="0",
@@ -159,7 +160,7 @@ def test_admin_needs_a_key(serve: Any, password_url: tuple[str, str]) -> None:
     assert garbage.status_code == 401
     bearer = httpx.get(server.url + "/admin/info", headers={"Authorization": f"Bearer {KEY}"})
     assert bearer.status_code == 200
-    plain = httpx.get(server.url + "/admin/info", headers={"X-API-Key": "other-key"})
+    plain = httpx.get(server.url + "/admin/info", headers={"X-API-Key": OTHER_KEY})
     assert plain.status_code == 200
 
 

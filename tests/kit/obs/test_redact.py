@@ -26,6 +26,13 @@ from kit.settings import SettingsError
             f"postgres://a:{REDACTED}@r1/db,postgres://b:{REDACTED}@r2/db",
         ),
         ("api_keys", "k1,k2", REDACTED),
+        ("api_keys", ("k1", "k2"), REDACTED),
+        (
+            "replica_urls",
+            ("postgres://a:x1@r1/db", "postgres://r2/db"),
+            [f"postgres://a:{REDACTED}@r1/db", "postgres://r2/db"],
+        ),
+        ("cors_origins", ("https://a.example",), ["https://a.example"]),
         ("auth_jwt_secret", "hs256-secret", REDACTED),
         ("auth_jwt_public_key", None, None),
         ("workers", 4, 4),
