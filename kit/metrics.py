@@ -333,7 +333,7 @@ def render(snapshots: list[Snapshot]) -> bytes:
     lines.append("")
     text = "\n".join(lines).encode()
     if any(s.custom for s in snapshots):
-        from kit.custom_metrics import render_custom
+        from kit.custom_exposition import render_custom
 
         text += render_custom(snapshots, {s.pid for s in live})
     return text
