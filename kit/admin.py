@@ -33,12 +33,12 @@ from typing import Any, Literal
 import anyio
 import msgspec
 
-from kit.admin_auth import api_key_guard, parse_api_keys
+from kit.admin_auth import admin_guard
 from kit.di import Depends
 from kit.errors import HTTPException
 from kit.parts import Part
 from kit.routing import RouteOptions, Router
-from kit.settings import Settings, SettingsError
+from kit.settings import Settings
 
 STACK_FRAMES = 8  # innermost frames per task: from the handler down to what it awaits
 QUERY_CHARS = 200
@@ -268,15 +268,10 @@ def _describe_task(task: asyncio.Task[Any], now: float, current: bool) -> dict[s
 
 def admin_part(app: Any) -> Part:
     """The /admin routes behind authentication; refuses to start without any configured."""
-    settings: Settings = app.settings
-    digests = parse_api_keys(settings.api_keys)
-    if not digests:
-        raise SettingsError("KIT_ADMIN=1 needs authentication: set KIT_API_KEYS")
+    guard = admin_guard(app.settings)
     admin = Admin(app)
     # a guard runs before the body is read: a caller without a key learns nothing more
-    options = RouteOptions(
-        include_in_schema=False, tags=["admin"], guards=[Depends(api_key_guard(digests))]
-    )
+    options = RouteOptions(include_in_schema=False, tags=["admin"], guards=[Depends(guard)])
     router = Router()
     router.add_api_route("/admin/info", admin.info, methods=["GET"], options=options)
     router.add_api_route("/admin/tasks", admin.tasks, methods=["GET"], options=options)

@@ -1,68 +1,42 @@
-"""Who may call /admin: an API key from ``KIT_API_KEYS`` (``sha256:<hex>`` for hashed ones).
-
-Keys are compared as SHA-256 digests with ``hmac.compare_digest``, against every configured key
-(no early exit), so the answer's timing says nothing about how close a guess was.
-"""
+"""Who may call /admin: a bearer JWT with scope ``admin``, or an API key from ``KIT_API_KEYS``
+(``X-API-Key``), both verified by kit.security with the app's settings."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 from starlette.requests import Request
 
-from kit.errors import HTTPException
-from kit.settings import SettingsError
+from kit.security import APIKeyHeader, JWTBearer, Security
+from kit.settings import Settings, SettingsError
 
+ADMIN_SCOPE = "admin"
 API_KEY_HEADER = "x-api-key"
 
 
-def parse_api_keys(raw: str | Iterable[str] | None) -> list[bytes]:
-    """The SHA-256 digests of the keys in ``KIT_API_KEYS`` (a string or its items)."""
-    items = (raw or "").split(",") if isinstance(raw, str) or raw is None else raw
-    digests = []
-    for item in items:
-        key = item.strip()
-        if not key:
-            continue
-        if key.startswith("sha256:"):
-            try:
-                digest = bytes.fromhex(key[len("sha256:") :])
-            except ValueError:
-                digest = b""
-            if len(digest) != 32:
-                raise SettingsError("KIT_API_KEYS: a sha256: key must be 64 hex digits")
-            digests.append(digest)
+def admin_guard(settings: Settings) -> Callable[[Request], Awaitable[None]]:
+    """The dependency guarding /admin; a ``SettingsError`` when no authentication is set."""
+    bearer = bool(
+        settings.auth_jwt_secret or settings.auth_jwt_public_key or settings.auth_jwks_url
+    )
+    keys = bool(settings.api_keys)
+    if not (bearer or keys):
+        raise SettingsError(
+            "KIT_ADMIN=1 needs authentication: set KIT_API_KEYS, or KIT_AUTH_JWT_SECRET, "
+            "KIT_AUTH_JWT_PUBLIC_KEY or KIT_AUTH_JWKS_URL for bearer tokens with scope admin"
+        )
+    api_key = APIKeyHeader()
+    admin_token = cast(
+        "Callable[[Request], Awaitable[object]]",
+        Security(JWTBearer(), scopes=[ADMIN_SCOPE]).dependency,
+    )
+
+    async def require_admin(request: Request) -> None:
+        # 401 without credentials, 403 for a token without the admin scope
+        if keys and (not bearer or API_KEY_HEADER in request.headers):
+            await api_key.authenticate(request)
         else:
-            digests.append(hashlib.sha256(key.encode()).digest())
-    return digests
+            await admin_token(request)
 
-
-def _allows(digests: list[bytes], presented: str | None) -> bool:
-    if not presented:
-        return False
-    digest = hashlib.sha256(presented.encode()).digest()
-    found = False
-    for known in digests:
-        found |= hmac.compare_digest(digest, known)
-    return found
-
-
-def api_key_guard(digests: list[bytes]) -> Callable[[Request], Awaitable[None]]:
-    """A dependency: 401 unless the request carries one of the keys (``X-API-Key`` header, or
-    ``Authorization: Bearer <key>``)."""
-
-    async def require_api_key(request: Request) -> None:
-        headers = request.headers
-        presented = headers.get(API_KEY_HEADER)
-        if presented is None:
-            scheme, _, credentials = headers.get("authorization", "").partition(" ")
-            if scheme.lower() == "bearer":
-                presented = credentials.strip()
-        if not _allows(digests, presented):
-            raise HTTPException(
-                401, "Not authenticated", headers={"WWW-Authenticate": 'Bearer realm="admin"'}
-            )
-
-    return require_api_key
+    return require_admin

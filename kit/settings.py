@@ -212,7 +212,6 @@ class Settings:
     docs_cdn: bool = _env(_bool, "KIT_DOCS_CDN", default=False)
     otel: bool = _env(_bool, "KIT_OTEL", default=False)
     admin: bool = _env(_bool, "KIT_ADMIN", default=False)
-    api_keys: str | None = _env(_optional_str, "KIT_API_KEYS", default=None)
 
     # Exposure to the internet: authentication keys and checks, CORS, trusted hosts.
     auth_jwt_secret: str | None = _env(

@@ -1,14 +1,10 @@
-"""What /admin/info shows of settings, and how KIT_API_KEYS is read."""
+"""What /admin/info shows of settings."""
 
 from __future__ import annotations
-
-import hashlib
 
 import pytest
 
 from kit.admin import REDACTED, redact
-from kit.admin_auth import parse_api_keys
-from kit.settings import SettingsError
 
 
 @pytest.mark.parametrize(
@@ -42,19 +38,3 @@ from kit.settings import SettingsError
 )
 def test_redact(name: str, value: object, shown: object) -> None:
     assert redact(name, value) == shown
-
-
-def test_api_keys_plain_and_hashed() -> None:
-    digest = hashlib.sha256(b"two").hexdigest()
-    assert parse_api_keys(f" one , sha256:{digest},") == [
-        hashlib.sha256(b"one").digest(),
-        bytes.fromhex(digest),
-    ]
-    assert parse_api_keys(None) == []
-    assert parse_api_keys(" , ") == []
-
-
-@pytest.mark.parametrize("bad", ["sha256:abc", "sha256:" + "zz" * 32])
-def test_bad_hashed_key_is_a_settings_error(bad: str) -> None:
-    with pytest.raises(SettingsError, match="64 hex digits"):
-        parse_api_keys(bad)
