@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Callable
@@ -138,13 +139,18 @@ def shared_directory() -> Path | None:
     """Where the workers of one server share snapshots; None when this process serves alone.
 
     uvicorn, granian and hypercorn start workers with multiprocessing, so the parent process
-    (the server's supervisor) identifies the group.
+    (the server's supervisor) identifies the group; gunicorn forks its workers itself, so
+    in a gunicorn worker the parent pid (its arbiter) does.
     """
     parent = multiprocessing.parent_process()
-    if parent is None or parent.pid is None:
+    if parent is not None and parent.pid is not None:
+        supervisor = parent.pid
+    elif "gunicorn.arbiter" in sys.modules:
+        supervisor = os.getppid()
+    else:
         return None
     root = Path(tempfile.gettempdir())
-    directory = root / f"kit-metrics-{parent.pid}-{_process_start(parent.pid)}"
+    directory = root / f"kit-metrics-{supervisor}-{_process_start(supervisor)}"
     directory.mkdir(mode=0o700, exist_ok=True)
     for stale in root.glob("kit-metrics-*"):  # left by supervisors that are gone
         pid = stale.name.split("-")[2]
