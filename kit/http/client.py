@@ -176,8 +176,16 @@ class HttpClient:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=self.pool_size, limit_per_host=0)
+        trace_configs = None
+        if app.settings.otel:  # a client span per attempt, and traceparent naming it
+            from kit.http.tracing import trace_config
+
+            trace_configs = [trace_config()]
         self.session = aiohttp.ClientSession(
-            connector=connector, skip_auto_headers=("User-Agent",), raise_for_status=False
+            connector=connector,
+            skip_auto_headers=("User-Agent",),
+            raise_for_status=False,
+            trace_configs=trace_configs,
         )
         app.state.kit_http = self
         for upstream in self.upstreams.values():  # a semaphore belongs to one event loop

@@ -12,6 +12,7 @@ import httpx
 from kit import App, Depends, Request
 from kit.custom_metrics import Counter, Histogram
 from kit.db import Database, connection
+from kit.http import HttpClient, Outbound, Upstream
 
 log = logging.getLogger("obs.app")
 HITS = Counter("obs_hits", "Hits of /count, by colour.", ["colour"], max_series=3)
@@ -31,6 +32,8 @@ if os.environ.get("OBS_SPANS"):  # tracing tests: finished spans stay in memory,
 
 database = Database() if os.environ.get("OBS_DB") else None
 app = App(title="obs", version="1.2.3", database=database)
+http = HttpClient(Upstream("down", os.environ.get("OBS_DOWNSTREAM"), retries=0))
+app.add_part(http.part())
 
 
 @app.get("/count")
@@ -69,6 +72,13 @@ async def chain(
     if downstream:
         async with httpx.AsyncClient(transport=TracingTransport()) as client:
             answer["downstream"] = (await client.get(downstream + "/items/7")).json()
+    return answer
+
+
+@app.get("/chain-http")
+async def chain_http(client: Outbound) -> dict[str, Any]:
+    """Calls the downstream service through kit.http."""
+    answer: dict[str, Any] = (await client.get("down", "/items/7")).json()
     return answer
 
 

@@ -32,7 +32,7 @@ def test_request_through_postgres_and_a_second_service(
     serve: Any, runtime: str, database_url: str
 ) -> None:
     downstream = traced(serve, runtime, database_url)
-    upstream = traced(serve, runtime, database_url)
+    upstream = traced(serve, runtime, database_url, OBS_DOWNSTREAM=downstream.url)
     response = httpx.get(
         upstream.url + "/chain",
         params={"downstream": downstream.url},
@@ -66,9 +66,28 @@ def test_request_through_postgres_and_a_second_service(
     echoed = response.json()["downstream"]["traceparent"]
     assert echoed == f"00-{TRACE_ID}-{outbound['span_id']}-01"
     remote = httpx.get(downstream.url + "/spans").json()
-    (item,) = [s for s in remote if s["name"] == "GET /items/{item_id}"]
+    (item,) = [s for s in remote if s["trace_id"] == TRACE_ID]
     assert item["trace_id"] == TRACE_ID
     assert item["parent_id"] == outbound["span_id"]
+
+    # the same through kit.http, the kit's own client
+    other = "4bf92f3577b34da6a3ce929d0e0e4737"
+    via_kit = httpx.get(
+        upstream.url + "/chain-http",
+        headers={"traceparent": f"00-{other}-00f067aa0ba902b7-01"},
+        timeout=10,
+    )
+    assert via_kit.status_code == 200, via_kit.text
+    spans = httpx.get(upstream.url + "/spans").json()
+    (server,) = [s for s in spans if s["name"] == "GET /chain-http"]
+    (call,) = [s for s in spans if s["kind"] == "CLIENT" and s["trace_id"] == other]
+    assert call["parent_id"] == server["span_id"]
+    assert call["attributes"]["http.response.status_code"] == 200
+    assert call["attributes"]["url.full"] == downstream.url + "/items/7"
+    assert via_kit.json()["traceparent"] == f"00-{other}-{call['span_id']}-01"
+    remote = httpx.get(downstream.url + "/spans").json()
+    (item,) = [s for s in remote if s["trace_id"] == other]
+    assert item["parent_id"] == call["span_id"]
 
     upstream.stop()
     lines = upstream.lines()
@@ -78,9 +97,9 @@ def test_request_through_postgres_and_a_second_service(
         line for line in lines if line["logger"] == "kit.access" and line["path"] == "/chain"
     ]
     assert access["trace_id"] == TRACE_ID
-    (spans_access,) = [
+    spans_access = [
         line for line in lines if line["logger"] == "kit.access" and line["path"] == "/spans"
-    ]
+    ][0]
     assert len(spans_access["trace_id"]) == 32  # a new trace: no traceparent came with it
     assert spans_access["trace_id"] != TRACE_ID
 
