@@ -97,9 +97,9 @@ def test_request_through_postgres_and_a_second_service(
         line for line in lines if line["logger"] == "kit.access" and line["path"] == "/chain"
     ]
     assert access["trace_id"] == TRACE_ID
-    spans_access = [
+    spans_access = next(
         line for line in lines if line["logger"] == "kit.access" and line["path"] == "/spans"
-    ][0]
+    )
     assert len(spans_access["trace_id"]) == 32  # a new trace: no traceparent came with it
     assert spans_access["trace_id"] != TRACE_ID
 
