@@ -2,23 +2,35 @@
 results, and the translation of msgspec's errors into FastAPI's 422 shape.
 
 msgspec stops at the first error. Valid requests pay only for one C-level decode; the
-per-field walk that finds *every* failing field runs only after a failure.
+per-field walk that finds *every* failing field runs only after a failure, and is bounded:
+it looks at most at ``MAX_VISITS`` values and reports at most ``MAX_ERRORS`` items, so a
+hostile body cannot make the 422 (or the time to build it) large.
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
+import json
 import re
 import typing
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope
 
-from kit.errors import ErrorItem, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from kit.errors import (
+    MAX_ERRORS,
+    ErrorItem,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    more_errors,
+)
 
 encoder = msgspec.json.Encoder()
 encode = encoder.encode
@@ -26,6 +38,9 @@ encode = encoder.encode
 _PATH = re.compile(r" - at `\$(.*)`$")
 _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _BYTE = re.compile(r"\(byte (\d+)\)")
+MAX_VISITS = 2_000  # values the failure-path walk may look at (each is one msgspec.convert)
+INLINE_WALK = 64 * 1024  # bodies larger than this have their failure path walked in a thread
+MAX_ECHO = 4096  # encoded bytes of an error's "input" echoed as is; larger ones are trimmed
 
 _TYPE_NAMES = {
     "int": ("int", "a valid integer"),
@@ -181,8 +196,42 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
-def collect_errors(value: Any, tp: Any, loc: list[str | int]) -> list[ErrorItem]:
-    """Every failing field of ``value`` against ``tp``; empty when it converts cleanly."""
+class _Walk:
+    """What the failure-path walk may still spend, and how many errors it left out."""
+
+    __slots__ = ("complete", "found", "visits")
+
+    def __init__(self) -> None:
+        self.visits = MAX_VISITS
+        self.found = 0  # errors found, shown or not
+        self.complete = True  # False once the walk stopped early: ``found`` is then a floor
+
+    def spent(self) -> bool:
+        if self.visits <= 0:
+            self.complete = False
+            return True
+        self.visits -= 1
+        return False
+
+
+class Duplicates(list[Any]):
+    """Every value a JSON object gave one key, in order (msgspec validates each of them)."""
+
+
+def collect_errors(
+    value: Any, tp: Any, loc: list[str | int], walk: _Walk | None = None
+) -> list[ErrorItem]:
+    """Failing fields of ``value`` against ``tp`` (empty when it converts cleanly), at most
+    ``MAX_ERRORS`` of them; ``walk`` bounds the work and counts what was left out."""
+    if walk is None:
+        walk = _Walk()
+    if walk.spent():
+        return []
+    if isinstance(value, Duplicates):  # the first occurrence that fails is the one reported
+        for occurrence in value:
+            if failed := collect_errors(occurrence, tp, loc, walk):
+                return failed
+        return []
     try:
         msgspec.convert(value, tp, strict=False)
     except msgspec.ValidationError as exc:
@@ -191,41 +240,105 @@ def collect_errors(value: Any, tp: Any, loc: list[str | int]) -> list[ErrorItem]
         return []
     inner = _unwrap(tp)
     errors: list[ErrorItem] = []
+
+    def add(found: list[ErrorItem]) -> None:
+        errors.extend(found[: MAX_ERRORS - len(errors)])
+
     if isinstance(inner, type) and issubclass(inner, msgspec.Struct) and isinstance(value, dict):
         for field in msgspec.structs.fields(inner):
             if field.encode_name not in value:
                 if field.required:
-                    errors.append(
-                        ErrorItem("missing", [*loc, field.encode_name], "Field required", value)
-                    )
+                    walk.found += 1
+                    add([ErrorItem("missing", [*loc, field.encode_name], "Field required", value)])
                 continue
-            errors.extend(
-                collect_errors(value[field.encode_name], field.type, [*loc, field.encode_name])
+            add(
+                collect_errors(
+                    value[field.encode_name], field.type, [*loc, field.encode_name], walk
+                )
             )
     elif typing.get_origin(inner) in (list, tuple, set, frozenset) and isinstance(value, list):
         args = typing.get_args(inner)
         if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis):
             for index, item in enumerate(value):
-                errors.extend(collect_errors(item, args[0], [*loc, index]))
+                if walk.visits <= 0:
+                    walk.complete = False
+                    break
+                add(collect_errors(item, args[0], [*loc, index], walk))
     elif typing.get_origin(inner) is dict and isinstance(value, dict):
         value_type = typing.get_args(inner)[1] if typing.get_args(inner) else Any
         for key, item in value.items():
-            errors.extend(collect_errors(item, value_type, [*loc, key]))
+            if walk.visits <= 0:
+                walk.complete = False
+                break
+            add(collect_errors(item, value_type, [*loc, key], walk))
     # Constraints on the container itself (length, unknown fields) only show in the first error.
     if first not in errors and (
         not errors or first.type in ("too_long", "too_short", "extra_forbidden")
     ):
+        walk.found += 1
         errors.insert(0, first)
+        del errors[MAX_ERRORS:]
     return errors
 
 
+def _keeping_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in pairs:
+        if key not in out:
+            out[key] = item
+        elif isinstance(out[key], Duplicates):
+            out[key].append(item)
+        else:
+            out[key] = Duplicates([out[key], item])
+    return out
+
+
+def _trimmed(value: Any, depth: int = 0) -> Any:
+    """A prefix of ``value``: at most 10 items per container, two levels, 100 characters."""
+    if isinstance(value, str):
+        return value[:100]
+    if isinstance(value, list):
+        return [_trimmed(v, depth + 1) for v in value[:10]] if depth < 2 else []
+    if isinstance(value, dict):
+        if depth >= 2:
+            return {}
+        return {k[:100]: _trimmed(v, depth + 1) for k, v in itertools.islice(value.items(), 10)}
+    return value
+
+
+def _echo_bounded(errors: list[ErrorItem]) -> None:
+    """Trim echoed inputs over ``MAX_ECHO`` bytes: a hostile body must not make a big 422."""
+    for item in errors:
+        if isinstance(item.input, (str, list, dict)) and len(encode(item.input)) > MAX_ECHO:
+            item.input = _trimmed(item.input)
+
+
 def body_errors(raw: bytes, tp: Any, exc: msgspec.ValidationError) -> list[ErrorItem]:
-    """All failing fields of a JSON body that decoded but did not validate against ``tp``."""
+    """All failing fields (at most ``MAX_ERRORS``, then one item counting the rest) of a JSON
+    body that decoded but did not validate against ``tp``."""
     try:
         value = msgspec.json.decode(raw)
     except (msgspec.DecodeError, RecursionError):
         return [error_from_exception(exc, None, ["body"])]
-    return collect_errors(value, tp, ["body"]) or [error_from_exception(exc, value, ["body"])]
+    walk = _Walk()
+    errors = collect_errors(value, tp, ["body"], walk)
+    if not errors and walk.complete:
+        # The value validates, so the body repeated a key: msgspec checked every occurrence,
+        # the untyped decode kept only the last. Parse again keeping all of them (rare, so the
+        # stdlib parser's speed does not matter).
+        try:
+            value = json.loads(raw, object_pairs_hook=_keeping_duplicates)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            walk = _Walk()
+            errors = collect_errors(value, tp, ["body"], walk)
+    if not errors:
+        errors = [error_from_exception(exc, value, ["body"])]
+    _echo_bounded(errors)
+    if walk.found > len(errors) or not walk.complete:
+        errors.append(more_errors(walk.found - len(errors), exact=walk.complete))
+    return errors
 
 
 def json_invalid(exc: Exception) -> ErrorItem:
@@ -269,6 +382,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            scope["kit.client_gone"] = True  # logged and counted as 499, not 500
             raise ClientDisconnect()
         chunk = message.get("body", b"")
         if chunk:
@@ -306,6 +420,10 @@ class BodyDecoder:
         try:
             return self.decoder.decode(raw)
         except msgspec.ValidationError as exc:
-            raise ValidationFailed(body_errors(raw, self.type, exc)) from None
+            if len(raw) > INLINE_WALK:  # the walk is bounded, but not free: keep the loop free
+                errors = await run_in_threadpool(body_errors, raw, self.type, exc)
+            else:
+                errors = body_errors(raw, self.type, exc)
+            raise ValidationFailed(errors) from None
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise ValidationFailed([json_invalid(exc)]) from None

@@ -49,6 +49,21 @@ class ErrorItem(msgspec.Struct, omit_defaults=True):
     ctx: dict[str, Any] | None = None
 
 
+MAX_ERRORS = 50  # items a 422 lists; one more item says how many were left out
+
+
+def more_errors(count: int, *, exact: bool) -> ErrorItem:
+    """The last item of a 422 that lists only the first ``MAX_ERRORS`` failing fields."""
+    what = f"{count} more" if exact else f"at least {count} more"
+    return ErrorItem(
+        "too_many_errors",
+        ["body"],
+        f"{what} errors not shown",
+        None,
+        {"shown": MAX_ERRORS, "more": count, "exact": exact},
+    )
+
+
 class ValidationFailed(Exception):
     """The request did not validate; answered as 422 with one item per failing field."""
 

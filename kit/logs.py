@@ -84,8 +84,25 @@ class JSONFormatter(logging.Formatter):
         return _encode(out).decode()
 
 
+# C0 controls, DEL and C1 controls: a CR or LF in a path would forge a line in a text log, an
+# ESC would write terminal escapes. Each becomes a visible escape (\r, \n, \t, \x1b...).
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROLS.update({0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
+_CONTROLS_KEEP_LINES = {c: v for c, v in _CONTROLS.items() if c != 0x0A}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as a visible escape, on one line."""
+    return text.translate(_CONTROLS) if not text.isprintable() else text
+
+
 class TextFormatter(logging.Formatter):
-    """Human-oriented: ``time LEVEL logger [request-id] message``."""
+    """Human-oriented: ``time LEVEL logger [request-id] message``.
+
+    Everything but a traceback is one line, control characters escaped: what clients send
+    (paths, headers, ids) cannot forge lines or reach a terminal raw. A traceback keeps its
+    line breaks, with its other control characters escaped.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,14 +111,15 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         rid = getattr(record, "request_id", None)
         tid = getattr(record, "trace_id", None)
-        line = (
+        line = escape_controls(
             f"{self.clock.iso(record.created)} {record.levelname:<7} {record.name}"
             f"{f' [{rid}]' if rid else ''}{f' [trace {tid}]' if tid else ''} {record.getMessage()}"
         )
         if record.exc_info:
-            line += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            exc = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            line += "\n" + exc.translate(_CONTROLS_KEEP_LINES)
         if record.stack_info:
-            line += "\n" + record.stack_info
+            line += "\n" + record.stack_info.translate(_CONTROLS_KEEP_LINES)
         return line
 
 

@@ -28,6 +28,10 @@ from kit.processes import pid_alive
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "<unmatched>"  # route label of requests no route matched: raw paths are unbounded
 FLUSH_INTERVAL = 1.0
+# Label sets one process keeps; past this, new ones are counted under one overflow series so a
+# client cannot grow memory and the scrape without bound (routes and statuses are few anyway).
+MAX_SERIES = 2000
+OVERFLOW = ("other", "<overflow>")
 
 # (name, type, help, gauge merge mode, [(sample name, labels, value)]): one metric family of the
 # service's own (kit.custom_metrics), as a worker's snapshot carries it.
@@ -89,7 +93,11 @@ class Registry:
         key = (method, route, status)
         series = self.requests.get(key)
         if series is None:
-            series = self.requests[key] = Series()
+            if len(self.requests) >= MAX_SERIES:
+                key = (*OVERFLOW, status)
+                series = self.requests.get(key)
+            if series is None:
+                series = self.requests[key] = Series()
         series.count += 1
         series.total += seconds
         series.buckets[bisect_left(BUCKETS, seconds)] += 1

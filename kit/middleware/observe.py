@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import time
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.logs import REQUEST_ID
 from kit.metrics import UNMATCHED, Registry
 from kit.middleware.access_log import AccessLog
 from kit.middleware.request_id import HEADER, incoming_request_id, new_request_id
+from kit.responses import send_json
+
+# Methods that get their own metrics label; any other is answered 501 before routing and
+# counted as OTHER_METHOD, so a client inventing methods cannot grow the label set.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+OTHER_METHOD = "other"
+CLIENT_CLOSED = 499  # the status logged and counted when the client left before the response
+_UNKNOWN_METHOD = b'{"detail":"Not Implemented: unknown method"}'
 
 
 class _Responder:
@@ -25,7 +36,7 @@ class _Responder:
     def __init__(self, send: Send, raw_id: bytes) -> None:
         self.send = send
         self.raw_id = raw_id
-        self.status = 500  # what the server answers if the app fails before starting a response
+        self.status = 0  # until the response starts
         self.size = 0
 
     async def __call__(self, message: Message) -> None:
@@ -39,11 +50,16 @@ class _Responder:
 
 class ObserveMiddleware:
     def __init__(
-        self, app: ASGIApp, registry: Registry | None = None, access_log: AccessLog | None = None
+        self,
+        app: ASGIApp,
+        registry: Registry | None = None,
+        access_log: AccessLog | None = None,
+        methods: frozenset[str] = KNOWN_METHODS,
     ) -> None:
         self.app = app
         self.registry = registry
         self.access_log = access_log
+        self.methods = methods
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,14 +78,25 @@ class ObserveMiddleware:
             registry.in_flight += 1
         token = REQUEST_ID.set(rid)
         start = time.perf_counter()
+        method = scope["method"]
         try:
-            await self.app(scope, receive, responder)
+            if method in self.methods:
+                await self.app(scope, receive, responder)
+            else:
+                method = OTHER_METHOD
+                await send_json(responder, 501, _UNKNOWN_METHOD)
+        except ClientDisconnect:
+            scope["kit.client_gone"] = True
         finally:
             seconds = time.perf_counter() - start
+            if not responder.status:
+                # Nothing was sent: the client left (a body cut short, a disconnect), or the app
+                # failed and the server answers 500 itself.
+                responder.status = CLIENT_CLOSED if scope.get("kit.client_gone") else 500
             if registry is not None:
                 registry.in_flight -= 1
                 route = scope.get("kit.route") or UNMATCHED
-                registry.observe(scope["method"], route, responder.status, seconds)
+                registry.observe(method, route, responder.status, seconds)
             if self.access_log is not None:
                 self.access_log.emit(scope, responder.status, responder.size, seconds)
             REQUEST_ID.reset(token)

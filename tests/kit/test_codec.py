@@ -156,3 +156,26 @@ def test_body_errors_lists_every_failing_field() -> None:
         ("string_type", ["body", "name"]),
         ("int_parsing", ["body", "count"]),
     ]
+
+
+class Aged(msgspec.Struct):
+    age: Annotated[int, msgspec.Meta(le=150)]
+
+
+@pytest.mark.parametrize("raw", [b'{"age":999,"age":1}', b'{"age":1,"age":999}'])
+def test_a_repeated_key_reports_the_occurrence_that_failed(raw: bytes) -> None:
+    with pytest.raises(msgspec.ValidationError) as info:
+        msgspec.json.decode(raw, type=Aged)
+    (item,) = body_errors(raw, Aged, info.value)
+    assert (item.type, item.loc, item.input) == ("less_than_equal", ["body", "age"], 999)
+
+
+def test_the_error_list_is_capped_with_a_count_of_the_rest() -> None:
+    raw = msgspec.json.encode({"age": 1, "tags": list(range(60))})
+    tp = dict[str, list[str]]
+    with pytest.raises(msgspec.ValidationError) as info:
+        msgspec.json.decode(raw, type=tp)
+    errors = body_errors(raw, tp, info.value)
+    assert len(errors) == 51
+    assert errors[-1].type == "too_many_errors"
+    assert errors[-1].ctx == {"shown": 50, "more": 11, "exact": True}

@@ -9,6 +9,7 @@ import time
 from typing import Annotated, Any
 
 import asyncpg
+import msgspec
 
 from kit import App, Depends, Request, request_id
 from kit.db import Database, connection
@@ -17,6 +18,17 @@ log = logging.getLogger("ops.app")
 # Only the database tests set this: the other servers start without Postgres.
 database = Database() if os.environ.get("OPS_DB") else None
 app = App(title="ops", database=database)
+
+
+class Person(msgspec.Struct):
+    name: str
+    age: Annotated[int, msgspec.Meta(ge=0, le=150)]
+    tags: Annotated[list[str], msgspec.Meta(max_length=10)] = []
+
+
+@app.post("/people")
+async def people(person: Person) -> Person:
+    return person
 
 
 @app.get("/items/{item_id}")
