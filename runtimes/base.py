@@ -30,6 +30,9 @@ class Launch:
     # holds it back): every kill timeout comes after drain_delay + graceful_timeout
     drain_delay: float = 0.0
     log_level: str = "info"  # kit's level; adapters map it with quiet_level()
+    # Request line plus headers of one request, in bytes: past it the server answers 431 (or
+    # closes the connection). The servers' own defaults range from 16 KiB to unbounded.
+    max_header_size: int = 64 * 1024
 
     @property
     def url(self) -> str:

@@ -12,6 +12,7 @@ from granian import Granian
 from granian import _signals as granian_signals
 from granian._granian import BUILD_GIL, WorkerSignal
 from granian.constants import HTTPModes, Interfaces, Loops
+from granian.http import HTTP1Settings, HTTP2Settings
 from granian.log import LogLevels
 from granian.server.common import AbstractServer
 
@@ -51,6 +52,9 @@ class GranianRuntime(Runtime):
             # Whole seconds; 0 would mean "wait forever" to granian, so at least 1. The workers
             # serve on for the drain delay before they start to drain.
             "workers_kill_timeout": max(1, math.ceil(launch.drain_delay + launch.graceful_timeout)),
+            # hyper's read buffer holds the request line and headers (431 past it); 8 KiB minimum
+            "http1_settings": HTTP1Settings(max_buffer_size=max(8192, launch.max_header_size)),
+            "http2_settings": HTTP2Settings(max_headers_size=launch.max_header_size),
         }
 
     def serve(self, launch: Launch) -> int:

@@ -14,7 +14,7 @@ from uvicorn_worker import UvicornWorker
 
 from runtimes.base import Launch, Runtime, RuntimeUnavailable, quiet_level
 from runtimes.imports import import_from_string
-from runtimes.uvicorn import http_protocol
+from runtimes.uvicorn import header_bound, http_protocol
 
 # Extra time, past the graceful timeout, for lifespan shutdown before a worker is killed.
 SHUTDOWN_MARGIN = 10.0
@@ -72,6 +72,7 @@ def worker_class(launch: Launch) -> type[UvicornWorker]:
         "access_log": False,
         "server_header": False,
         "proxy_headers": False,
+        "h11_max_incomplete_event_size": header_bound(launch),
         # uvicorn takes whole seconds; rounding up never cuts a drain short.
         "timeout_graceful_shutdown": math.ceil(launch.graceful_timeout),
     }

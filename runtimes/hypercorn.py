@@ -45,6 +45,8 @@ class HypercornRuntime(Runtime):
         config.accesslog = None
         config.loglevel = quiet_level(launch.log_level).upper()
         config.include_server_header = False
+        config.h11_max_incomplete_size = launch.max_header_size  # h11 closes the connection past it
+        config.h2_max_header_list_size = launch.max_header_size
         # ALPN applies to TLS only; on cleartext hypercorn always accepts h2c (upgrade or
         # prior knowledge), whatever KIT_HTTP says.
         config.alpn_protocols = ["http/1.1"] if launch.http == "1" else ["h2", "http/1.1"]

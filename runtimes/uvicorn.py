@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import signal
 from importlib.util import find_spec
 from types import FrameType
@@ -17,9 +18,25 @@ def _installed(module: str) -> bool:
     return find_spec(module) is not None
 
 
+# uvicorn imports the protocol by name in each worker process: the limit reaches the bounded
+# httptools protocol (runtimes/uvicorn_headers.py) through the environment workers inherit.
+HEADER_LIMIT_VARIABLE = "RUNTIMES_UVICORN_MAX_HEADER_SIZE"
+
+
 def http_protocol(http: str) -> str:
     """uvicorn's HTTP implementation for ``KIT_HTTP``."""
-    return "zttp" if http == "2" else "httptools" if _installed("httptools") else "h11"
+    if http == "2":
+        return "zttp"
+    if _installed("httptools"):
+        return "runtimes.uvicorn_headers:BoundedHttpToolsProtocol"
+    return "h11"
+
+
+def header_bound(launch: Launch) -> int:
+    """``launch.max_header_size``, passed on to the bounded httptools protocol; uvicorn's h11
+    protocol takes it as ``h11_max_incomplete_event_size`` (431 past it)."""
+    os.environ[HEADER_LIMIT_VARIABLE] = str(launch.max_header_size)
+    return launch.max_header_size
 
 
 class UvicornRuntime(Runtime):
@@ -48,6 +65,7 @@ class UvicornRuntime(Runtime):
             server_header=False,
             # kit resolves forwarded headers itself (kit.middleware.forwarded).
             proxy_headers=False,
+            h11_max_incomplete_event_size=header_bound(launch),
             # uvicorn takes whole seconds; rounding up never cuts a drain short.
             timeout_graceful_shutdown=math.ceil(launch.graceful_timeout),
         )

@@ -1,0 +1,57 @@
+"""uvicorn's httptools protocol with a bound on the request line and headers.
+
+uvicorn's h11 protocol has ``h11_max_incomplete_event_size``; its httptools protocol has no
+limit at all, and httptools keeps a header being received in memory whatever its size.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from runtimes.uvicorn import HEADER_LIMIT_VARIABLE
+
+_BODY = b'{"detail":"Request Header Fields Too Large"}'
+TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: application/json\r\n"
+    b"content-length: " + str(len(_BODY)).encode() + b"\r\n"
+    b"connection: close\r\n\r\n" + _BODY
+)
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """Answers 431 and closes once an unfinished header block passes ``max_header_size``.
+
+    Bytes are counted per read while the parser is in a header block, so a read that also
+    held earlier pipelined requests counts in full: the bound is exact to within one read.
+    """
+
+    max_header_size = int(os.environ.get(HEADER_LIMIT_VARIABLE, 64 * 1024))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_headers = True
+        self._header_bytes = 0
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_headers = True
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._header_bytes = 0
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        super().data_received(data)
+        if not self._in_headers or self.transport.is_closing():
+            return
+        self._header_bytes += len(data)
+        if self._header_bytes > self.max_header_size:
+            self.transport.write(TOO_LARGE)
+            self.transport.close()
