@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import asyncpg
 from starlette.requests import Request
 
-from kit.db.errors import UNAVAILABLE_ERRORS
+from kit.db.errors import UNAVAILABLE_ERRORS, discard, is_broken
+from kit.db.outage import OUTAGE
 from kit.di import Depends
 
 if TYPE_CHECKING:
@@ -30,6 +31,15 @@ async def connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
     conn = await database.acquire()
     try:
         yield conn
+    except BaseException as exc:
+        if is_broken(conn, exc):
+            replacement = discard(conn, exc)
+            if replacement is not exc:
+                raise replacement from exc
+        raise
+    else:
+        if OUTAGE.active:
+            OUTAGE.recovered()
     finally:
         await database.release(conn)
 
@@ -55,11 +65,26 @@ async def transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
     try:
         yield conn
     except BaseException as exc:
+        if is_broken(conn, exc):
+            replacement = discard(conn, exc)
+            await database.release(conn)
+            if replacement is not exc:
+                raise replacement from exc
+            raise
         # shielded: a cancelled request must still roll back before the connection goes back
         await asyncio.shield(_roll_back_and_release(database, conn, tx, exc))
         raise
     try:
         await tx.__aexit__(None, None, None)  # COMMIT
+    except BaseException as exc:
+        if is_broken(conn, exc):
+            replacement = discard(conn, exc)
+            if replacement is not exc:
+                raise replacement from exc
+        raise
+    else:
+        if OUTAGE.active:
+            OUTAGE.recovered()
     finally:
         await database.release(conn)
 
@@ -76,10 +101,19 @@ async def read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]
         conn, replica = await database.acquire_read()
     try:
         yield conn
-    except UNAVAILABLE_ERRORS as exc:
-        if replica is not None and database.replicas is not None:
-            database.replicas.mark_down(replica, f"{type(exc).__name__}: {exc}")
+    except BaseException as exc:
+        broken = is_broken(conn, exc)
+        if isinstance(exc, UNAVAILABLE_ERRORS) or broken:
+            if replica is not None and database.replicas is not None:
+                database.replicas.mark_down(replica, f"{type(exc).__name__}: {exc}")
+        if broken:
+            replacement = discard(conn, exc)
+            if replacement is not exc:
+                raise replacement from exc
         raise
+    else:
+        if OUTAGE.active and replica is None:
+            OUTAGE.recovered()
     finally:
         await database.release_read(conn, replica)
 

@@ -6,6 +6,7 @@ Bodies are fixed strings: nothing from the database's error text reaches the cli
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kit.db.outage import OUTAGE
 from kit.errors import HTTPException, json_error
 
 logger = logging.getLogger("kit.db")
@@ -24,7 +26,46 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08
     asyncpg.exceptions.OperatorInterventionError,  # 57: shutdown, cannot connect now, canceled
     asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, out of memory
+    # The protocol lost track of a connection that broke mid-operation ("cannot switch to
+    # state 12; another operation (2) is in progress").
+    asyncpg.exceptions.InternalClientError,
+    ConnectionError,  # the socket itself: reset, broken pipe
 )
+
+
+def is_broken(connection: asyncpg.Connection, exc: BaseException) -> bool:
+    """Whether ``connection`` must not go back to the pool after ``exc`` (it is discarded)."""
+    if isinstance(exc, (*UNAVAILABLE_ERRORS, asyncpg.exceptions.InterfaceError)):
+        try:
+            return connection.is_closed() or isinstance(
+                exc,
+                (
+                    asyncpg.exceptions.InternalClientError,
+                    asyncpg.exceptions.ConnectionDoesNotExistError,
+                    ConnectionError,
+                ),
+            )
+        except asyncpg.exceptions.InterfaceError:  # the pool took it back when it broke
+            return True
+    return False
+
+
+def discard(connection: asyncpg.Connection, exc: BaseException) -> BaseException:
+    """Close a broken connection (the pool replaces it) and say what to raise instead.
+
+    An ``InterfaceError`` on a broken connection means the database went away, not a bug in
+    the handler: it becomes ``DatabaseUnavailable`` (503).
+    """
+    with contextlib.suppress(asyncpg.exceptions.InterfaceError):  # already taken back
+        connection.terminate()
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and not isinstance(
+        exc, UNAVAILABLE_ERRORS
+    ):
+        unavailable = DatabaseUnavailable("the database connection broke")
+        unavailable.__cause__ = exc
+        return unavailable
+    return exc
+
 
 RETRY_AFTER = {"Retry-After": "1"}
 
@@ -35,13 +76,8 @@ class DatabaseUnavailable(Exception):
 
 async def unavailable_handler(request: Request, exc: Exception) -> Response:
     cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
-    logger.warning(
-        "database unavailable in %s %s: %s: %s",
-        request.method,
-        request.url.path,
-        type(cause).__name__,
-        exc if cause is exc else f"{exc} ({cause})",
-    )
+    what = f"{type(cause).__name__}: " + (str(exc) if cause is exc else f"{exc} ({cause})")
+    OUTAGE.failed(what, request.url.path)
     return json_error(503, "Service Unavailable: database unavailable", RETRY_AFTER)
 
 

@@ -1,0 +1,62 @@
+"""One log line when the database becomes unavailable, a count while it stays so, one when it
+is back: an outage answered with thousands of 503s must not write thousands of lines."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+logger = logging.getLogger("kit.db")
+
+REPORT_EVERY = 10.0  # seconds between "still unavailable" lines during an outage
+
+
+class Outage:
+    """This process's view of the database's availability, fed by the requests themselves."""
+
+    __slots__ = ("active", "failures", "reported", "reported_failures", "since")
+
+    def __init__(self) -> None:
+        self.active = False
+        self.since = 0.0
+        self.failures = 0
+        self.reported = 0.0
+        self.reported_failures = 0
+
+    def failed(self, cause: str, where: str) -> None:
+        """A request to ``where`` was answered 503 because of ``cause``."""
+        now = time.monotonic()
+        self.failures += 1
+        if not self.active:
+            self.active = True
+            self.since = self.reported = now
+            self.failures = 1
+            self.reported_failures = 0
+            logger.warning(
+                "database unavailable, answering 503 (first in %s): %s",
+                where,
+                cause,
+            )
+        elif now - self.reported >= REPORT_EVERY:
+            logger.warning(
+                "database still unavailable after %.0fs: %d requests answered 503 since the "
+                "last report (last: %s)",
+                now - self.since,
+                self.failures - self.reported_failures,
+                cause,
+            )
+            self.reported = now
+            self.reported_failures = self.failures
+
+    def recovered(self) -> None:
+        """A request used the database successfully: if an outage was on, it is over."""
+        if self.active:
+            self.active = False
+            logger.warning(
+                "database available again after %.1fs; %d requests were answered 503",
+                time.monotonic() - self.since,
+                self.failures,
+            )
+
+
+OUTAGE = Outage()  # per process: each worker reports what its own requests saw
