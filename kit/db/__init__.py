@@ -14,6 +14,7 @@ from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
 from kit.db.errors import DatabaseUnavailable, conflict_on, install_conflicts
 from kit.db.migrate import MigrationError, apply_migrations
 from kit.db.records import fetch_as, fetch_json, fetchrow_as, rows_as
+from kit.db.retry import retry_transaction
 
 __all__ = [
     "Connection",
@@ -33,6 +34,7 @@ __all__ = [
     "install_conflicts",
     "read_connection",
     "resolve_database_url",
+    "retry_transaction",
     "rows_as",
     "transaction",
 ]

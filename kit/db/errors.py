@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kit.db.outage import OUTAGE
+from kit.db.retry import retry_handlers
 from kit.errors import HTTPException, json_error
 
 logger = logging.getLogger("kit.db")
@@ -98,12 +99,12 @@ async def undefined_table_handler(request: Request, exc: Exception) -> Response:
 
 
 def unavailable_handlers() -> dict[Any, Callable[..., Any]]:
-    """The 503 handlers, by exception type."""
+    """The 503 handlers, by exception type, and 409 for transactions aborted by a conflict."""
     handlers: dict[Any, Callable[..., Any]] = dict.fromkeys(
         (DatabaseUnavailable, *UNAVAILABLE_ERRORS), unavailable_handler
     )
     handlers[asyncpg.exceptions.UndefinedTableError] = undefined_table_handler
-    return handlers
+    return {**handlers, **retry_handlers()}
 
 
 def install(app: Any) -> None:

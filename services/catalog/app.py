@@ -31,6 +31,7 @@ from kit.db import (
     conflict_on,
     fetch_as,
     fetchrow_as,
+    retry_transaction,
 )
 from kit.errors import ErrorItem, ValidationFailed
 from kit.security import JWTBearer, Security
@@ -214,10 +215,11 @@ async def get_product(
     responses={**GUARDED_WRITE, **SKU_OR_CATEGORY_CONFLICT},
     dependencies=WRITE,
 )
+@retry_transaction(retries=3)
 async def update_product(
     product_id: Id,
     patch: ProductPatch,
-    conn: Transaction,
+    conn: Connection,
     response: Response,
     if_match: IfMatch = None,
 ) -> Product:
@@ -226,9 +228,11 @@ async def update_product(
     `variants`, when sent, replaces the whole list. 428 without If-Match, 412 when stale.
     """
     expected = require_if_match(if_match)
+    skus: list[str] = []
     if patch.variants is not UNSET:
         refuse_repeated_skus(patch.variants)
-    await lock_for_write(conn, product_id, expected)
+        skus = [variant.sku for variant in patch.variants]
+    await lock_for_write(conn, product_id, expected, skus)
     if patch == NO_CHANGES:  # nothing sent: not a new version
         return await read_product(conn, product_id, response)
     with NO_SUCH_CATEGORY:
@@ -310,13 +314,21 @@ async def read_product(conn: asyncpg.Connection, product_id: int, response: Resp
     return product
 
 
-async def lock_for_write(conn: asyncpg.Connection, product_id: int, if_match: str) -> None:
+async def lock_for_write(
+    conn: asyncpg.Connection, product_id: int, if_match: str, skus: list[str] | None = None
+) -> None:
     """Lock the product's row for this transaction, then check the client's If-Match.
 
     A concurrent writer waits on the lock and then sees the new version: of two writes made
-    with the same ETag, exactly one succeeds and the other gets 412.
+    with the same ETag, exactly one succeeds and the other gets 412. With ``skus`` (variants
+    being replaced) the products owning them are locked too, in id order, so that writers
+    moving SKUs between products wait for each other instead of deadlocking.
     """
-    version = await conn.fetchval(queries.LOCK_PRODUCT, product_id)
+    if skus:
+        rows = await conn.fetch(queries.LOCK_PRODUCT_AND_SKU_OWNERS, product_id, skus)
+        version = next((row["version"] for row in rows if row["id"] == product_id), None)
+    else:
+        version = await conn.fetchval(queries.LOCK_PRODUCT, product_id)
     if version is None:
         raise HTTPException(404, "product not found")
     check_if_match(if_match, version)

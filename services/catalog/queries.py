@@ -47,6 +47,14 @@ DELETE_VARIANTS = "DELETE FROM variants WHERE product_id = $1"
 
 # Writers lock the row first: a concurrent writer waits here, then sees the new version.
 LOCK_PRODUCT = "SELECT version FROM products WHERE id = $1 FOR UPDATE"
+# Replacing variants also locks the products that own the SKUs being given, all in id order:
+# two writers swapping SKUs then queue on the first lock instead of deadlocking on the index.
+LOCK_PRODUCT_AND_SKU_OWNERS = """
+SELECT id, version FROM products
+WHERE id = $1 OR id IN (SELECT product_id FROM variants WHERE sku = ANY($2::text[]))
+ORDER BY id
+FOR UPDATE
+"""
 
 # One static statement for every partial update: each field comes as ($sent, $value), so
 # "not sent" (keep) and null (clear) stay distinct without building SQL per request.

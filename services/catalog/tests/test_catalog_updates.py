@@ -202,3 +202,29 @@ WAITING_ON_LOCKS = """
 SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND wait_event_type = 'Lock'
 """
+
+
+@pytest.mark.anyio
+async def test_concurrent_patches_swapping_skus_never_deadlock(running: httpx.AsyncClient) -> None:
+    statuses: list[int] = []
+    for round_ in range(10):
+        a, b = f"SWAP-A{round_}", f"SWAP-B{round_}"
+        products = []
+        for sku in (a, b):
+            body = {"sku": sku, "name": sku, "price_cents": 1}
+            body["variants"] = [{"sku": f"{sku}-V", "label": "v"}]
+            products.append((await running.post("/products", json=body)).json())
+
+        async def give(product: Json, sku: str) -> None:
+            response = await running.patch(
+                f"/products/{product['id']}",
+                json={"variants": [{"sku": sku, "label": "v"}]},
+                headers={"if-match": f'"{product["version"]}"'},
+            )
+            statuses.append(response.status_code)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(give, products[0], f"{b}-V")
+            tasks.start_soon(give, products[1], f"{a}-V")
+    # one of each pair moves its SKU first; the other finds the SKU still taken or freed
+    assert set(statuses) <= {200, 409}, statuses
