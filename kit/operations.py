@@ -78,7 +78,14 @@ def default_middleware(settings: Settings, metrics: Metrics | None) -> list[Midd
         stack.append(Middleware(ForwardedMiddleware, trusted=settings.forwarded_allow_ips))
     stack.append(Middleware(ObserveMiddleware, registry=registry, access_log=access_log))
     if settings.max_concurrency:
-        stack.append(Middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency))
+        stack.append(
+            Middleware(
+                ConcurrencyLimitMiddleware,
+                limit=settings.max_concurrency,
+                max_queue=settings.max_queue,
+                queue_timeout=settings.queue_timeout,
+            )
+        )
     if settings.rate_limit:
         stack.append(
             Middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=settings.rate_burst)

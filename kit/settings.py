@@ -200,6 +200,10 @@ class Settings:
 
     max_body_size: int = _env(_int(0), "KIT_MAX_BODY_SIZE", default=1024 * 1024)
     max_concurrency: int = _env(_int(0), "KIT_MAX_CONCURRENCY", default=0)
+    # Past max_concurrency, requests wait up to queue_timeout for a slot (at most max_queue
+    # of them) before they are shed with 503; queue_timeout 0 sheds at once.
+    max_queue: int = _env(_int(0), "KIT_MAX_QUEUE", default=1024)
+    queue_timeout: float = _env(_float(0), "KIT_QUEUE_TIMEOUT", default=0.5)
     request_timeout: float = _env(_float(0), "KIT_REQUEST_TIMEOUT", default=0.0)
     rate_limit: float = _env(_float(0), "KIT_RATE_LIMIT", default=0.0)
     rate_burst: int = _env(_int(0), "KIT_RATE_BURST", default=0)
