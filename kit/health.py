@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kit.drain import DRAIN
 from kit.parts import Part
 from kit.responses import send_json
 
@@ -45,6 +46,7 @@ class Readiness:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         self.state = "starting"
+        DRAIN.active = False
         self._hook_signals()
         keeper = asyncio.create_task(self._keep_hooked())
         self.state = "ready"
@@ -52,6 +54,7 @@ class Readiness:
             yield
         finally:
             self.state = "draining"
+            DRAIN.active = True
             if self._delayed is not None:
                 self._delayed.cancel()
             keeper.cancel()
@@ -70,6 +73,7 @@ class Readiness:
         # Servers stop accepting and drain in-flight requests before lifespan shutdown; flipping
         # here makes readiness fail for the whole drain, not just after it.
         self.state = "draining"
+        DRAIN.active = True  # from now on, each response is its connection's last
         if self.drain_delay and not self._delay_over and self._delayed is None:
             logger.info("draining: /readyz fails, serving %ss before shutdown", self.drain_delay)
             # The signal comes again when the delay is over, so the server's handler runs in

@@ -12,6 +12,7 @@ import time
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kit.drain import DRAIN
 from kit.logs import REQUEST_ID
 from kit.metrics import UNMATCHED, Registry
 from kit.middleware.access_log import AccessLog
@@ -25,6 +26,7 @@ KNOWN_METHODS = frozenset(
 )
 OTHER_METHOD = "other"
 CLIENT_CLOSED = 499  # the status logged and counted when the client left before the response
+CLOSE = (b"connection", b"close")
 _UNKNOWN_METHOD = b'{"detail":"Not Implemented: unknown method"}'
 
 
@@ -45,6 +47,8 @@ class _Responder:
         elif message["type"] == "http.response.start":
             self.status = message["status"]
             message["headers"] = [*message.get("headers", ()), (HEADER, self.raw_id)]
+            if DRAIN.active:  # shutting down: this is the connection's last response
+                message["headers"].append(CLOSE)
         await self.send(message)
 
 
