@@ -103,9 +103,9 @@ async def read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]
         yield conn
     except BaseException as exc:
         broken = is_broken(conn, exc)
-        if isinstance(exc, UNAVAILABLE_ERRORS) or broken:
-            if replica is not None and database.replicas is not None:
-                database.replicas.mark_down(replica, f"{type(exc).__name__}: {exc}")
+        down = isinstance(exc, UNAVAILABLE_ERRORS) or broken
+        if down and replica is not None and database.replicas is not None:
+            database.replicas.mark_down(replica, f"{type(exc).__name__}: {exc}")
         if broken:
             replacement = discard(conn, exc)
             if replacement is not exc:
