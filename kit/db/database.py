@@ -22,6 +22,7 @@ from kit.db.errors import (
     logger,
     unavailable_handlers,
 )
+from kit.db.outage import detach_pool_tasks
 from kit.db.pooler import check_pooler, pooled_options
 from kit.db.replicas import Replica, Replicas
 from kit.parts import Part
@@ -109,6 +110,7 @@ class Database:
             url = await anyio.to_thread.run_sync(resolve_database_url, settings)
         self.acquire_timeout = settings.db_acquire_timeout or None
         self._pool = pool = await self._create_pool(url, settings)
+        detach_pool_tasks(pool)
         try:
             await self._after_connect(url, settings)
         except BaseException:

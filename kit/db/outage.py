@@ -3,8 +3,11 @@ is back: an outage answered with thousands of 503s must not write thousands of l
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
+
+import asyncpg
 
 logger = logging.getLogger("kit.db")
 
@@ -60,3 +63,20 @@ class Outage:
 
 
 OUTAGE = Outage()  # per process: each worker reports what its own requests saw
+
+
+class _DetachedPool(asyncpg.Pool):  # type: ignore[misc]
+    __slots__ = ()
+
+    def _schedule_min_size_maintenance(self) -> None:
+        contextvars.Context().run(super()._schedule_min_size_maintenance)
+
+
+def detach_pool_tasks(pool: asyncpg.Pool) -> None:
+    """Start the pool's background reconnects in an empty context, not the request's.
+
+    asyncpg schedules its "restore the connection floor" task from whichever request released
+    or lost a connection, so the task (and its warnings) would carry that request's id.
+    """
+    if type(pool) is asyncpg.Pool and hasattr(pool, "_schedule_min_size_maintenance"):
+        pool.__class__ = _DetachedPool

@@ -1,6 +1,7 @@
 """Fault tests on a throwaway PostgreSQL cluster (TCP on loopback) that the tests stop and
 start: the app answers 503 while it is down and recovers by itself when it is back."""
 
+import logging
 import socket
 import threading
 
@@ -31,12 +32,12 @@ def make_app(url: str, settings: Settings) -> App:
 
 
 def test_database_stopped_during_traffic_gives_503_then_recovers(
-    cluster: Cluster, settings: Settings
+    cluster: Cluster, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = make_app(cluster.url(), settings)
     statuses: list[int] = []
     stop = threading.Event()
-    with TestClient(app) as client:
+    with caplog.at_level(logging.WARNING), TestClient(app) as client:
 
         def traffic() -> None:
             while not stop.is_set():
@@ -65,6 +66,11 @@ def test_database_stopped_during_traffic_gives_503_then_recovers(
         recovered = [client.get("/value") for _ in range(20)]
         assert [r.status_code for r in recovered] == [200] * 20
         assert recovered[0].json() == 42
+    # the outage is told once when it starts and once when it ends, not once per 503
+    outage = [r.getMessage() for r in caplog.records if r.name == "kit.db"]
+    assert len(outage) == 2, outage
+    assert outage[0].startswith("database unavailable, answering 503")
+    assert outage[1].startswith("database available again")
 
 
 def test_a_connection_killed_mid_request_is_503_and_replaced(
