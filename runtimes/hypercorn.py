@@ -135,6 +135,9 @@ def supervise(config: Config, sockets: Sockets, drain_delay: float) -> int:
             late = signalled_at is not None and time.monotonic() - signalled_at > drain_delay
             # A worker that died stops them all (no respawn: fail loudly).
             if late or any(w.exitcode is not None for w in workers):
+                # Our copy of the listening sockets would keep the kernel accepting connections
+                # after the workers stop accepting, to reset them when we exit: close it first.
+                _close(sockets)
                 stop.set()
         deadline = time.monotonic() + config.graceful_timeout + SHUTDOWN_MARGIN
         for worker in workers:
@@ -145,6 +148,10 @@ def supervise(config: Config, sockets: Sockets, drain_delay: float) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
-            sock.close()
+        _close(sockets)
     return next((w.exitcode for w in workers if w.exitcode), 0) or 0
+
+
+def _close(sockets: Sockets) -> None:
+    for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+        sock.close()

@@ -73,7 +73,7 @@ class UvicornRuntime(Runtime):
     def serve(self, launch: Launch) -> int:
         config = self.config(launch)
         if config.workers > 1:
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            Supervisor(config, sockets=[config.bind_socket()]).run()
             return 0
         server = uvicorn.Server(config)
         # uvicorn replays the signal it handled to the previous handler once it has drained;
@@ -89,3 +89,14 @@ class UvicornRuntime(Runtime):
 
 def _drained(signum: int, frame: FrameType | None) -> None:
     pass
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor, closing its copy of the listening socket before it stops the
+    workers: otherwise the kernel keeps accepting connections after the workers stopped
+    accepting, and resets them when the supervisor exits."""
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
