@@ -17,17 +17,15 @@ from kit.logs import REQUEST_ID
 from kit.metrics import UNMATCHED, Registry
 from kit.middleware.access_log import AccessLog
 from kit.middleware.request_id import HEADER, incoming_request_id, new_request_id
-from kit.responses import send_json
 
-# Methods that get their own metrics label; any other is answered 501 before routing and
-# counted as OTHER_METHOD, so a client inventing methods cannot grow the label set.
+# Methods that get their own metrics label; any other is counted as OTHER_METHOD (and answered
+# 405 by the router unless a route declares it), so invented methods cannot grow the labels.
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 OTHER_METHOD = "other"
 CLIENT_CLOSED = 499  # the status logged and counted when the client left before the response
 CLOSE = (b"connection", b"close")
-_UNKNOWN_METHOD = b'{"detail":"Not Implemented: unknown method"}'
 
 
 class _Responder:
@@ -83,12 +81,10 @@ class ObserveMiddleware:
         token = REQUEST_ID.set(rid)
         start = time.perf_counter()
         method = scope["method"]
+        if method not in self.methods:
+            method = OTHER_METHOD
         try:
-            if method in self.methods:
-                await self.app(scope, receive, responder)
-            else:
-                method = OTHER_METHOD
-                await send_json(responder, 501, _UNKNOWN_METHOD)
+            await self.app(scope, receive, responder)
         except ClientDisconnect:
             scope["kit.client_gone"] = True
         finally:
