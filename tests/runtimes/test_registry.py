@@ -96,7 +96,9 @@ def test_uvicorn_options() -> None:
     config = UvicornRuntime().config(launch(workers=3, http="1"))
     assert (config.host, config.port, config.workers) == ("127.0.0.1", 8000, 3)
     assert config.loop == "uvloop"
-    assert config.http == ("httptools" if find_spec("httptools") else "h11")
+    bounded = "runtimes.uvicorn_headers:BoundedHttpToolsProtocol"  # httptools, headers bounded
+    assert config.http == (bounded if find_spec("httptools") else "h11")
+    assert config.h11_max_incomplete_event_size == 64 * 1024
     assert config.access_log is False
     assert config.lifespan == "on"
     assert config.timeout_graceful_shutdown == 3  # whole seconds, rounded up
