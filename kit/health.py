@@ -165,7 +165,10 @@ class DrainingMiddleware:
 
         async def send_closing(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+                headers = list(message.get("headers", ()))
+                if (b"connection", b"close") not in headers:  # ObserveMiddleware may have said it
+                    headers.append((b"connection", b"close"))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_closing)

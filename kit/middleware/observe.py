@@ -45,7 +45,9 @@ class _Responder:
         elif message["type"] == "http.response.start":
             self.status = message["status"]
             message["headers"] = [*message.get("headers", ()), (HEADER, self.raw_id)]
-            if DRAIN.active:  # shutting down: this is the connection's last response
+            # shutting down: this is the connection's last response (unless an inner layer,
+            # kit.health's DrainingMiddleware with a drain delay, said so already)
+            if DRAIN.active and CLOSE not in message["headers"]:
                 message["headers"].append(CLOSE)
         await self.send(message)
 
