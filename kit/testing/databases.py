@@ -7,6 +7,7 @@ import concurrent.futures
 import hashlib
 import itertools
 import os
+import secrets
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,13 +29,15 @@ def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return pool.submit(asyncio.run, factory()).result()
 
 
+_NAMES = itertools.count()
+
+
 class TemplateDatabases:
     """Builds one template database per migrations state and clones test databases from it."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.created: list[str] = []
-        self._counter = itertools.count()
         self._migrated: set[str] = set()
 
     @staticmethod
@@ -71,7 +74,9 @@ class TemplateDatabases:
 
     def create(self, migrations: Path | None) -> str:
         """A new database with ``migrations`` applied; returns its URL."""
-        name = f"kit_test_{os.getpid()}_{next(self._counter)}"
+        # Unique across every TemplateDatabases in this process, and across an earlier run whose
+        # process had the same pid and left its databases behind.
+        name = f"kit_test_{os.getpid()}_{next(_NAMES)}_{secrets.token_hex(3)}"
         _run(lambda: self._clone(migrations, name))
         self.created.append(name)
         return with_database(self.url, name)

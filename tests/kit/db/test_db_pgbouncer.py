@@ -19,7 +19,7 @@ from kit import App
 from kit.db import DatabaseStartupError, MigrationError, apply_migrations
 from kit.db.migrate import LOCK_KEY
 from kit.settings import Settings
-from kit.testing import ServerProcess, TemplateDatabases, with_database
+from kit.testing import ServerProcess, TemplateDatabases, bearer, mint_token, with_database
 from kit.testing.pgbouncer import HAVE_PGBOUNCER, PgBouncer
 from tests.kit.db.conftest import running
 
@@ -102,6 +102,7 @@ async def test_catalog_endpoints_through_the_pooler(
         db_pgbouncer=True, db_migrate_url=direct, db_pool_max=6, db_acquire_timeout=10
     )
     async with serving(app, through(pgbouncer, direct), pooled) as client:
+        client.headers.update(bearer(mint_token(app, scopes=["catalog:write"])))
         category = (await client.post("/categories", json={"slug": "s", "name": "S"})).json()
         bodies = [
             {

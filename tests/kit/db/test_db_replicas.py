@@ -17,7 +17,7 @@ from kit.db import Connection, Database, ReadConnection, apply_migrations
 from kit.db.embedded import Cluster
 from kit.db.replicas import Replicas
 from kit.settings import Settings
-from kit.testing import free_port, with_database
+from kit.testing import bearer, free_port, mint_token, with_database
 from tests.kit.db.conftest import running
 from tests.kit.db.servers import make_replica
 
@@ -91,10 +91,12 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> None:
 
 async def caught_up(servers: Servers) -> None:
     """Wait until the replica has replayed everything the primary has written."""
+    # The insert position: with synchronous_commit off (the embedded server's setting) a commit
+    # can return before its WAL is written, so the write position may not cover it yet.
     primary = await asyncpg.connect(servers.primary_url)
     replica = await asyncpg.connect(servers.replica_url)
     try:
-        target = await primary.fetchval("SELECT pg_current_wal_lsn()")
+        target = await primary.fetchval("SELECT pg_current_wal_insert_lsn()")
 
         async def reached() -> bool:
             return bool(
@@ -118,6 +120,7 @@ async def test_catalog_reads_come_from_the_replica_and_survive_its_loss(
     database.url, app.settings = servers.primary_url, replica_settings(settings, servers)
     try:
         async with running(app) as client:
+            client.headers.update(bearer(mint_token(app, scopes=["catalog:write"])))
             products = await asyncio.to_thread(seed, SyncClient(client))
             await caught_up(servers)
             pages = await asyncio.gather(
