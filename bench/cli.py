@@ -38,6 +38,19 @@ def _names(allowed: list[str] | tuple[str, ...], what: str) -> Callable[[str], l
     return parse
 
 
+def _spec(raw: str) -> str:
+    module, _, attr = raw.partition(":")
+    if not module or not attr:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not MODULE:ATTR")
+    return raw
+
+
+def _method(raw: str) -> str:
+    if not raw.isalpha():
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an HTTP method")
+    return raw.upper()
+
+
 def _positive(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -61,7 +74,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, help="warm-up seconds per cell (default 3)")
     p.add_argument("--timeout", type=_positive, default=2, help="wrk's request timeout, seconds")
     p.add_argument("--workers", type=_positive, default=1)
-    p.add_argument("--python", help="run the servers under this interpreter (its venv has kit)")
+    p.add_argument(
+        "--python",
+        metavar="3.11,3.12,...|PATH",
+        help="versions (found on PATH, by pyenv, by uv; a venv each under .kit/) or interpreter "
+        "paths, comma-separated; one merged report. A single path is used as it is",
+    )
+    mine = p.add_argument_group("your own app (instead of the built-in apps and endpoints)")
+    mine.add_argument("--app", metavar="MODULE:ATTR", type=_spec, help="the ASGI app to serve")
+    mine.add_argument(
+        "--path",
+        action="append",
+        metavar="/PATH[#STATUS]",
+        help="a path to load (repeatable); /missing#404 expects and measures a 404",
+    )
+    mine.add_argument("--method", default="GET", type=_method, help="HTTP method for --path")
+    mine.add_argument("--body", type=Path, metavar="FILE", help="request body, sent as JSON")
+    mine.add_argument(
+        "--ready-path", metavar="/PATH", help="polled until 200 before each cell (default: the "
+        "first --path)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON, Markdown, PNGs")
     p.add_argument(
         "--merge", nargs="+", type=Path, metavar="JSON", help="merge result files into one report"
@@ -75,6 +107,8 @@ def missing_prerequisites(args: argparse.Namespace, root: Path = ROOT) -> str | 
     missing = [name for name in needed if find_spec(name) is None]
     if missing:
         return f"needs the bench extra (pip install 'kit[bench]'); missing: {', '.join(missing)}"
+    if args.app is not None and args.path is None:
+        return "--app needs at least one --path to load"
     if not args.merge and not (root / "services" / "bench" / "app.py").is_file():
         return (
             f"needs a kit checkout: services/bench/app.py not found under {root}; "

@@ -25,9 +25,16 @@ class Endpoint:
     method: str
     path: str
     body: bytes | None = None  # sent as application/json
+    status: int = 200  # what the probe must see; a 4xx endpoint's answers are not errors
 
     def __str__(self) -> str:
-        return f"{self.method} {self.path}"
+        text = f"{self.method} {self.path}"
+        return text if self.status == 200 else f"{text} -> {self.status}"
+
+    @property
+    def errors_are_answers(self) -> bool:
+        """A path benchmarked for its 4xx answer (a 404 page): wrk's non-2xx count is the load."""
+        return self.status >= 400
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -55,6 +62,20 @@ QUICK = {
     "duration": 5,
     "warmup": 2,
 }
+
+
+def custom_endpoints(paths: list[str], method: str, body: bytes | None) -> dict[str, Endpoint]:
+    """``--path`` values as endpoints named by their path; ``/p#404`` expects a 404 (a fragment
+    is never sent, so the suffix cannot clash with a real path)."""
+    endpoints = {}
+    for raw in paths:
+        path, _, status = raw.partition("#")
+        if not path.startswith("/"):
+            raise ValueError(f"--path {raw}: must start with /")
+        if status and not (status.isdigit() and 200 <= int(status) <= 599):
+            raise ValueError(f"--path {raw}: the status after # must be 200-599")
+        endpoints[raw] = Endpoint(method, path, body, int(status) if status else 200)
+    return endpoints
 
 
 def split_cpus() -> tuple[list[int], list[int]]:

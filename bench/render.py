@@ -23,6 +23,11 @@ CAVEAT = (
 )
 
 
+# A cell during which the rest of the machine used more than this share of all CPUs (%)
+# is flagged: its numbers were taken under someone else's load.
+OTHER_LOAD_LIMIT = 10.0
+
+
 @dataclass(frozen=True)
 class Row:
     python: str  # "3.11", "3.14t"
@@ -58,7 +63,11 @@ def _ok(r: Record) -> bool:
 
 
 def _flag(r: Record) -> str:
-    return " ⚠" if r.errors or r.failure else ""
+    return " ⚠" if r.errors or r.failure or _loaded(r) else ""
+
+
+def _loaded(r: Record) -> bool:
+    return r.other_cpu_pct > OTHER_LOAD_LIMIT
 
 
 def _num(value: float, digits: int = 0) -> str:
@@ -109,8 +118,8 @@ def _endpoint_section(rows: list[Row], endpoint: str, label: str) -> list[str]:
     multi_python = len({(s[0], s[1]) for s in setups}) > 1
     header = ["python", "GIL"] if multi_python else []
     header += ["runtime", "framework", "rps", "p50 ms", "p90 ms", "p99 ms", "RSS MB", "start s"]
-    header += ["errors", "kit/this"]
-    text_columns = len(header) - 8  # the rest are numbers
+    header += ["server µs/req", "Postgres µs/req", "other CPU %", "errors", "kit/this"]
+    text_columns = len(header) - 11  # the rest are numbers
     body = []
     for setup in setups:
         here = {r.record.framework: r.record for r in mine if r.setup == setup}
@@ -121,18 +130,18 @@ def _endpoint_section(rows: list[Row], endpoint: str, label: str) -> list[str]:
             if _ok(rec):
                 line += [_num(rec.rps), _num(rec.p50_ms, 2), _num(rec.p90_ms, 2)]
                 line += [_num(rec.p99_ms, 2), _num(rec.rss_mb, 1), _num(rec.startup_s, 2)]
+                line += [_cpu(rec.server_cpu_us), _cpu(rec.postgres_cpu_us)]
+                line.append(_num(rec.other_cpu_pct, 1) + (" ⚠" if _loaded(rec) else ""))
             else:
-                line += [
-                    "failed",
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                    _num(rec.startup_s, 2) if rec.startup_s else "-",
-                ]
+                line += ["failed", "-", "-", "-", "-"]
+                line += [_num(rec.startup_s, 2) if rec.startup_s else "-", "-", "-", "-"]
             line += [_errors_text(rec), "" if f == "kit" else _ratio(here.get("kit"), rec)]
             body.append(line)
     return [f"## {endpoint}: {label}", "", *_table(header, body, text_columns), ""]
+
+
+def _cpu(us: float) -> str:
+    return _num(us, 1) if us > 0 else "-"
 
 
 def _errors_text(rec: Record) -> str:
@@ -146,6 +155,26 @@ def _errors_text(rec: Record) -> str:
     if rec.failure:
         parts.append("see Errors")
     return "⚠ " + ", ".join(parts)
+
+
+def _loaded_section(rows: list[Row]) -> list[str]:
+    loaded = [r for r in rows if _loaded(r.record)]
+    if not loaded:
+        return []
+    cells = ", ".join(
+        f"{r.record.framework}/{r.record.runtime}/{r.record.endpoint}/{r.python} "
+        f"({r.record.other_cpu_pct:.0f}%)"
+        for r in loaded
+    )
+    return [
+        "## Taken under load",
+        "",
+        f"⚠ {len(loaded)} of {len(rows)} cells ran while other processes used more than "
+        f"{OTHER_LOAD_LIMIT:.0f}% of the machine's CPU (other CPU % = all CPUs' busy time minus "
+        "the server, Postgres, wrk and the runner): their requests/s are not comparable; their "
+        f"CPU time per request is steadier. {cells}.",
+        "",
+    ]
 
 
 def _errors_section(rows: list[Row]) -> list[str]:
@@ -186,6 +215,11 @@ def _method(runs: list[Run]) -> list[str]:
             for r in runs
         )
     )
+    builds = [
+        f"  - {python_label(r.versions.python, r.versions.implementation)}: "
+        f"{r.versions.build.text()}"
+        for r in runs
+    ]
     packages = ", ".join(f"{k} {v}" for k, v in run.versions.packages.items())
     env = ", ".join(f"{k}={v}" for k, v in m.env.items()) or "defaults"
     dates = sorted({r.method.started_at[:10] for r in runs})
@@ -196,10 +230,13 @@ def _method(runs: list[Run]) -> list[str]:
         f"- **Machine:** {mc.cpu_model}, {mc.cpu_count} CPUs, {mc.memory_gb} GB RAM, "
         f"{mc.platform}; 1-minute load average at the start: {_load_text(m.load_before)}.",
         f"- **Python:** {pythons}. **Packages:** {packages}.",
+        "- **Builds** (how each interpreter was compiled; weighs more than the version):",
+        *dict.fromkeys(builds),
+        *_build_warning(runs),
         "- **Servers:** every cell (app x runtime x endpoint) is a fresh process started with "
         f"`kit serve APP` and {m.workers} worker(s); environment: {env}. "
         "All apps share one PostgreSQL.",
-        f"- **Pinning:** {m.pinning}.",
+        f"- **Pinning:** {m.pinning}. **PostgreSQL:** {m.postgres}.",
         f"- **Load:** {m.tool}, {m.threads} thread(s), {m.connections} connections, "
         f"{m.warmup_s:g} s warm-up (discarded), then {m.duration_s:g} s measured with "
         f"`--latency`; request timeout {m.timeout_s:g} s; loopback (127.0.0.1) only.",
@@ -207,12 +244,25 @@ def _method(runs: list[Run]) -> list[str]:
         "- **Measured:** requests/s and latency percentiles from wrk; errors = non-2xx "
         "responses (wrk counts statuses ≥ 400) + socket errors (connect, read, write, timeout); "
         "RSS = peak resident memory summed over the server's process tree, sampled every 100 ms "
-        "during warm-up and run; start s = process start to the first 200 on `GET /json`.",
+        "during warm-up and run; start s = process start to the first 200 on the ready path; "
+        "server and Postgres µs/req = CPU time (utime + stime) of each process tree during the "
+        "measured run divided by its requests; other CPU % = what the rest of the machine used "
+        f"meanwhile (⚠ above {OTHER_LOAD_LIMIT:.0f}%).",
         "- **Ratios:** kit's requests/s divided by the other app's, same runtime and Python.",
         *_merged(runs),
         "",
         CAVEAT,
         "",
+    ]
+
+
+def _build_warning(runs: list[Run]) -> list[str]:
+    keys = {r.versions.build.key() for r in runs}
+    if len(keys) < 2:
+        return []
+    return [
+        "- ⚠ **The interpreters were built differently** (provenance, PGO, LTO or shared "
+        "library): differences between Python versions here mix the version with the build."
     ]
 
 
@@ -235,14 +285,58 @@ def _merged(runs: list[Run]) -> list[str]:
     return lines
 
 
-def markdown(runs: list[Run], charts: dict[str, str]) -> str:
+def python_table(rows: list[Row], skipped: dict[str, str]) -> list[str]:
+    """Requests/s (server µs per request) per endpoint and app, one column per Python; a
+    Python that was asked for but not found is a column of "skipped"."""
+    pythons = _order((f"{r.python}" for r in rows), ())
+    columns = [*pythons, *(p for p in skipped if p not in pythons)]
+    if len(columns) < 2:
+        return []
+    runtime = primary_setup(rows)[2] if rows else ""
+    cells = {
+        (r.record.endpoint, r.record.framework, r.python): r.record
+        for r in rows
+        if r.record.runtime == runtime
+    }
+    keys = sorted(
+        {(e, f) for e, f, _ in cells},
+        key=lambda k: (_order([k[0], *ENDPOINT_ORDER], ENDPOINT_ORDER).index(k[0]), k[1]),
+    )
+    body = []
+    for endpoint, framework in keys:
+        line = [endpoint, framework]
+        for python in columns:
+            rec = cells.get((endpoint, framework, python))
+            if python in skipped:
+                line.append("skipped")
+            elif rec is None:
+                line.append("-")
+            elif not _ok(rec):
+                line.append("failed" + _flag(rec))
+            else:
+                line.append(f"{_num(rec.rps)} ({_cpu(rec.server_cpu_us)} µs){_flag(rec)}")
+        body.append(line)
+    notes = [f"- Python {p} skipped: {why}" for p, why in skipped.items()]
+    title = f"## By Python ({runtime}): requests/s (server CPU µs per request)"
+    return [title, "", *_table(["endpoint", "app", *columns], body, 2), "", *notes, ""]
+
+
+def markdown(
+    runs: list[Run], charts: dict[str, str], skipped: dict[str, str] | None = None
+) -> str:
     rows = rows_of(runs)
-    lines = ["# kit benchmark: kit vs FastAPI vs Starlette vs raw ASGI", "", *_method(runs)]
+    apps = _order((r.record.framework for r in rows), FRAMEWORK_ORDER)
+    title = "kit vs FastAPI vs Starlette vs raw ASGI"
+    if any(a not in FRAMEWORK_ORDER for a in apps):
+        title = ", ".join(apps)
+    lines = [f"# kit benchmark: {title}", "", *_method(runs)]
+    lines += python_table(rows, skipped or {})
     if rows:
         primary = primary_setup(rows)
         lines += [f"## Summary: {_setup_text(primary)}", "", *summary_table(rows, primary), ""]
         for setup in sorted({r.setup for r in rows} - {primary}, key=_setup_key):
             lines += [f"### {_setup_text(setup)}", "", *summary_table(rows, setup), ""]
+    lines += _loaded_section(rows)
     lines += _errors_section(rows)
     for title, file in charts.items():
         lines += [f"![{title}]({file})", ""]
@@ -336,9 +430,12 @@ def charts(runs: list[Run], out: Path, stem: str) -> dict[str, str]:
     return written
 
 
-def write(runs: list[Run], out: Path, stem: str) -> list[Path]:
-    """Write ``stem.md`` and its charts into ``out``; return the paths written."""
+def write(
+    runs: list[Run], out: Path, stem: str, skipped: dict[str, str] | None = None
+) -> list[Path]:
+    """Write ``stem.md`` and its charts into ``out``; return the paths written. ``skipped``:
+    Pythons that were asked for and not run, with the reason."""
     files = charts(runs, out, stem)
     report = out / f"{stem}.md"
-    report.write_text(markdown(runs, files))
+    report.write_text(markdown(runs, files, skipped))
     return [report, *(out / f for f in files.values())]

@@ -59,20 +59,24 @@ def version(wrk: str) -> str:
 
 
 def post_script(body: bytes, directory: Path) -> Path:
-    """A wrk script that POSTs ``body`` as JSON.
+    """A wrk script that POSTs ``body`` as JSON (see ``request_script``)."""
+    return request_script("POST", body, directory)
+
+
+def request_script(method: str, body: bytes | None, directory: Path) -> Path:
+    """A wrk script that sends ``method`` with ``body`` (if any) as JSON.
 
     wrk builds this request once at start-up, so no Lua runs per request and the load tool costs
     the same as for a GET.
     """
-    text = body.decode()
-    if "]]" in text:
-        raise ValueError("the body must not contain ']]' (it is embedded as a Lua long string)")
-    script = directory / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = [[{text}]]\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-    )
+    lines = [f'wrk.method = "{method}"']
+    if body is not None:
+        text = body.decode()
+        if "]]" in text:
+            raise ValueError("the body must not contain ']]' (it is embedded as a Lua long string)")
+        lines += [f"wrk.body = [[{text}]]", 'wrk.headers["Content-Type"] = "application/json"']
+    script = directory / f"{method.lower()}.lua"
+    script.write_text("\n".join(lines) + "\n")
     return script
 
 
