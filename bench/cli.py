@@ -91,8 +91,9 @@ def parser() -> argparse.ArgumentParser:
     mine.add_argument("--method", default="GET", type=_method, help="HTTP method for --path")
     mine.add_argument("--body", type=Path, metavar="FILE", help="request body, sent as JSON")
     mine.add_argument(
-        "--ready-path", metavar="/PATH", help="polled until 200 before each cell (default: the "
-        "first --path)",
+        "--ready-path",
+        metavar="/PATH",
+        help="polled until 200 before each cell (default: the first --path)",
     )
     p.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON, Markdown, PNGs")
     p.add_argument(

@@ -63,12 +63,15 @@ def per_request_us(seconds: float, requests: int) -> float:
     return round(seconds / requests * 1e6, 1) if requests else 0.0
 
 
-async def _backend_pid(url: str) -> int:
+async def _postmaster_pid(url: str) -> int | None:
     import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
-        return int(await conn.fetchval("select pg_backend_pid()"))
+        # The backend serving us exits with the connection: ask for its parent meanwhile.
+        backend = int(await conn.fetchval("select pg_backend_pid()"))
+        parent = psutil.Process(backend).parent()
+        return None if parent is None else parent.pid
     finally:
         await conn.close()
 
@@ -77,11 +80,9 @@ def postmaster_pid(database_url: str) -> int | None:
     """The local Postgres server behind ``database_url`` (the parent of our backend), or None
     when it runs elsewhere (another host, a container) and cannot be seen from here."""
     try:
-        backend = asyncio.run(_backend_pid(database_url))
-        parent = psutil.Process(backend).parent()
-    except (OSError, psutil.Error, Exception):  # asyncpg's errors have no common base
+        return asyncio.run(_postmaster_pid(database_url))
+    except Exception:  # asyncpg's and psutil's errors have no common base: not measurable
         return None
-    return None if parent is None else parent.pid
 
 
 def pin(root: int, cpus: list[int]) -> bool:

@@ -93,7 +93,7 @@ def split_cpus() -> tuple[list[int], list[int]]:
 def pinning_text(server: list[int], load: list[int]) -> str:
     if not server:
         return "none (one CPU or no taskset): server and wrk share the CPUs"
-    return f"server on CPU {_cpus(server)}, wrk on CPU {_cpus(load)} (taskset); Postgres unpinned"
+    return f"server on CPU {_cpus(server)}, wrk on CPU {_cpus(load)} (taskset)"
 
 
 def _cpus(cpus: list[int]) -> str:

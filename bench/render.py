@@ -321,9 +321,7 @@ def python_table(rows: list[Row], skipped: dict[str, str]) -> list[str]:
     return [title, "", *_table(["endpoint", "app", *columns], body, 2), "", *notes, ""]
 
 
-def markdown(
-    runs: list[Run], charts: dict[str, str], skipped: dict[str, str] | None = None
-) -> str:
+def markdown(runs: list[Run], charts: dict[str, str], skipped: dict[str, str] | None = None) -> str:
     rows = rows_of(runs)
     apps = _order((r.record.framework for r in rows), FRAMEWORK_ORDER)
     title = "kit vs FastAPI vs Starlette vs raw ASGI"

@@ -275,9 +275,7 @@ def _migrate(plan: Plan, env: dict[str, str]) -> None:
     )
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise RuntimeError(
-            f"kit migrate {app} failed: {lines[-1] if lines else proc.returncode}"
-        )
+        raise RuntimeError(f"kit migrate {app} failed: {lines[-1] if lines else proc.returncode}")
 
 
 def _versions(python: str) -> schema.Versions:
