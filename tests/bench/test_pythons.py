@@ -12,7 +12,7 @@ import pytest
 from bench import pythons, render, schema
 from bench.probe import build
 from bench.schema import Build
-from tests.bench.conftest import FIXTURES
+from tests.bench.conftest import FIXTURES, kit_bench
 
 REAL = FIXTURES / "results_quick.json"
 HERE = f"3.{sys.version_info.minor}"
@@ -88,3 +88,19 @@ def test_a_cell_taken_under_load_is_flagged(tmp_path: Path) -> None:
     report = (tmp_path / "busy.md").read_text()
     assert "## Taken under load" in report
     assert f"{busy.framework}/{busy.runtime}/{busy.endpoint}" in report
+
+
+def test_a_version_found_nowhere_is_skipped_not_a_crash(
+    bench_env: dict[str, str], tmp_path: Path
+) -> None:
+    proc = kit_bench(
+        "--python", "3.99", "--frameworks", "raw", "--runtimes", "uvicorn",
+        "--endpoints", "json", "--duration", "1", "--warmup", "0",
+        "--out", str(tmp_path), env=bench_env,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "kit bench: skipped: Python 3.99: not on PATH, not in pyenv, not found by uv" in (
+        proc.stderr
+    )
+    assert "no interpreter could be run; nothing to report" in proc.stderr
+    assert "Traceback" not in proc.stderr

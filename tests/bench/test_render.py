@@ -73,10 +73,20 @@ def test_endpoint_tables_carry_latency_memory_and_startup(run: Run) -> None:
     text = render.markdown([run], {})
     rec = _cell(run, "fastapi", "db")
     ratio = _cell(run, "kit", "db").rps / rec.rps
+    # This older results file has no CPU figures: they show as "-", other CPU as 0.0.
     assert (
         f"| granian | fastapi | {rec.rps:,.0f} | {rec.p50_ms:.2f} | {rec.p90_ms:.2f} | "
-        f"{rec.p99_ms:.2f} | {rec.rss_mb:.1f} | {rec.startup_s:.2f} | 0 | {ratio:.2f}x |"
+        f"{rec.p99_ms:.2f} | {rec.rss_mb:.1f} | {rec.startup_s:.2f} | - | - | 0.0 | 0 | "
+        f"{ratio:.2f}x |"
     ) in text
+
+
+def test_endpoint_tables_carry_cpu_per_request(run: Run) -> None:
+    rec = _cell(run, "kit", "db")
+    measured = msgspec.structs.replace(rec, server_cpu_us=221.5, postgres_cpu_us=88.25)
+    text = render.markdown([_replace(run, rec, measured)], {})
+    assert "| server µs/req | Postgres µs/req | other CPU % |" in text
+    assert f"| {rec.startup_s:.2f} | 221.5 | 88.2 | 0.0 | 0 |  |" in text
 
 
 def test_errors_are_shown_never_hidden(run: Run) -> None:
