@@ -19,7 +19,7 @@ from pathlib import Path
 
 VERSION = re.compile(r"^3\.(\d+)(t?)$")
 # The server venv's extras: kit, every runtime, the peer apps; no charts (the runner draws).
-EXTRAS = "embedded,granian,uvicorn,hypercorn,peers"
+EXTRAS = "embedded,granian,uvicorn,hypercorn,gunicorn,peers"
 ASK = (
     "import json, sys, sysconfig; print(json.dumps([sys.executable, list(sys.version_info[:2]),"
     " bool(sysconfig.get_config_var('Py_GIL_DISABLED'))]))"
