@@ -54,8 +54,9 @@ def rows_of(runs: Iterable[Run]) -> list[Row]:
 
 
 def _order(values: Iterable[str], preferred: tuple[str, ...]) -> list[str]:
+    """``preferred`` order first; other values (a user's paths) in the order they came."""
     seen = list(dict.fromkeys(values))
-    return sorted(seen, key=lambda v: (preferred.index(v) if v in preferred else len(preferred), v))
+    return sorted(seen, key=lambda v: preferred.index(v) if v in preferred else len(preferred))
 
 
 def _ok(r: Record) -> bool:
@@ -298,10 +299,10 @@ def python_table(rows: list[Row], skipped: dict[str, str]) -> list[str]:
         for r in rows
         if r.record.runtime == runtime
     }
-    keys = sorted(
-        {(e, f) for e, f, _ in cells},
-        key=lambda k: (_order([k[0], *ENDPOINT_ORDER], ENDPOINT_ORDER).index(k[0]), k[1]),
-    )
+    present = {(e, f) for e, f, _ in cells}
+    endpoints = _order((e for e, _, _ in cells), ENDPOINT_ORDER)  # dicts keep the run's order
+    frameworks = _order((f for _, f, _ in cells), FRAMEWORK_ORDER)
+    keys = [(e, f) for e in endpoints for f in frameworks if (e, f) in present]
     body = []
     for endpoint, framework in keys:
         line = [endpoint, framework]
