@@ -182,7 +182,12 @@ def _errors_section(rows: list[Row]) -> list[str]:
     bad = [r for r in rows if r.record.errors or r.record.failure]
     lines = ["## Errors", ""]
     if not bad:
-        return [*lines, "None: every cell answered 2xx with no socket errors.", ""]
+        return [
+            *lines,
+            "None: every cell answered as expected (2xx, or the status its path names) "
+            "with no socket errors.",
+            "",
+        ]
     body = []
     for row in bad:
         rec = row.record
