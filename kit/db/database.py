@@ -222,15 +222,7 @@ class Database:
         pool = self.pool
         timeout = self.acquire_timeout
         try:
-            # With a connected idle connection the acquire cannot wait, so the timer (a few
-            # microseconds per request) is only armed when it could.
-            if timeout is None or pool.get_idle_size():
-                connection: asyncpg.Connection = await pool.acquire()
-            elif _timeout is not None:
-                async with _timeout(timeout):
-                    connection = await pool.acquire()
-            else:  # pragma: no cover
-                connection = await pool.acquire(timeout=timeout)
+            connection = await _acquire_within(pool, timeout)
         except asyncio.TimeoutError:
             raise DatabaseUnavailable(
                 f"no database connection within {timeout:g}s (pool of {pool.get_max_size()})"
@@ -253,13 +245,7 @@ class Database:
                 pool = replica.pool
                 timeout = self.acquire_timeout
                 try:
-                    if timeout is None or pool.get_idle_size():
-                        connection: asyncpg.Connection = await pool.acquire()
-                    elif _timeout is not None:
-                        async with _timeout(timeout):
-                            connection = await pool.acquire()
-                    else:  # pragma: no cover
-                        connection = await pool.acquire(timeout=timeout)
+                    connection = await _acquire_within(pool, timeout)
                 except asyncio.TimeoutError:
                     break  # busy, not down: the primary serves this one
                 except CONNECT_ERRORS as exc:
@@ -288,3 +274,17 @@ class Database:
         except (TimeoutError, *CONNECT_ERRORS, asyncpg.PostgresError):
             return False
         return True
+
+
+async def _acquire_within(pool: asyncpg.Pool, timeout: float | None) -> asyncpg.Connection:
+    """A connection from ``pool``, or ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+    # With a connected idle connection the acquire cannot wait, so the timer (a few
+    # microseconds per request) is only armed when it could.
+    if timeout is None or pool.get_idle_size():
+        connection: asyncpg.Connection = await pool.acquire()
+    elif _timeout is not None:
+        async with _timeout(timeout):
+            connection = await pool.acquire()
+    else:  # pragma: no cover
+        connection = await pool.acquire(timeout=timeout)
+    return connection

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import asyncpg
 from starlette.requests import Request
 
-from kit.db.errors import UNAVAILABLE_ERRORS, discard, is_broken
+from kit.db.errors import UNAVAILABLE_ERRORS, is_broken, raise_if_broken
 from kit.db.outage import OUTAGE
 from kit.di import Depends
 
@@ -32,10 +32,7 @@ async def connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
     try:
         yield conn
     except BaseException as exc:
-        if is_broken(conn, exc):
-            replacement = discard(conn, exc)
-            if replacement is not exc:
-                raise replacement from exc
+        raise_if_broken(conn, exc)
         raise
     else:
         if OUTAGE.active:
@@ -66,10 +63,10 @@ async def transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     except BaseException as exc:
         if is_broken(conn, exc):
-            replacement = discard(conn, exc)
-            await database.release(conn)
-            if replacement is not exc:
-                raise replacement from exc
+            try:
+                raise_if_broken(conn, exc)
+            finally:
+                await database.release(conn)
             raise
         # shielded: a cancelled request must still roll back before the connection goes back
         await asyncio.shield(_roll_back_and_release(database, conn, tx, exc))
@@ -77,10 +74,7 @@ async def transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
     try:
         await tx.__aexit__(None, None, None)  # COMMIT
     except BaseException as exc:
-        if is_broken(conn, exc):
-            replacement = discard(conn, exc)
-            if replacement is not exc:
-                raise replacement from exc
+        raise_if_broken(conn, exc)
         raise
     else:
         if OUTAGE.active:
@@ -107,9 +101,7 @@ async def read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]
         if down and replica is not None and database.replicas is not None:
             database.replicas.mark_down(replica, f"{type(exc).__name__}: {exc}")
         if broken:
-            replacement = discard(conn, exc)
-            if replacement is not exc:
-                raise replacement from exc
+            raise_if_broken(conn, exc)
         raise
     else:
         if OUTAGE.active and replica is None:

@@ -68,6 +68,15 @@ def discard(connection: asyncpg.Connection, exc: BaseException) -> BaseException
     return exc
 
 
+def raise_if_broken(connection: asyncpg.Connection, exc: BaseException) -> None:
+    """When ``exc`` broke ``connection``: discard it and raise what the client should get
+    instead (``DatabaseUnavailable``), if that differs from ``exc``; otherwise do nothing."""
+    if is_broken(connection, exc):
+        replacement = discard(connection, exc)
+        if replacement is not exc:
+            raise replacement from exc
+
+
 RETRY_AFTER = {"Retry-After": "1"}
 
 
