@@ -16,9 +16,11 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from kit.di import Depends
+from kit.dispatch import Dispatch, ServerErrors
 from kit.errors import DEFAULT_HANDLERS, HandledErrors, server_error_handler
 from kit.health import health_part
 from kit.middleware.exposure import exposure_part
+from kit.middleware.observe import TRACKING
 from kit.openapi import docs_part
 from kit.operations import operations_part
 from kit.parts import LifespanFactory, Part
@@ -154,13 +156,20 @@ class App(Starlette):
         for part in self.parts:
             for prepare in part.on_build:
                 prepare()
+        handled = HandledErrors(self.router, handlers)
+        innermost: ASGIApp = Dispatch(handled, self.router, handled.handlers)
+        if self.debug:  # Starlette's traceback page
+            errors = Middleware(ServerErrorMiddleware, handler=error_handler, debug=True)
+        else:
+            errors = Middleware(
+                ServerErrors, handler=error_handler or server_error_handler, tracking=TRACKING
+            )
         middleware = [
             *(entry for part in self.parts for entry in part.middleware),
-            Middleware(ServerErrorMiddleware, handler=error_handler, debug=self.debug),
+            errors,
             *self.user_middleware,
-            Middleware(HandledErrors, handlers=handlers),
         ]
-        app: ASGIApp = self.router
+        app = innermost
         for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
         return app

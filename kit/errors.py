@@ -143,6 +143,13 @@ def lookup_handler(handlers: Handlers | None, exc: Exception) -> Callable[..., A
     return None
 
 
+async def call_handler(handler: Callable[..., Any], conn: Any, exc: Exception) -> Any:
+    """What an exception handler answers; a plain function runs in the threadpool."""
+    if inspect.iscoroutinefunction(handler):
+        return await handler(conn, exc)
+    return await run_in_threadpool(handler, conn, exc)
+
+
 class HandledErrors:
     """Starlette's ExceptionMiddleware, minus its per-request wrapping.
 
@@ -172,9 +179,6 @@ class HandledErrors:
                 conn = Request(scope, receive, send)
             else:
                 conn = WebSocket(scope, receive, send)
-            if inspect.iscoroutinefunction(handler):
-                response = await handler(conn, exc)
-            else:
-                response = await run_in_threadpool(handler, conn, exc)
+            response = await call_handler(handler, conn, exc)
             if response is not None:
                 await response(scope, receive, send)

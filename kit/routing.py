@@ -28,9 +28,13 @@ from kit.di import (
     FAILED,
     Context,
     Depends,
+    DirectDependency,
     Plan,
+    close_generators,
     compile_plan,
+    direct_dependencies,
     extract_params,
+    fill_specials,
     lift_guards,
     solve,
     solve_guards,
@@ -38,6 +42,7 @@ from kit.di import (
 from kit.errors import (
     ErrorItem,
     ValidationFailed,
+    call_handler,
     lookup_handler,
     server_error_handler,
 )
@@ -217,6 +222,7 @@ class RouteHandler:
         "body",
         "body_name",
         "call",
+        "direct",
         "has_guards",
         "is_async",
         "needs_context",
@@ -255,6 +261,7 @@ class RouteHandler:
             )
             self.body_name = info.name
         self.takes_arguments = self.needs_request or self.body is not None
+        self.direct = direct_dependencies(plan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send) if self.needs_request else None
@@ -264,7 +271,8 @@ class RouteHandler:
         except BaseException as exc:
             await self.fail(scope, receive, send, ctx, exc)
             return
-        if ctx is None and out.__class__ is tuple:  # most requests: JSON, nothing to clean up
+        if out.__class__ is tuple and (ctx is None or ctx.nothing_after_response()):
+            # most requests: JSON, with nothing left to clean up once it is sent
             await send({"type": "http.response.start", "status": out[0], "headers": out[1]})
             await send({"type": "http.response.body", "body": out[2]})
             return
@@ -283,13 +291,15 @@ class RouteHandler:
         else:
             result = await run_in_threadpool(self.call, **kwargs)
         if ctx is not None and ctx.cleanup.function_exits:
-            raised = await ctx.cleanup.close_function_scope()
+            raised = await close_generators(ctx.cleanup.function_exits, None)
             if raised is not None:
                 raise raised
         return self.render(result, ctx)
 
     async def arguments(self, request: Any, ctx: Context | None, body: Any) -> dict[str, Any]:
         """The handler's keyword arguments: parameters, dependencies, body, request objects."""
+        if self.direct is not None:
+            return await self.direct_arguments(request, typing.cast(Context, ctx), body)
         if ctx is not None:
             kwargs = await solve(self.plan, ctx, body)
             if kwargs is FAILED:
@@ -303,6 +313,32 @@ class RouteHandler:
             kwargs[self.body_name] = body
         for name in self.request_specials:
             kwargs[name] = request
+        return kwargs
+
+    async def direct_arguments(self, request: Any, ctx: Context, body: Any) -> dict[str, Any]:
+        """``arguments`` for a plan whose dependencies all take only the request (a pooled
+        connection, a transaction): called in order, without the general solver's steps."""
+        errors = ctx.errors
+        kwargs = extract_params(self.plan, request, errors) if self.plan.extractors else {}
+        if errors:
+            raise ValidationFailed(errors)
+        cleanup = ctx.cleanup
+        for name, call, request_names, generator, function_scope in typing.cast(
+            list[DirectDependency], self.direct
+        ):
+            provided = dict.fromkeys(request_names, request)
+            if generator:
+                gen = call(**provided)
+                value = await gen.__anext__()
+                (cleanup.function_exits if function_scope else cleanup.exits).append(gen)
+            else:
+                value = await call(**provided)
+            if name is not None:
+                kwargs[name] = value
+        if self.plan.specials:
+            fill_specials(self.plan, kwargs, ctx)
+        if self.body_name is not None:
+            kwargs[self.body_name] = body
         return kwargs
 
     def render(self, result: Any, ctx: Context | None) -> Any:
@@ -368,11 +404,7 @@ async def answer_error(scope: Scope, receive: Receive, send: Send, exc: Exceptio
     handler = lookup_handler(scope.get("starlette.exception_handlers"), exc)
     if handler is None:
         handler = server_error_handler
-    request = Request(scope, receive, send)
-    if inspect.iscoroutinefunction(handler):
-        response = await handler(request, exc)
-    else:
-        response = await run_in_threadpool(handler, request, exc)
+    response = await call_handler(handler, Request(scope, receive, send), exc)
     await response(scope, receive, send)
 
 
@@ -414,16 +446,16 @@ class Router(StarletteRouter):
         self.tags = list(tags or [])
         self.dependencies = list(dependencies or [])
         self.default_max_body_size = DEFAULT_MAX_BODY_SIZE
-        self._static: dict[tuple[str, str], APIRoute] = {}
+        self._static: dict[str, dict[str, APIRoute]] = {}
         self._static_built_for = -1
 
     def _build_static(self) -> None:
-        """Map (path, method) to the route that would win for it, for routes without parameters.
+        """Map path → method → the route that would win for it, for routes without parameters.
 
         A route is only mapped when no route before it could match the same request, so the
         shortcut never changes which route answers; everything else takes Starlette's scan.
         """
-        static: dict[tuple[str, str], APIRoute] = {}
+        static: dict[str, dict[str, APIRoute]] = {}
         for index, route in enumerate(self.routes):
             if not isinstance(route, APIRoute) or route.param_convertors:
                 continue
@@ -435,25 +467,31 @@ class Router(StarletteRouter):
                     "method": method,
                 }
                 probe["headers"] = []
-                if (route.path, method) not in static and not any(
+                methods = static.setdefault(route.path, {})
+                if method not in methods and not any(
                     _could_match(earlier, probe) for earlier in self.routes[:index]
                 ):
-                    static[(route.path, method)] = route
+                    methods[method] = route
         self._static = static
         self._static_built_for = len(self.routes)
 
+    def static_route(self, path: str, method: str) -> APIRoute | None:
+        """The typed route with no path parameters that answers ``method path``, if one does."""
+        if self._static_built_for != len(self.routes):
+            self._build_static()
+        methods = self._static.get(path)
+        return None if methods is None else methods.get(method)
+
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
-            if self._static_built_for != len(self.routes):
-                self._build_static()
-            route = self._static.get((scope["path"], scope["method"]))
+            route = self.static_route(scope["path"], scope["method"])
             if route is not None:
                 if "router" not in scope:
                     scope["router"] = self
-                scope["route"] = route
                 scope["endpoint"] = route.endpoint
                 scope["path_params"] = dict(scope.get("path_params", ()))
-                await route.handle(scope, receive, send)
+                scope["kit.route"] = route.path
+                await route.handler(scope, receive, send)
                 return
         await super().app(scope, receive, send)
 

@@ -52,6 +52,11 @@ class _Responder:
         await self.send(message)
 
 
+# Sends whose ``status`` tells whether the response started (kit.dispatch.ServerErrors reads it
+# instead of wrapping send once more).
+TRACKING: tuple[type, ...] = (_Responder,)
+
+
 class ObserveMiddleware:
     def __init__(
         self,
