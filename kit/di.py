@@ -101,6 +101,10 @@ class Context:
         self.background: BackgroundTasks | None = None
         self.response: Response | None = None
 
+    def nothing_after_response(self) -> bool:
+        """No background task and no request-scoped cleanup waits for the response."""
+        return self.background is None and not self.cleanup.exits
+
 
 _FAILED = object()
 
@@ -353,6 +357,30 @@ async def solve(plan: Plan, ctx: Context, body: Any) -> Any:
     if failed or ctx.errors:
         return _FAILED
     return kwargs
+
+
+# (parameter name or None, provider, its request parameters, is a generator, function scope)
+DirectDependency = tuple[str | None, Callable[..., Any], list[str], bool, bool]
+
+
+def direct_dependencies(plan: Plan) -> list[DirectDependency] | None:
+    """The handler's dependencies as direct calls, when every one takes only the request and
+    none repeats (so nothing is cached) and nothing runs before the body; else None."""
+    if plan.guards or not plan.dependencies:
+        return None
+    direct: list[DirectDependency] = []
+    keys = set()
+    for name, dep in plan.dependencies:
+        if dep.request_only is None or dep.plan.kind not in ("async", "asyncgen"):
+            return None
+        if dep.cache_key in keys:
+            return None
+        keys.add(dep.cache_key)
+        generator = dep.plan.kind == "asyncgen"
+        call = dep.plan.agen if generator else dep.plan.call
+        assert call is not None
+        direct.append((name, call, dep.request_only, generator, dep.function_scope))
+    return direct
 
 
 def lift_guards(plan: Plan) -> None:
