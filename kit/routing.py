@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.routing import Router as StarletteRouter
 from starlette.types import Lifespan, Receive, Scope, Send
@@ -57,6 +57,7 @@ DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 _PATH_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-zA-Z_][a-zA-Z0-9_]*)?}")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _NO_BODY_STATUS = frozenset({204, 304})
+_TEXT_CLASSES = (PlainTextResponse, HTMLResponse)
 # a body on these is never inferred from a parameter's type: it must be asked for with Body()
 _BODILESS_METHODS = ("GET", "HEAD", "DELETE")
 
@@ -233,6 +234,8 @@ class RouteHandler:
         "response_class",
         "status_code",
         "takes_arguments",
+        "text_charset",
+        "text_type",
     )
 
     def __init__(self, route: APIRoute, default_max_body_size: int) -> None:
@@ -242,6 +245,15 @@ class RouteHandler:
         self.status_code = route.status_code
         self.no_body = route.status_code in _NO_BODY_STATUS
         self.response_class = route.response_class
+        # A str rendered by Starlette's own text classes: the same bytes and headers, built
+        # here without a Response object.
+        self.text_type: tuple[bytes, bytes] | None = None
+        self.text_charset = "utf-8"
+        if route.response_class in _TEXT_CLASSES and not self.no_body:
+            cls = route.response_class
+            media = f"{cls.media_type}; charset={cls.charset}"
+            self.text_type = (b"content-type", media.encode("latin-1"))
+            self.text_charset = cls.charset
         self.needs_context = plan.needs_context
         self.needs_request = bool(plan.extractors or plan.specials or plan.dependencies)
         self.needs_request = self.needs_request or self.needs_context
@@ -349,6 +361,13 @@ class RouteHandler:
         if isinstance(result, Response):
             return result
         status = self.status_code
+        if (
+            self.text_type is not None
+            and result.__class__ is str
+            and (ctx is None or ctx.response is None)
+        ):
+            text = result.encode(self.text_charset)
+            return (status, [(b"content-length", b"%d" % len(text)), self.text_type], text)
         if self.response_class is not None:
             response = self.response_class(result, status_code=status)
             if ctx is not None and ctx.response is not None:
@@ -362,7 +381,7 @@ class RouteHandler:
         if self.no_body and result is None:
             return (status, [], b"")
         body = codec.encode(result)
-        return (status, [*headers, (b"content-length", str(len(body)).encode())], body)
+        return (status, [*headers, (b"content-length", b"%d" % len(body))], body)
 
     async def send_response(
         self, scope: Scope, receive: Receive, send: Send, out: Any, ctx: Context | None

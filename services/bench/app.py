@@ -58,9 +58,9 @@ async def json_serialization() -> Message:
     return Message(HELLO)
 
 
-@app.get("/plaintext")
-async def plaintext() -> PlainTextResponse:
-    return PlainTextResponse(HELLO)
+@app.get("/plaintext", response_class=PlainTextResponse)
+async def plaintext() -> str:
+    return HELLO
 
 
 @app.get("/db")
@@ -75,9 +75,9 @@ async def multiple_queries(conn: Connection, count: QueryCount) -> list[World]:
     ]
 
 
-@app.get("/fortunes")
-async def fortunes(conn: Connection) -> HTMLResponse:
-    return HTMLResponse(render_fortunes(await conn.fetch(READ_FORTUNES)))
+@app.get("/fortunes", response_class=HTMLResponse)
+async def fortunes(conn: Connection) -> str:
+    return render_fortunes(await conn.fetch(READ_FORTUNES))
 
 
 @app.get("/updates")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import msgspec
 import pytest
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.testclient import TestClient
 
 from kit import App, Depends, HTTPException, Request, Router
@@ -161,3 +162,38 @@ def test_cleanup_runs_once_on_success_and_once_on_error_in_reverse_order() -> No
         "error:a:HTTPException",
         "close:a",
     ]
+
+
+@pytest.mark.parametrize("cls", [PlainTextResponse, HTMLResponse])
+def test_a_str_for_a_text_response_class_is_what_starlette_would_send(
+    cls: type[PlainTextResponse],
+) -> None:
+    app = App()
+
+    @app.get("/fast", response_class=cls)
+    async def fast() -> str:
+        return "héllo <b>"
+
+    @app.get("/starlette")
+    async def by_hand() -> PlainTextResponse:
+        return cls("héllo <b>")
+
+    @app.post("/created", response_class=cls, status_code=201)
+    async def created(response: Response) -> str:
+        response.headers["x-extra"] = "1"  # an injected Response: merged as before
+        return "made"
+
+    @app.get("/passthrough", response_class=cls)
+    async def passthrough() -> PlainTextResponse:
+        return PlainTextResponse("as returned", status_code=202)
+
+    client = TestClient(app)
+    fast_answer, by_hand_answer = client.get("/fast"), client.get("/starlette")
+    assert fast_answer.content == by_hand_answer.content == "héllo <b>".encode()
+    same = [(k, v) for k, v in by_hand_answer.headers.items() if k != "x-request-id"]
+    assert [(k, v) for k, v in fast_answer.headers.items() if k != "x-request-id"] == same
+    made = client.post("/created")
+    assert (made.status_code, made.text, made.headers["x-extra"]) == (201, "made", "1")
+    assert made.headers["content-type"] == by_hand_answer.headers["content-type"]
+    passed = client.get("/passthrough")
+    assert (passed.status_code, passed.text) == (202, "as returned")
