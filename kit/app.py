@@ -156,20 +156,23 @@ class App(Starlette):
         for part in self.parts:
             for prepare in part.on_build:
                 prepare()
-        handled = HandledErrors(self.router, handlers)
-        innermost: ASGIApp = Dispatch(handled, self.router, handled.handlers)
+        handled_errors = HandledErrors(self.router, handlers)
+        handled: ASGIApp = handled_errors
+        table = handled_errors.handlers
         if self.debug:  # Starlette's traceback page
             errors = Middleware(ServerErrorMiddleware, handler=error_handler, debug=True)
         else:
             errors = Middleware(
                 ServerErrors, handler=error_handler or server_error_handler, tracking=TRACKING
             )
-        middleware = [
-            *(entry for part in self.parts for entry in part.middleware),
-            errors,
-            *self.user_middleware,
-        ]
-        app = innermost
+        middleware = [entry for part in self.parts for entry in part.middleware]
+        if self.user_middleware or self.debug:
+            middleware += [errors, *self.user_middleware]
+        else:
+            # Kit routes answer their own errors, so only the other routes need the 500 layer.
+            cls, args, kwargs = errors
+            handled = cls(handled, *args, **kwargs)
+        app: ASGIApp = Dispatch(handled, self.router, table)
         for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
         return app

@@ -220,6 +220,7 @@ class RouteHandler:
     """
 
     __slots__ = (
+        "bare",
         "body",
         "body_name",
         "call",
@@ -274,12 +275,16 @@ class RouteHandler:
             self.body_name = info.name
         self.takes_arguments = self.needs_request or self.body is not None
         self.direct = direct_dependencies(plan)
+        self.bare = self.is_async and not (self.takes_arguments or self.has_guards)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send) if self.needs_request else None
         ctx = Context(typing.cast(Request, request)) if self.needs_context else None
         try:
-            out = await self.respond(scope, receive, request, ctx)
+            if self.bare:  # nothing to resolve, read or validate: call and render
+                out = self.render(await self.call(), None)
+            else:
+                out = await self.respond(scope, receive, request, ctx)
         except BaseException as exc:
             await self.fail(scope, receive, send, ctx, exc)
             return
@@ -423,7 +428,13 @@ async def answer_error(scope: Scope, receive: Receive, send: Send, exc: Exceptio
     handler = lookup_handler(scope.get("starlette.exception_handlers"), exc)
     if handler is None:
         handler = server_error_handler
-    response = await call_handler(handler, Request(scope, receive, send), exc)
+    request = Request(scope, receive, send)
+    try:
+        response = await call_handler(handler, request, exc)
+    except Exception as failed:  # the handler itself failed: what Starlette would answer
+        if handler is server_error_handler:
+            raise
+        response = await server_error_handler(request, failed)
     await response(scope, receive, send)
 
 

@@ -220,3 +220,27 @@ def test_server_errors_wraps_send_only_when_nothing_outside_tracks_it() -> None:
     with pytest.raises(Boom):
         asyncio.run(errors({"type": "http", "method": "GET", "path": "/"}, receive, send))
     assert [m["status"] for m in sent] == [200]
+
+
+def test_without_user_middleware_other_routes_still_get_the_json_500() -> None:
+    async def legacy(request: Request) -> PlainTextResponse:
+        raise Boom("legacy")
+
+    async def broken_handler(request: Request, exc: Exception) -> JSONResponse:
+        raise RuntimeError("the handler itself fails")
+
+    app = App(routes=[Route("/legacy", legacy)], exception_handlers={Teapot: broken_handler})
+
+    @app.get("/teapot")
+    async def raises_teapot() -> Point:
+        raise Teapot
+
+    layer: Any = app.build_middleware_stack()
+    while not isinstance(layer, Dispatch):
+        layer = layer.app
+    assert isinstance(layer.app, ServerErrors)  # only on the way to the other routes
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path in ("/legacy", "/teapot"):
+            response = client.get(path)
+            assert response.status_code == 500, path
+            assert response.json() == {"detail": "Internal Server Error"}
