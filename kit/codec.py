@@ -415,7 +415,9 @@ class BodyDecoder:
                 raise ValidationFailed([ErrorItem("missing", ["body"], "Field required", None)])
             return self.default
         content_type = header(scope, b"content-type")
-        if content_type is None or not is_json(content_type):
+        if content_type != b"application/json" and (
+            content_type is None or not is_json(content_type)
+        ):
             raise UnsupportedMediaType()
         try:
             return self.decoder.decode(raw)
