@@ -9,7 +9,7 @@ handler; everything else takes Starlette's way (``HandledErrors``, then the rout
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -30,10 +30,11 @@ class _Started:
         self.send = send
         self.status = 0
 
-    async def __call__(self, message: Message) -> None:
+    def __call__(self, message: Message) -> Awaitable[None]:
+        # not a coroutine: it hands back the server's awaitable, so a message costs no frame
         if message["type"] == "http.response.start":
             self.status = message["status"]
-        await self.send(message)
+        return self.send(message)
 
 
 class ServerErrors:
