@@ -222,7 +222,10 @@ class Database:
         pool = self.pool
         timeout = self.acquire_timeout
         try:
-            connection = await _acquire_within(pool, timeout)
+            if timeout is None or _has_idle(pool):  # cannot wait: no timer, no extra frame
+                connection: asyncpg.Connection = await pool.acquire()
+            else:
+                connection = await _acquire_within(pool, timeout)
         except asyncio.TimeoutError:
             raise DatabaseUnavailable(
                 f"no database connection within {timeout:g}s (pool of {pool.get_max_size()})"
