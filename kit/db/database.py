@@ -14,6 +14,7 @@ import asyncpg
 
 from kit.db.budget import log_budget
 from kit.db.connect import CONNECT_ERRORS, connect_with_retry
+from kit.db.deadlines import AcquireDeadlines
 from kit.db.embedded import resolve_database_url
 from kit.db.errors import (
     MIGRATION_HINT,
@@ -76,6 +77,7 @@ class Database:
         # Called with each new pooled connection (kit.tracing adds its query logger here).
         self.connection_hooks: list[Callable[[asyncpg.Connection], None]] = []
         self.acquire_timeout: float | None = None
+        self._deadlines: AcquireDeadlines | None = None
         self._pool: asyncpg.Pool | None = None
         self.replicas: Replicas | None = None
 
@@ -109,6 +111,8 @@ class Database:
         if url is None:
             url = await anyio.to_thread.run_sync(resolve_database_url, settings)
         self.acquire_timeout = settings.db_acquire_timeout or None
+        if self.acquire_timeout is not None and hasattr(asyncio.Task, "uncancel"):  # 3.11+
+            self._deadlines = AcquireDeadlines(asyncio.get_running_loop(), self.acquire_timeout)
         self._pool = pool = await self._create_pool(url, settings)
         detach_pool_tasks(pool)
         try:
@@ -174,6 +178,9 @@ class Database:
         replicas, self.replicas = self.replicas, None
         if replicas is not None:
             await replicas.close()
+        if self._deadlines is not None:
+            self._deadlines.close()
+            self._deadlines = None
         pool = self._pool
         if pool is not None:
             with anyio.move_on_after(10, shield=True) as scope:
@@ -224,8 +231,10 @@ class Database:
         try:
             if timeout is None or _has_idle(pool):  # cannot wait: no timer, no extra frame
                 connection: asyncpg.Connection = await pool.acquire()
+            elif self._deadlines is not None:
+                connection = await self._deadlines.acquire(pool)
             else:
-                connection = await _acquire_within(pool, timeout)
+                connection = await _acquire_timed(pool, timeout)
         except asyncio.TimeoutError:
             raise DatabaseUnavailable(
                 f"no database connection within {timeout:g}s (pool of {pool.get_max_size()})"
@@ -233,6 +242,17 @@ class Database:
         except CONNECT_ERRORS as exc:
             raise DatabaseUnavailable("cannot connect to the database") from exc
         return connection
+
+    async def _acquire_within(
+        self, pool: asyncpg.Pool, timeout: float | None
+    ) -> asyncpg.Connection:
+        """A connection from ``pool``, or ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+        if timeout is None or _has_idle(pool):  # cannot wait: no timer needed
+            connection: asyncpg.Connection = await pool.acquire()
+            return connection
+        if self._deadlines is not None:
+            return await self._deadlines.acquire(pool)
+        return await _acquire_timed(pool, timeout)
 
     async def release(self, connection: asyncpg.Connection) -> None:
         # asyncpg shields the release, so it completes even if this task is being cancelled
@@ -248,7 +268,7 @@ class Database:
                 pool = replica.pool
                 timeout = self.acquire_timeout
                 try:
-                    connection = await _acquire_within(pool, timeout)
+                    connection = await self._acquire_within(pool, timeout)
                 except asyncio.TimeoutError:
                     break  # busy, not down: the primary serves this one
                 except CONNECT_ERRORS as exc:
@@ -292,15 +312,10 @@ def _has_idle(pool: asyncpg.Pool) -> bool:
     return bool(free) and free[-1].is_connected()
 
 
-async def _acquire_within(pool: asyncpg.Pool, timeout: float | None) -> asyncpg.Connection:
-    """A connection from ``pool``, or ``asyncio.TimeoutError`` after ``timeout`` seconds."""
-    # With a connected idle connection the acquire cannot wait, so the timer (a few
-    # microseconds per request) is only armed when it could.
-    if timeout is None or _has_idle(pool):
-        connection: asyncpg.Connection = await pool.acquire()
-    elif _timeout is not None:
+async def _acquire_timed(pool: asyncpg.Pool, timeout: float) -> asyncpg.Connection:
+    """Before Python 3.11 (no ``Task.uncancel``): one timer per waiting acquire."""
+    if _timeout is not None:
         async with _timeout(timeout):
-            connection = await pool.acquire()
-    else:  # pragma: no cover
-        connection = await pool.acquire(timeout=timeout)
-    return connection
+            connection: asyncpg.Connection = await pool.acquire()
+        return connection
+    return await pool.acquire(timeout=timeout)  # pragma: no cover
