@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.errors import Handlers, call_handler
@@ -74,14 +75,26 @@ class Dispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
-            route = self.router.static_route(scope["path"], scope["method"])
+            router = self.router
+            route = router.static_route(scope["path"], scope["method"])
             if route is not None:
                 scope["starlette.exception_handlers"] = self.handlers
                 if "router" not in scope:
-                    scope["router"] = self.router
+                    scope["router"] = router
                 scope["endpoint"] = route.endpoint
                 scope["path_params"] = {}
                 scope["kit.route"] = route.path
                 await route.handler(scope, receive, send)
                 return
+            candidates = router.routes_for(scope["path"])
+            if candidates:  # path parameters: only the routes under the same first segment
+                for route in candidates:
+                    match, child_scope = route.matches(scope)
+                    if match is Match.FULL:
+                        scope.update(child_scope)
+                        scope["starlette.exception_handlers"] = self.handlers
+                        if "router" not in scope:
+                            scope["router"] = router
+                        await route.handle(scope, receive, send)
+                        return
         await self.app(scope, receive, send)

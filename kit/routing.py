@@ -446,6 +446,27 @@ def _could_match(route: BaseRoute, scope: Scope) -> bool:
     return match is Match.FULL
 
 
+def _routes_by_first_segment(routes: Sequence[BaseRoute]) -> dict[str, list[APIRoute]] | None:
+    """First path segment → the typed routes under it, in order; a segment any other kind of
+    route could also match maps to None (the scan decides), and a route that could match
+    under any segment makes the whole map None."""
+    by_segment: dict[str, list[APIRoute] | None] = {}
+    for route in routes:
+        path = getattr(route, "path", None)
+        if not isinstance(path, str) or not path.startswith("/"):
+            return None
+        segment = path.split("/", 2)[1]
+        if "{" in segment or (isinstance(route, Mount) and not segment):
+            return None
+        if isinstance(route, APIRoute):
+            listed = by_segment.setdefault(segment, [])
+            if listed is not None:
+                listed.append(route)
+        elif not isinstance(route, WebSocketRoute):
+            by_segment[segment] = None  # a plain Route or a Mount shares this segment
+    return {segment: listed for segment, listed in by_segment.items() if listed is not None}
+
+
 def _merge(source: Response, target: Response) -> None:
     """Headers and status set on an injected ``Response`` parameter, applied to the result."""
     if source.status_code:
@@ -477,6 +498,7 @@ class Router(StarletteRouter):
         self.dependencies = list(dependencies or [])
         self.default_max_body_size = DEFAULT_MAX_BODY_SIZE
         self._static: dict[str, dict[str, APIRoute]] = {}
+        self._by_segment: dict[str, list[APIRoute]] | None = None
         self._static_built_for = -1
 
     def _build_static(self) -> None:
@@ -503,6 +525,7 @@ class Router(StarletteRouter):
                 ):
                     methods[method] = route
         self._static = static
+        self._by_segment = _routes_by_first_segment(self.routes)
         self._static_built_for = len(self.routes)
 
     def static_route(self, path: str, method: str) -> APIRoute | None:
@@ -511,6 +534,16 @@ class Router(StarletteRouter):
             self._build_static()
         methods = self._static.get(path)
         return None if methods is None else methods.get(method)
+
+    def routes_for(self, path: str) -> list[APIRoute] | None:
+        """The typed routes, in order, that can match ``path``: those whose first path
+        segment is ``path``'s. None when a route of another kind could match too (a Mount, a
+        plain Route, a parameter as first segment): then only Starlette's scan is exact."""
+        if self._static_built_for != len(self.routes):
+            self._build_static()
+        if self._by_segment is None:
+            return None
+        return self._by_segment.get(path.split("/", 2)[1] if path.count("/") else path)
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):

@@ -244,3 +244,64 @@ def test_without_user_middleware_other_routes_still_get_the_json_500() -> None:
             response = client.get(path)
             assert response.status_code == 500, path
             assert response.json() == {"detail": "Internal Server Error"}
+
+
+def test_path_parameter_routes_match_as_the_router_would() -> None:
+    async def plain(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("plain " + request.path_params["name"])
+
+    app = App(routes=[Route("/shared/{name}", plain)])
+
+    @app.get("/items/special")
+    async def special() -> Point:
+        return Point(-1)
+
+    @app.get("/items/{item_id}")
+    async def by_id(item_id: int) -> Point:
+        return Point(item_id)
+
+    @app.get("/items/{item_id}/twice")
+    async def twice(item_id: int) -> Point:
+        return Point(2 * item_id)
+
+    @app.get("/shared/{name}/kit")
+    async def shared(name: str) -> Point:
+        return Point(len(name))
+
+    @app.delete("/items/{item_id}")
+    async def delete(item_id: int) -> None:
+        return None
+
+    router = app.router
+    with TestClient(app) as client:
+        assert client.get("/items/4").json() == {"x": 4}
+        assert client.get("/items/special").json() == {"x": -1}  # the earlier route wins
+        assert client.get("/items/4/twice").json() == {"x": 8}
+        assert client.get("/items/x").status_code == 422
+        assert client.delete("/items/4").status_code == 200
+        put = client.put("/items/4")
+        assert (put.status_code, put.headers["allow"]) == (405, "DELETE, GET, HEAD")
+        assert client.get("/shared/abc").text == "plain abc"  # a plain Route: the scan
+        assert client.get("/shared/abc/kit").json() == {"x": 3}
+        assert client.get("/items/4/", follow_redirects=False).status_code == 307
+        assert client.get("/nowhere/4").status_code == 404
+    listed = router.routes_for("/items/4")
+    assert listed is not None
+    assert [r.path for r in listed][:3] == [
+        "/items/special",
+        "/items/{item_id}",
+        "/items/{item_id}/twice",
+    ]
+    assert router.routes_for("/shared/abc") is None
+
+
+def test_a_route_that_can_match_any_first_segment_turns_the_shortcut_off() -> None:
+    app = App(routes=[Mount("/", routes=[Route("/{anything}", lambda r: PlainTextResponse("m"))])])
+
+    @app.get("/items/{item_id}")
+    async def by_id(item_id: int) -> Point:
+        return Point(item_id)
+
+    with TestClient(app) as client:  # the Mount comes first, as in Starlette: its 404
+        assert client.get("/items/4").status_code == 404
+    assert app.router.routes_for("/items/4") is None
