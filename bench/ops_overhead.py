@@ -155,11 +155,12 @@ def inprocess_child(variant: str) -> None:
     print(f"{asyncio.run(_drive(app, '/json', 5000, 9)):.2f}")
 
 
-def inprocess(rounds: int) -> None:
+def inprocess(rounds: int, variants: list[str]) -> None:
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryFile() as logs:
         for _ in range(rounds):
-            for variant, (_, extra) in VARIANTS.items():
+            for variant in variants:
+                extra = VARIANTS[variant][1]
                 proc = subprocess.run(
                     [sys.executable, "-m", "bench.ops_overhead", "--child", variant],
                     env={**os.environ, "KIT_LOG_FORMAT": "json", **extra},
@@ -195,19 +196,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--load-cpu", type=int, default=1)
     parser.add_argument("--inprocess", action="store_true", help="no server: drive the ASGI app")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="comma-separated, from: " + ", ".join(VARIANTS),
+    )
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS), help="comma-separated paths")
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    endpoints = [e for e in args.endpoints.split(",") if e]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or "off" not in variants:
+        parser.error(f"--variants must include off and name only {', '.join(VARIANTS)}")
     if args.child:
         inprocess_child(args.child)
         return 0
     if args.inprocess:
-        inprocess(args.rounds)
+        inprocess(args.rounds, variants)
         return 0
     cells: dict[tuple[str, str], list[Cell]] = {}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
-            for endpoint in ENDPOINTS:
-                for variant in VARIANTS:
+            for endpoint in endpoints:
+                for variant in variants:
                     cell = measure(variant, endpoint, args, Path(tmp))
                     cells.setdefault((variant, endpoint), []).append(cell)
                     print(
@@ -219,12 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{args.runtime}, 1 worker pinned to CPU {args.server_cpu}, wrk -c{args.connections} on"
         f" CPU {args.load_cpu}, {args.rounds} rounds x {args.duration} s per cell, medians;"
         " cost = 1 - off/variant of server CPU per request (what throughput on a saturated"
-        " core loses), and of req/s\n"
+        " core loses), and of req/s; load average %.2f before, %.2f after\n"
+        % (load_before[0], os.getloadavg()[0])
     )
     print("| endpoint | variant | req/s | server CPU us/req | cost (CPU) | cost (req/s) | errors |")
     print("|---|---|---|---|---|---|---|")
-    for endpoint in ENDPOINTS:
-        med = {v: median_cell(cells[(v, endpoint)]) for v in VARIANTS}
+    for endpoint in endpoints:
+        med = {v: median_cell(cells[(v, endpoint)]) for v in variants}
         for variant, cell in med.items():
             cpu_cost = 100 * (1 - med["off"].cpu_us / cell.cpu_us)
             rps_cost = 100 * (1 - cell.rps / med["off"].rps)

@@ -14,7 +14,6 @@ from kit.logs import (
     AccessLine,
     KitHandler,
     direct_json_handler,
-    encode_access_line,
 )
 
 ACCESS_LOGGER = logging.getLogger("kit.access")
@@ -28,14 +27,13 @@ class AccessLog:
         self.logger = logger
         self._template: dict[str, Any] | None = None
         self._direct: KitHandler | None = None
-        self._checked = 0.0  # when _direct was last decided
+        self._checked = -RECHECK  # when _direct was last decided
 
     def _direct_handler(self, now: float) -> KitHandler | None:
-        # Deciding walks the logger tree; logging config changes are rare, so decide at most
-        # every RECHECK seconds: a handler added at run time gets access lines within that.
-        if now - self._checked > RECHECK:
-            self._direct = direct_json_handler(self.logger)
-            self._checked = now
+        # Deciding walks the logger tree; logging config changes are rare, so emit decides at
+        # most every RECHECK seconds: a handler added at run time gets access lines within that.
+        self._direct = direct_json_handler(self.logger)
+        self._checked = now
         return self._direct
 
     def emit(self, scope: Scope, status: int, size: int, seconds: float) -> None:
@@ -51,24 +49,25 @@ class AccessLog:
         peer = scope.get("client")
         client = peer[0] if peer else None
         now = time.time()
-        handler = self._direct_handler(now)
+        handler = self._direct if now - self._checked <= RECHECK else self._direct_handler(now)
         if handler is not None:  # the same line JSONFormatter would write, without a LogRecord
-            line = AccessLine(
-                ts=handler.formatter.clock.iso(now),  # type: ignore[union-attr]
-                level="info",
-                logger=logger.name,
-                msg=msg,
-                request_id=rid,
-                trace_id=TRACE_ID.get(),
-                method=method,
-                route=route,
-                path=path,
-                status=status,
-                duration_ms=duration_ms,
-                bytes=size,
-                client=client,
+            handler.write_access(
+                AccessLine(
+                    ts=handler.formatter.clock.iso(now),  # type: ignore[union-attr]
+                    level="info",
+                    logger=logger.name,
+                    msg=msg,
+                    request_id=rid,
+                    trace_id=TRACE_ID.get(),
+                    method=method,
+                    route=route,
+                    path=path,
+                    status=status,
+                    duration_ms=duration_ms,
+                    bytes=size,
+                    client=client,
+                )
             )
-            handler.write_batched(encode_access_line(line).decode() + "\n")
             return
         fields = {
             "method": method,

@@ -8,6 +8,7 @@ collector tracks makes its passes over many in-flight requests more frequent.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,17 +40,20 @@ class _Responder:
         self.status = 0  # until the response starts
         self.size = 0
 
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.body":
+    def __call__(self, message: Message) -> Awaitable[None]:
+        # Not a coroutine: it returns the server's awaitable, so a message costs no extra frame.
+        kind = message["type"]
+        if kind == "http.response.body":
             self.size += len(message.get("body", b""))
-        elif message["type"] == "http.response.start":
+        elif kind == "http.response.start":
             self.status = message["status"]
-            message["headers"] = [*message.get("headers", ()), (HEADER, self.raw_id)]
+            headers = [*message.get("headers", ()), (HEADER, self.raw_id)]
             # shutting down: this is the connection's last response (unless an inner layer,
             # kit.health's DrainingMiddleware with a drain delay, said so already)
-            if DRAIN.active and CLOSE not in message["headers"]:
-                message["headers"].append(CLOSE)
-        await self.send(message)
+            if DRAIN.active and CLOSE not in headers:
+                headers.append(CLOSE)
+            message["headers"] = headers
+        return self.send(message)
 
 
 # Sends whose ``status`` tells whether the response started (kit.dispatch.ServerErrors reads it

@@ -25,7 +25,8 @@ class _IdSource:
     """32 hex digits: a random per-process prefix and a counter, so no syscall per request.
 
     Unique within a process by the counter and across processes by the prefix, which is drawn
-    again in a forked child.
+    again in a forked child. The counter starts at a random 32-bit value, so 16 hex digits hold
+    it for far longer than a process lives, and it stays a small int, cheap to format.
     """
 
     def __init__(self) -> None:
@@ -33,10 +34,10 @@ class _IdSource:
 
     def reseed(self) -> None:
         self.prefix = os.urandom(8).hex()
-        self.counter = itertools.count(int.from_bytes(os.urandom(8), "big"))
+        self._next = itertools.count(int.from_bytes(os.urandom(4), "big")).__next__
 
     def __call__(self) -> str:
-        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+        return "%s%016x" % (self.prefix, self._next())  # noqa: UP031  (faster than an f-string)
 
 
 new_request_id = _IdSource()

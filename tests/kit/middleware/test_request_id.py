@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
+import warnings
 
 import pytest
 
@@ -45,3 +48,25 @@ async def test_request_ids_are_generated_unique_and_scoped_to_the_request() -> N
         ids = {(await c.get("/whoami")).headers["x-request-id"] for _ in range(20)}
     assert len(ids) == 20
     assert request_id() is None
+
+
+def test_generated_ids_are_unique_across_forked_workers() -> None:
+    generate = importlib.import_module("kit.middleware.request_id").new_request_id
+    ids = {generate() for _ in range(1000)}
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # 3.12+ warns about forking a process with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # a worker forked from the server's process, as servers start them
+        try:
+            os.write(write, "\n".join(generate() for _ in range(1000)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as child:
+        child_ids = set(child.read().split("\n"))
+    os.waitpid(pid, 0)
+    assert len(child_ids) == 1000
+    assert all(re.fullmatch("[0-9a-f]{32}", rid) for rid in child_ids)
+    assert not ids & child_ids
+    assert {rid[:16] for rid in ids}.isdisjoint(rid[:16] for rid in child_ids)

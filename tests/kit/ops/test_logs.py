@@ -12,10 +12,12 @@ from collections.abc import Iterator
 import pytest
 
 from kit.logs import (
+    PIPE_BUF,
     REQUEST_ID,
     JSONFormatter,
     KitHandler,
     TextFormatter,
+    _Clock,
     configure_logging,
     direct_json_handler,
 )
@@ -184,3 +186,36 @@ def test_reconfiguring_after_logging_closed_our_handler(monkeypatch: pytest.Monk
     logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
     configure_logging("json", "info")
     assert sum(isinstance(h, KitHandler) for h in logging.getLogger().handlers) == 1
+
+
+def test_clock_formats_each_millisecond_and_moves_across_a_second_boundary() -> None:
+    clock = _Clock()
+    second = 1_767_225_599  # 2025-12-31T23:59:59Z, the next second is in another year
+    assert clock.iso(second + 0.0) == "2025-12-31T23:59:59.000Z"
+    assert clock.iso(second + 0.0421) == "2025-12-31T23:59:59.042Z"
+    assert clock.iso(second + 0.9999) == "2025-12-31T23:59:59.999Z"
+    assert clock.iso(second + 1.25) == "2026-01-01T00:00:00.250Z"
+    assert clock.iso(second + 0.5) == "2025-12-31T23:59:59.500Z"  # back again: re-formatted
+
+
+def test_batches_are_bounded_in_bytes_and_keep_the_order() -> None:
+    stream = io.StringIO()
+    handler = KitHandler(stream)
+    writes: list[str] = []
+    write = stream.write
+
+    def counting_write(text: str) -> int:
+        writes.append(text)
+        return write(text)
+
+    stream.write = counting_write  # type: ignore[method-assign]
+    try:
+        lines = [f"{i:03d} {'é' * 100}\n" for i in range(100)]  # 206 bytes, 105 characters
+        for line in lines:
+            handler.write_batched(line)
+        handler.flush()
+        assert stream.getvalue() == "".join(lines)
+        assert all(len(text.encode()) <= PIPE_BUF for text in writes)
+        assert len(writes) == -(-len("".join(lines).encode()) // PIPE_BUF)  # full batches
+    finally:
+        handler.close()
