@@ -60,6 +60,7 @@ class App(Starlette):
         docs_url: str | None = "/docs",
         redoc_url: str | None = "/redoc",
         openapi_tags: Sequence[Mapping[str, Any]] | None = None,
+        response_headers: Mapping[str, str] | None = None,
         debug: bool = False,
     ) -> None:
         handlers: dict[Any, Callable[..., Any]] = {
@@ -81,6 +82,11 @@ class App(Starlette):
             max_body_size if max_body_size is not None else self.settings.max_body_size
         )
         self.database = database
+        # Sent with every response that lacks them (a Server header, say), by kit's observer.
+        self.response_headers = tuple(
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in (response_headers or {}).items()
+        )
         self.router = Router(dependencies=dependencies, lifespan=self._lifespan)
         self.router.default_max_body_size = self.body_limit
         for route in routes or ():

@@ -16,7 +16,7 @@ from kit.metrics import Metrics, MetricsEndpoint
 from kit.middleware.access_log import AccessLog
 from kit.middleware.concurrency import ConcurrencyLimitMiddleware
 from kit.middleware.forwarded import ForwardedMiddleware
-from kit.middleware.observe import ObserveMiddleware
+from kit.middleware.observe import Headers, ObserveMiddleware
 from kit.middleware.rate_limit import RateLimitMiddleware
 from kit.middleware.timeout import TimeoutMiddleware
 from kit.parts import Part
@@ -69,14 +69,20 @@ def operations_lifespan(
     return lifespan()
 
 
-def default_middleware(settings: Settings, metrics: Metrics | None) -> list[Middleware]:
-    """The middleware every kit App gets, outermost first; each only when its setting is on."""
+def default_middleware(
+    settings: Settings, metrics: Metrics | None, headers: Headers = ()
+) -> list[Middleware]:
+    """The middleware every kit App gets, outermost first; each only when its setting is on.
+    ``headers`` are added to every response that does not carry them (``App(response_headers=)``).
+    """
     registry = metrics.registry if metrics is not None else None
     access_log = AccessLog() if settings.access_log else None
     stack = []
     if settings.forwarded_allow_ips:  # first: everything below sees the resolved client
         stack.append(Middleware(ForwardedMiddleware, trusted=settings.forwarded_allow_ips))
-    stack.append(Middleware(ObserveMiddleware, registry=registry, access_log=access_log))
+    stack.append(
+        Middleware(ObserveMiddleware, registry=registry, access_log=access_log, headers=headers)
+    )
     if settings.max_concurrency:
         stack.append(
             Middleware(
@@ -109,7 +115,7 @@ def operations_part(app: Any) -> Part:
     return Part(
         name="operations",
         routes=metrics_routes(metrics),
-        middleware=default_middleware(settings, metrics),
+        middleware=default_middleware(settings, metrics, getattr(app, "response_headers", ())),
         lifespans=[lambda app_: operations_lifespan(app_, metrics)],
         on_build=[partial(configure_logging, settings.log_format, settings.log_level)],
     )

@@ -27,16 +27,18 @@ KNOWN_METHODS = frozenset(
 OTHER_METHOD = "other"
 CLIENT_CLOSED = 499  # the status logged and counted when the client left before the response
 CLOSE = (b"connection", b"close")
+Headers = tuple[tuple[bytes, bytes], ...]
 
 
 class _Responder:
     """The send wrapper: one object where a closure would allocate a function and four cells."""
 
-    __slots__ = ("raw_id", "send", "size", "status")
+    __slots__ = ("extra", "raw_id", "send", "size", "status")
 
-    def __init__(self, send: Send, raw_id: bytes) -> None:
+    def __init__(self, send: Send, raw_id: bytes, extra: Headers) -> None:
         self.send = send
         self.raw_id = raw_id
+        self.extra = extra  # the app's response_headers
         self.status = 0  # until the response starts
         self.size = 0
 
@@ -52,8 +54,16 @@ class _Responder:
             # kit.health's DrainingMiddleware with a drain delay, said so already)
             if DRAIN.active and CLOSE not in headers:
                 headers.append(CLOSE)
+            if self.extra:
+                add_missing(headers, self.extra)
             message["headers"] = headers
         return self.send(message)
+
+
+def add_missing(headers: list[tuple[bytes, bytes]], extra: Headers) -> None:
+    """Append each of ``extra`` whose name the response does not carry already."""
+    names = {name for name, _ in headers}
+    headers.extend(header for header in extra if header[0] not in names)
 
 
 # Sends whose ``status`` tells whether the response started (kit.dispatch.ServerErrors reads it
@@ -68,11 +78,13 @@ class ObserveMiddleware:
         registry: Registry | None = None,
         access_log: AccessLog | None = None,
         methods: frozenset[str] = KNOWN_METHODS,
+        headers: Headers = (),
     ) -> None:
         self.app = app
         self.registry = registry
         self.access_log = access_log
         self.methods = methods
+        self.headers = tuple(headers)  # added to every response that lacks them
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +97,7 @@ class ObserveMiddleware:
         else:
             rid = raw.decode()
         scope["kit.request_id"] = rid
-        responder = _Responder(send, raw)
+        responder = _Responder(send, raw, self.headers)
         registry = self.registry
         if registry is not None:
             registry.in_flight += 1

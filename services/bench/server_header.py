@@ -1,6 +1,7 @@
-"""Adds the ``Server`` header TechEmpower requires. `kit serve` turns the servers' own off
-(granian keeps one only when the app sends none), so the app names itself on every runtime;
-``Date`` stays the server's job."""
+"""Adds the ``Server`` header TechEmpower requires, for the peer apps in bench/apps (the kit
+service says ``App(response_headers={"server": "kit"})``). `kit serve` turns the servers' own
+off (granian keeps one only when the app sends none), so each app names itself on every
+runtime; ``Date`` stays the server's job."""
 
 from __future__ import annotations
 

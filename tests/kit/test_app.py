@@ -218,3 +218,45 @@ def test_routes_added_after_start_are_served() -> None:
 
     assert client.get("/b").json() == "b"
     assert client.get("/healthz").status_code == 200
+
+
+def test_response_headers_reach_every_response_once() -> None:
+    async def legacy(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("legacy")
+
+    app = App(
+        routes=[Route("/legacy", legacy)],
+        response_headers={"Server": "svc", "X-Frame-Options": "DENY"},
+    )
+
+    @app.get("/point")
+    async def point() -> Point:
+        return Point(1, 2)
+
+    @app.get("/own")
+    async def own() -> PlainTextResponse:
+        return PlainTextResponse("mine", headers={"server": "handler"})
+
+    @app.post("/body")
+    async def body(point: Point) -> Point:
+        return point
+
+    @app.get("/fails")
+    async def fails() -> Point:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answers = [
+            client.get("/point"),
+            client.get("/legacy"),
+            client.get("/nowhere"),
+            client.delete("/point"),
+            client.post("/body", json={"x": "no"}),
+            client.get("/fails"),
+            client.get("/healthz"),
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 404, 405, 422, 500, 200]
+        for answer in answers:
+            assert answer.headers.get_list("server") == ["svc"], answer.request.url
+            assert answer.headers["x-frame-options"] == "DENY"
+        assert client.get("/own").headers.get_list("server") == ["handler"]
