@@ -89,7 +89,8 @@ async def serve_worker(
             server.close()
             await server.wait_closed()
         # Connections still open past the graceful timeout are cancelled, as in hypercorn.
-        await asyncio.wait(server_tasks, timeout=config.graceful_timeout)
+        if server_tasks:  # asyncio.wait refuses an empty set
+            await asyncio.wait(server_tasks, timeout=config.graceful_timeout)
         for task in server_tasks:
             task.cancel()
         await lifespan.wait_for_shutdown()

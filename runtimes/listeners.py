@@ -76,7 +76,8 @@ async def stop_listening(filenos: Iterable[int], timeout: float = ACCEPT_QUEUE_W
 
 def refuse_new(sock: socket.socket) -> bool:
     """Stop the kernel completing new handshakes on listening ``sock`` (Linux only)."""
-    return _LINUX and sock.type == socket.SOCK_STREAM and _drop_everything(sock)
+    tcp = sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM
+    return _LINUX and tcp and _drop_everything(sock)
 
 
 _BODY = b'{"detail":"Service is shutting down"}'
