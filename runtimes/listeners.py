@@ -7,8 +7,9 @@ that arrives just after) is reset too. So, at shutdown only:
 - ``stop_listening``: the kernel stops completing handshakes on the socket (a drop-all socket
   filter: new SYNs go unanswered, the client retries and is refused once the socket is closed),
   then the server's own accept loop takes what is already queued before the socket is closed.
-- ``answer_queued``: for a supervisor whose copy of the socket outlives its workers, the
-  connections still queued when the last worker stopped get a 503 with ``Connection: close``.
+- ``answer_queued``: for a supervisor whose copy of the socket outlives its workers' copies
+  (``held_by`` says when those are closed), the connections the workers left queued get a
+  503 with ``Connection: close``.
 - ``buffered``: whether an idle connection the server is about to close has a request waiting
   unread, so that it is answered (with ``Connection: close``) first.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import os
 import socket
 import struct
 import sys
@@ -139,6 +141,23 @@ async def _answer(conn: socket.socket) -> None:
 async def _discard(reader: asyncio.StreamReader) -> None:
     while await reader.read(65536):
         pass
+
+
+def held_by(pids: Iterable[int | None], sock: socket.socket) -> bool:
+    """Whether any of these processes still has a descriptor of ``sock`` open (Linux: from
+    /proc; elsewhere the answer is no)."""
+    if not _LINUX:
+        return False
+    link = f"socket:[{os.fstat(sock.fileno()).st_ino}]"
+    for pid in pids:
+        if pid is None:
+            continue
+        with contextlib.suppress(OSError):  # the process is gone
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == link:
+                        return True
+    return False
 
 
 def buffered(fileno: int) -> bool:

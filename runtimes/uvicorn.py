@@ -14,7 +14,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from runtimes.base import Launch, Runtime, RuntimeUnavailable, quiet_level
-from runtimes.listeners import answer_queued, refuse_new, stop_listening
+from runtimes.listeners import POLL, answer_queued, held_by, refuse_new, stop_listening
 
 
 def _installed(module: str) -> bool:
@@ -105,13 +105,13 @@ class Server(uvicorn.Server):
 
 
 class Supervisor(Multiprocess):
-    """uvicorn's supervisor, whose copy of the listening socket outlives the workers.
+    """uvicorn's supervisor, whose copy of the listening socket outlives the workers' copies.
 
     uvicorn's workers close their listening sockets without taking what the kernel queued; the
     last descriptor closing would reset those connections. So the supervisor stops new
     connections once the workers stop serving (after the drain delay), keeps its copy open
-    while they drain, and then answers whatever was left queued with a 503 and
-    ``Connection: close``.
+    until no worker holds the socket any more, answers whatever is left queued with a 503 and
+    ``Connection: close``, and closes it: from then on new connections are refused.
     """
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], delay: float) -> None:
@@ -123,9 +123,9 @@ class Supervisor(Multiprocess):
         time.sleep(self.drain_delay)  # the workers serve on meanwhile (kit's readiness)
         for sock in self.sockets:
             refuse_new(sock)
-
-    def join_all(self) -> None:
-        super().join_all()
+        workers = [process.pid for process in self.processes]
+        while any(held_by(workers, sock) for sock in self.sockets):
+            time.sleep(POLL)
         answer_queued(self.sockets)
         for sock in self.sockets:
             sock.close()
