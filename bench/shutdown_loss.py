@@ -2,10 +2,14 @@
 says which ids it answered, and each request the server read but the client never got an
 answer for is counted, as is each connection the kernel accepted and then reset.
 
-    python -m bench.shutdown_loss [--runtimes uvicorn,granian,hypercorn] [--workers 1,2] [--runs 3]
+    python -m bench.shutdown_loss [--runtimes uvicorn,granian,hypercorn,gunicorn] [--workers 1,2]
+        [--runs 10]
 
 Per run: 32 clients loop on GET /slow?seconds=0.02 (half keep their connection alive, half
-open a new one per request), SIGTERM after 2 s, the clients go on for 1.5 s more.
+open a new one per request), SIGTERM after 2 s, the clients go on for 1.5 s more. The server
+runs on CPU 0 and the clients on CPU 1 (where taskset and two CPUs exist). Each cell prints its
+totals and, per run, the connections reset, the requests not read (connection closed) and the
+requests answered in the access log but never received; the load average comes last.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import signal
 import tempfile
 import time
@@ -23,6 +29,8 @@ from kit.testing import ServerProcess
 
 APP = "tests.kit.ops.app:app"
 PATH = "/slow?seconds=0.02"
+LOST = "LOST: server answered, client got nothing"
+PINNED = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
 
 
 async def client(
@@ -83,7 +91,10 @@ def one_run(runtime: str, workers: int, directory: Path) -> Counter[str]:
         env={"KIT_LOG_FORMAT": "json", "KIT_GRACEFUL_TIMEOUT": "10"},
         log=directory,
         stop_timeout=20,
-    ).start()
+    )
+    if PINNED:
+        server.command = ["taskset", "-c", "0", *server.command]
+    server.start()
     outcomes: list[tuple[str, str]] = []
 
     async def drive() -> None:
@@ -111,28 +122,42 @@ def one_run(runtime: str, workers: int, directory: Path) -> Counter[str]:
         elif outcome == "refused":
             counts["refused (clean)"] += 1
         elif rid in answered:
-            counts["LOST: server answered, client got nothing"] += 1
+            counts[LOST] += 1
         else:
             counts[f"not read by the server, {outcome}"] += 1
     return counts
 
 
+def per_run(runs: list[Counter[str]]) -> str:
+    """Resets, unread (closed) and lost answered requests, one run after another."""
+
+    def column(outcomes: set[str]) -> str:
+        return "/".join(str(sum(run[o] for o in outcomes)) for run in runs)
+
+    resets = {"not read by the server, no answer (reset)"}
+    unread = {"not read by the server, no answer (closed)"}
+    return f"resets {column(resets)} | unread {column(unread)} | lost {column({LOST})}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.shutdown_loss", description=__doc__)
-    parser.add_argument("--runtimes", default="uvicorn,granian,hypercorn")
+    parser.add_argument("--runtimes", default="uvicorn,granian,hypercorn,gunicorn")
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args(argv)
+    if PINNED:
+        os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory() as tmp:
         for runtime in args.runtimes.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
-                total: Counter[str] = Counter()
-                for _ in range(args.runs):
-                    total.update(one_run(runtime, workers, Path(tmp)))
+                runs = [one_run(runtime, workers, Path(tmp)) for _ in range(args.runs)]
+                total: Counter[str] = sum(runs, Counter())
                 print(
-                    f"{runtime} workers={workers} runs={args.runs}: {dict(sorted(total.items()))}",
+                    f"{runtime} workers={workers} runs={args.runs}: {dict(sorted(total.items()))}"
+                    f"\n    per run: {per_run(runs)}",
                     flush=True,
                 )
+    print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
     return 0
 
 

@@ -6,6 +6,7 @@ gunicorn forks its workers and respawns one that dies; each worker is a uvicorn 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -14,7 +15,7 @@ from uvicorn_worker import UvicornWorker
 
 from runtimes.base import Launch, Runtime, RuntimeUnavailable, quiet_level
 from runtimes.imports import import_from_string
-from runtimes.uvicorn import header_bound, http_protocol
+from runtimes.uvicorn import Server, header_bound, http_protocol
 
 # Extra time, past the graceful timeout, for lifespan shutdown before a worker is killed.
 SHUTDOWN_MARGIN = 10.0
@@ -76,7 +77,21 @@ def worker_class(launch: Launch) -> type[UvicornWorker]:
         # uvicorn takes whole seconds; rounding up never cuts a drain short.
         "timeout_graceful_shutdown": math.ceil(launch.graceful_timeout),
     }
-    return type("KitUvicornWorker", (UvicornWorker,), {"CONFIG_KWARGS": config})
+    return type("KitUvicornWorker", (DrainingUvicornWorker,), {"CONFIG_KWARGS": config})
+
+
+class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
+    """The uvicorn worker, serving with kit's uvicorn server: at shutdown it takes the
+    connections the kernel queued before it closes its listening socket (gunicorn's arbiter
+    has closed its copy already, so the last worker to close would reset them)."""
+
+    async def _serve(self) -> None:
+        self.config.app = self.wsgi
+        server = Server(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
 
 class _Arbiter(Arbiter):  # type: ignore[misc]

@@ -10,6 +10,7 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from multiprocessing.connection import wait
@@ -17,11 +18,11 @@ from multiprocessing.synchronize import Event
 from types import FrameType
 from typing import Any
 
-from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import load_application
 
 from runtimes.base import Launch, Runtime, quiet_level
+from runtimes.hypercorn_worker import serve_worker
 
 # Extra time, past the graceful timeout, for lifespan shutdown before a worker is killed.
 SHUTDOWN_MARGIN = 10.0
@@ -94,9 +95,9 @@ def run_worker(config: Config, sockets: Sockets, stop: Event | None) -> None:
     signalled = _catch_stop_signals()
     try:
         trigger: Callable[[], Any] = lambda: _until_stopped(signalled, stop)  # noqa: E731
-        loop.run_until_complete(
-            worker_serve(app, config, sockets=sockets, shutdown_trigger=trigger)
-        )
+        # kit's copy of hypercorn's worker loop: it drains the accept queue and idle
+        # connections without resets (runtimes/hypercorn_worker.py)
+        loop.run_until_complete(serve_worker(app, config, sockets, trigger))
     finally:
         loop.close()
 
@@ -152,6 +153,10 @@ def supervise(config: Config, sockets: Sockets, drain_delay: float) -> int:
     return next((w.exitcode for w in workers if w.exitcode), 0) or 0
 
 
+def _listening(sockets: Sockets) -> tuple[socket.socket, ...]:
+    return (*sockets.secure_sockets, *sockets.insecure_sockets)
+
+
 def _close(sockets: Sockets) -> None:
-    for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+    for sock in _listening(sockets):
         sock.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
+import time
 from importlib.util import find_spec
 from types import FrameType
 
@@ -12,6 +14,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from runtimes.base import Launch, Runtime, RuntimeUnavailable, quiet_level
+from runtimes.listeners import POLL, answer_queued, held_by, refuse_new, stop_listening
 
 
 def _installed(module: str) -> bool:
@@ -73,9 +76,9 @@ class UvicornRuntime(Runtime):
     def serve(self, launch: Launch) -> int:
         config = self.config(launch)
         if config.workers > 1:
-            Supervisor(config, sockets=[config.bind_socket()]).run()
+            Supervisor(config, [config.bind_socket()], launch.drain_delay).run()
             return 0
-        server = uvicorn.Server(config)
+        server = Server(config)
         # uvicorn replays the signal it handled to the previous handler once it has drained;
         # the drain is done, so a no-op handler makes it exit 0 like the other runtimes.
         previous = {s: signal.signal(s, _drained) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -91,12 +94,38 @@ def _drained(signum: int, frame: FrameType | None) -> None:
     pass
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, letting its accept loop take every connection the kernel already
+    queued before it closes its listening sockets (closing them would reset those)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        listening = [sock for server in self.servers for sock in server.sockets]
+        await stop_listening(sock.fileno() for sock in listening)
+        await super().shutdown(sockets)
+
+
 class Supervisor(Multiprocess):
-    """uvicorn's supervisor, closing its copy of the listening socket before it stops the
-    workers: otherwise the kernel keeps accepting connections after the workers stopped
-    accepting, and resets them when the supervisor exits."""
+    """uvicorn's supervisor, whose copy of the listening socket outlives the workers' copies.
+
+    uvicorn's workers close their listening sockets without taking what the kernel queued; the
+    last descriptor closing would reset those connections. So the supervisor stops new
+    connections once the workers stop serving (after the drain delay), keeps its copy open
+    until no worker holds the socket any more, answers whatever is left queued with a 503 and
+    ``Connection: close``, and closes it: from then on new connections are refused.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], delay: float) -> None:
+        super().__init__(config, sockets=sockets)
+        self.drain_delay = delay
 
     def terminate_all(self) -> None:
+        super().terminate_all()
+        time.sleep(self.drain_delay)  # the workers serve on meanwhile (kit's readiness)
+        for sock in self.sockets:
+            refuse_new(sock)
+        workers = [process.pid for process in self.processes]
+        while any(held_by(workers, sock) for sock in self.sockets):
+            time.sleep(POLL)
+        answer_queued(self.sockets)
         for sock in self.sockets:
             sock.close()
-        super().terminate_all()

@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol with a bound on the request line and headers.
+"""uvicorn's httptools protocol with a bound on the request line and headers, and a shutdown
+that answers the requests on their way instead of closing their connections under them.
 
 uvicorn's h11 protocol has ``h11_max_incomplete_event_size``; its httptools protocol has no
 limit at all, and httptools keeps a header being received in memory whatever its size.
@@ -11,6 +12,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from runtimes.listeners import FIRST_REQUEST_WAIT, POLL, buffered
 from runtimes.uvicorn import HEADER_LIMIT_VARIABLE
 
 _BODY = b'{"detail":"Request Header Fields Too Large"}'
@@ -35,6 +37,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_headers = True
         self._header_bytes = 0
+        self._stopping_since: float | None = None
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -55,3 +58,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._header_bytes > self.max_header_size:
             self.transport.write(TOO_LARGE)
             self.transport.close()
+
+    def shutdown(self) -> None:
+        """uvicorn closes an idle connection at once, resetting it if a request is already in
+        its receive buffer. Here it is closed only once nothing is on the way: no unread bytes,
+        no header block begun and, on a connection that has carried no request yet, not within
+        ``FIRST_REQUEST_WAIT``; until then it is looked at again every ``POLL`` seconds, and a
+        request that arrives meanwhile is answered and its connection closed after it."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False  # uvicorn's own: closed after this response
+            return
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._stopping_since is None:
+            self._stopping_since = now
+        sock = self.transport.get_extra_info("socket")
+        if (
+            self._header_bytes
+            or (self.cycle is None and now - self._stopping_since < FIRST_REQUEST_WAIT)
+            or (sock is not None and buffered(sock.fileno()))
+        ):
+            self.loop.call_later(POLL, self.shutdown)
+            return
+        self.transport.close()
