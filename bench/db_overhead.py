@@ -25,14 +25,12 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from types import MethodType
 from typing import Any, NamedTuple
 
 import asyncpg
 import msgspec
-from starlette.applications import Starlette
 
-from bench.ops_overhead import loaded
+from bench.ops_overhead import loaded, without_operations
 from bench.server import Server, free_port
 from kit import App, Request
 from kit.db import Connection, Database, apply_migrations, resolve_database_url
@@ -103,9 +101,7 @@ def kit_app(bare: bool, dependency: bool = True) -> Any:
             finally:
                 await database.release(conn)
 
-    if bare:
-        app.build_middleware_stack = MethodType(Starlette.build_middleware_stack, app)  # type: ignore[method-assign]
-    return app
+    return without_operations(app) if bare else app
 
 
 def __getattr__(name: str) -> Any:

@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.apps.models import Person as PersonModel
+from bench.ops_overhead import without_operations
 from kit import App, Settings
 from services.bench.schemas import Message, Person
 
@@ -54,12 +55,7 @@ def kit_app(operations: bool = False) -> ASGIApp:
     async def validate(person: Person) -> Person:
         return person
 
-    if not operations:
-        # Starlette's own stack (error handling) without kit's request-ID and metrics layers,
-        # and without the operations lifespan (loop monitor, metrics sharing).
-        app.middleware_stack = Starlette.build_middleware_stack(app)
-        app.parts = [part for part in app.parts if part.name != "operations"]
-    return app
+    return app if operations else without_operations(app)
 
 
 def starlette_app() -> ASGIApp:
