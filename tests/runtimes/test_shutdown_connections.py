@@ -52,8 +52,6 @@ async def request_after_the_listener_closed(server: Server) -> bytes:
 def test_a_request_on_a_connection_accepted_before_the_signal_is_answered(
     runtime: str, workers: int, tmp_path: Path
 ) -> None:
-    if workers == 2 and runtime == "granian":
-        pytest.skip("granian stops its workers alike with one or two; one case is enough")
     server = start_server(runtime, tmp_path, workers=workers, env={"KIT_GRACEFUL_TIMEOUT": "10"})
     try:
         head = asyncio.run(request_after_the_listener_closed(server))
