@@ -1,7 +1,9 @@
 """The deadline of the request being handled, for code that waits on something on its behalf.
 
-``KIT_REQUEST_TIMEOUT``'s middleware sets it; outbound calls (kit.http) cap their own timeouts
-with ``remaining()`` so a handler never waits on a dependency past its own deadline.
+``KIT_REQUEST_TIMEOUT``'s middleware sets it, a moment (5% of the timeout, at most 50 ms) before
+the request is cancelled; outbound calls (kit.http) cap their own timeouts with ``remaining()``
+so a handler never waits on a dependency past its own deadline and still has time to say which
+dependency it was.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ class TimeoutMiddleware:
         self.app = app
         self.seconds = seconds
         self.interval = interval if interval is not None else min(0.1, seconds / 4)
+        # Outbound calls give up this much before the request's deadline, so the handler still
+        # has time to answer with what timed out (a 504 naming the upstream) before the sweep
+        # cancels it with the generic one.
+        self.margin = min(0.05, seconds / 20)
         self.deadlines: dict[asyncio.Task[object], float] = {}
         self.expired: set[asyncio.Task[object]] = set()
         self.sweeper: asyncio.Task[None] | None = None
@@ -56,7 +60,7 @@ class TimeoutMiddleware:
             await send(message)
 
         deadline = self.deadlines[task] = asyncio.get_running_loop().time() + self.seconds
-        deadline_token = REQUEST_DEADLINE.set(deadline)  # outbound calls cap their timeouts
+        deadline_token = REQUEST_DEADLINE.set(deadline - self.margin)  # outbound calls' cap
         try:
             await self.app(scope, receive, send_tracking)
         except asyncio.CancelledError:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kit.deadlines import remaining
 from kit.middleware.timeout import TimeoutMiddleware
 from tests.kit.middleware.apps import StreamingAfterStart, client, starlette
 
@@ -41,3 +42,29 @@ async def test_timeout_after_the_response_started_does_not_send_a_second_respons
         await TimeoutMiddleware(StreamingAfterStart(), seconds=0.1)(scope, receive, send)
     assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [200]
     assert "after the response started" in caplog.text
+
+
+async def test_a_wait_capped_by_the_deadline_ends_before_the_request_is_cancelled() -> None:
+    """What an outbound call capped by ``remaining()`` times out on still gets to answer."""
+    answered: list[bytes] = []
+
+    async def handler(scope: Any, receive: Any, send: Any) -> None:
+        left = remaining()
+        assert left is not None
+        try:
+            await asyncio.sleep(left)  # what kit.http does with the time left
+        finally:
+            answered.append(b"upstream timed out")
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            answered.append(message["body"])
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    # The sweep checks every millisecond: without a margin it cancels the handler's wait as it
+    # ends, about half of the time; with it the handler has 5 ms.
+    middleware = TimeoutMiddleware(handler, seconds=0.1, interval=0.001)
+    for _ in range(10):
+        answered.clear()
+        await middleware(scope, None, send)  # type: ignore[arg-type]
+        assert answered == [b"upstream timed out"]
