@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -59,6 +59,45 @@ class Depends:
         return f"Depends({name}, scope={self.scope!r})"
 
 
+# Opens a request-only resource: its value and what ``Close`` needs to release it.
+Open = Callable[[Request], Awaitable[tuple[Any, Any]]]
+# Releases it, given that state and the exception in flight (None on success); may raise.
+Close = Callable[[Any, BaseException | None], Awaitable[None]]
+# An open step of cleanup: a generator to resume, or a resource's close with its state.
+Exit = typing.Union[AsyncGenerator[Any, None], tuple[Close, Any]]  # noqa: UP007
+
+# The providers ``resource`` made, with their two halves: kit calls those directly.
+RESOURCES: dict[Callable[..., Any], tuple[Open, Close]] = {}
+
+
+def resource(
+    open_: Open, close: Close, *, name: str | None = None
+) -> Callable[[Request], AsyncGenerator[Any, None]]:
+    """A provider taking only the request, written as two halves instead of a generator:
+    ``open_(request)`` gives ``(value, state)``; ``close(state, exc)`` runs where the code
+    after a generator's ``yield`` would, with the exception in flight or None.
+
+    What it returns is an ordinary async generator provider (``Depends`` it, call it), but kit
+    resolves it with two calls and no generator per request. ``kit.db``'s ``Connection`` and
+    ``Transaction`` are written this way: they are on most database requests' path.
+    """
+
+    async def provide(request: Request) -> AsyncGenerator[Any, None]:
+        value, state = await open_(request)
+        try:
+            yield value
+        except BaseException as exc:
+            await close(state, exc)
+            raise
+        await close(state, None)
+
+    provide.__name__ = provide.__qualname__ = name or str(getattr(open_, "__name__", "resource"))
+    provide.__module__ = open_.__module__
+    provide.__doc__ = open_.__doc__
+    RESOURCES[provide] = (open_, close)
+    return provide
+
+
 class CleanupGroup:
     """The generator dependencies one request opened, closed last opened first.
 
@@ -70,8 +109,8 @@ class CleanupGroup:
     __slots__ = ("exits", "function_exits")
 
     def __init__(self) -> None:
-        self.exits: list[AsyncGenerator[Any, None]] = []
-        self.function_exits: list[AsyncGenerator[Any, None]] = []
+        self.exits: list[Exit] = []
+        self.function_exits: list[Exit] = []
 
     async def close_function_scope(self) -> BaseException | None:
         """Close the function-scoped generators; the exception to raise, or None."""
@@ -175,6 +214,7 @@ class Dependency:
             kind is Special.REQUEST for _, kind in plan.specials
         ):
             self.request_only = [name for name, _ in plan.specials]
+        self.resource = RESOURCES.get(plan.call) if self.request_only is not None else None
 
 
 def _kind(call: Callable[..., Any]) -> Literal["async", "sync", "asyncgen", "gen"]:
@@ -293,10 +333,9 @@ def _threaded_generator(call: Callable[..., Any]) -> Callable[..., AsyncGenerato
     return steps
 
 
-async def close_generators(
-    exits: list[AsyncGenerator[Any, None]], exc: BaseException | None
-) -> BaseException | None:
-    """Run the code after ``yield`` of each open generator, last opened first.
+async def close_generators(exits: list[Exit], exc: BaseException | None) -> BaseException | None:
+    """Run the code after ``yield`` of each open generator (or a resource's close), last opened
+    first.
 
     A generator sees the exception in flight (``exc``) at its ``yield``. Swallowing it does not
     turn a failed request into a success: the original exception still decides the answer. An
@@ -305,6 +344,14 @@ async def close_generators(
     """
     while exits:
         gen = exits.pop()
+        if gen.__class__ is tuple:
+            close, state = gen
+            try:
+                await close(state, exc)
+            except BaseException as raised:
+                exc = raised
+            continue
+        gen = typing.cast(AsyncGenerator[Any, None], gen)
         try:
             if exc is None:
                 await gen.__anext__()
@@ -359,8 +406,11 @@ async def solve(plan: Plan, ctx: Context, body: Any) -> Any:
     return kwargs
 
 
-# (parameter name or None, provider, its request parameters, is a generator, function scope)
-DirectDependency = tuple[str | None, Callable[..., Any], list[str], bool, bool]
+# How a direct dependency is called: awaited, stepped as a generator, or a resource's open.
+CALL, GENERATOR, RESOURCE = 0, 1, 2
+# (parameter name or None, provider or open, its request parameters, how, function scope,
+# the resource's close or None)
+DirectDependency = tuple[str | None, Callable[..., Any], list[str], int, bool, Close | None]
 
 
 def direct_dependencies(plan: Plan) -> list[DirectDependency] | None:
@@ -376,10 +426,14 @@ def direct_dependencies(plan: Plan) -> list[DirectDependency] | None:
         if dep.cache_key in keys:
             return None
         keys.add(dep.cache_key)
-        generator = dep.plan.kind == "asyncgen"
-        call = dep.plan.agen if generator else dep.plan.call
+        if dep.resource is not None:
+            open_, close = dep.resource
+            direct.append((name, open_, dep.request_only, RESOURCE, dep.function_scope, close))
+            continue
+        how = GENERATOR if dep.plan.kind == "asyncgen" else CALL
+        call = dep.plan.agen if how == GENERATOR else dep.plan.call
         assert call is not None
-        direct.append((name, call, dep.request_only, generator, dep.function_scope))
+        direct.append((name, call, dep.request_only, how, dep.function_scope, None))
     return direct
 
 
@@ -422,7 +476,12 @@ async def resolve(dep: Dependency, ctx: Context, body: Any) -> Any:
             return _FAILED
     plan = dep.plan
     kind = plan.kind
-    if kind == "async":
+    if dep.resource is not None:
+        open_, close = dep.resource
+        value, state = await open_(ctx.request)
+        cleanup = ctx.cleanup
+        (cleanup.function_exits if dep.function_scope else cleanup.exits).append((close, state))
+    elif kind == "async":
         value = await plan.call(**kwargs)
     elif kind == "sync":
         value = await run_in_threadpool(plan.call, **kwargs)

@@ -26,6 +26,9 @@ from kit import codec
 from kit.codec import BodyDecoder
 from kit.di import (
     FAILED,
+    GENERATOR,
+    RESOURCE,
+    Close,
     Context,
     Depends,
     DirectDependency,
@@ -46,7 +49,7 @@ from kit.errors import (
     lookup_handler,
     server_error_handler,
 )
-from kit.params import UnbindableParameter, type_name
+from kit.params import Special, UnbindableParameter, type_name
 
 if TYPE_CHECKING:
     from typing import Unpack  # 3.11+; only read by type checkers
@@ -60,6 +63,8 @@ _NO_BODY_STATUS = frozenset({204, 304})
 _TEXT_CLASSES = (PlainTextResponse, HTMLResponse)
 # a body on these is never inferred from a parameter's type: it must be asked for with Body()
 _BODILESS_METHODS = ("GET", "HEAD", "DELETE")
+# handler parameters kept in a request's Context
+_CONTEXT_SPECIALS = (Special.BACKGROUND, Special.RESPONSE)
 
 
 def path_param_names(path: str) -> set[str]:
@@ -232,6 +237,7 @@ class RouteHandler:
         "no_body",
         "plan",
         "request_specials",
+        "resource",
         "response_class",
         "status_code",
         "takes_arguments",
@@ -276,6 +282,15 @@ class RouteHandler:
         self.takes_arguments = self.needs_request or self.body is not None
         self.direct = direct_dependencies(plan)
         self.bare = self.is_async and not (self.takes_arguments or self.has_guards)
+        # One function-scoped resource (a Connection, a Transaction) and nothing else that needs
+        # a Context: opened and closed around the call, without one.
+        self.resource: tuple[str, Callable[..., Any], Close] | None = None
+        if self.direct is not None and len(self.direct) == 1 and not self.has_guards:
+            name, open_, _, how, function_scope, close = self.direct[0]
+            alone = not any(kind in _CONTEXT_SPECIALS for _, kind in plan.specials)
+            if how == RESOURCE and function_scope and alone and name and close is not None:
+                self.resource = (name, open_, close)
+                self.needs_context = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send) if self.needs_request else None
@@ -302,6 +317,8 @@ class RouteHandler:
         if self.has_guards and not await solve_guards(self.plan, typing.cast(Context, ctx)):
             raise ValidationFailed(typing.cast(Context, ctx).errors)
         body = await self.body.decode_body(scope, receive) if self.body is not None else None
+        if self.resource is not None:
+            return await self.with_resource(request, body)
         kwargs = await self.arguments(request, ctx, body) if self.takes_arguments else {}
         if self.is_async:
             result = await self.call(**kwargs)
@@ -322,6 +339,10 @@ class RouteHandler:
             if kwargs is FAILED:
                 raise ValidationFailed(ctx.errors)
             return typing.cast(dict[str, Any], kwargs)
+        return self.plain_arguments(request, body)
+
+    def plain_arguments(self, request: Any, body: Any) -> dict[str, Any]:
+        """``arguments`` without dependencies: parameters, body, the request objects."""
         errors: list[ErrorItem] = []
         kwargs = extract_params(self.plan, request, errors) if self.plan.extractors else {}
         if errors:
@@ -332,6 +353,24 @@ class RouteHandler:
             kwargs[name] = request
         return kwargs
 
+    async def with_resource(self, request: Any, body: Any) -> Any:
+        """``respond`` for a handler whose one dependency is a function-scoped resource: its
+        parameters first (a 422 opens nothing), then open, call and close, as a generator
+        dependency would run, with no generator and no Context."""
+        kwargs = self.plain_arguments(request, body)
+        name, open_, close = typing.cast(tuple[str, Callable[..., Any], Close], self.resource)
+        kwargs[name], state = await open_(request)
+        try:
+            if self.is_async:
+                result = await self.call(**kwargs)
+            else:
+                result = await run_in_threadpool(self.call, **kwargs)
+        except BaseException as exc:
+            await close(state, exc)
+            raise
+        await close(state, None)
+        return self.render(result, None)
+
     async def direct_arguments(self, request: Any, ctx: Context, body: Any) -> dict[str, Any]:
         """``arguments`` for a plan whose dependencies all take only the request (a pooled
         connection, a transaction): called in order, without the general solver's steps."""
@@ -340,16 +379,19 @@ class RouteHandler:
         if errors:
             raise ValidationFailed(errors)
         cleanup = ctx.cleanup
-        for name, call, request_names, generator, function_scope in typing.cast(
+        for name, call, request_names, how, function_scope, close in typing.cast(
             list[DirectDependency], self.direct
         ):
-            provided = dict.fromkeys(request_names, request)
-            if generator:
-                gen = call(**provided)
+            exits = cleanup.function_exits if function_scope else cleanup.exits
+            if how == RESOURCE:
+                value, state = await call(request)
+                exits.append((typing.cast(Close, close), state))
+            elif how == GENERATOR:
+                gen = call(**dict.fromkeys(request_names, request))
                 value = await gen.__anext__()
-                (cleanup.function_exits if function_scope else cleanup.exits).append(gen)
+                exits.append(gen)
             else:
-                value = await call(**provided)
+                value = await call(**dict.fromkeys(request_names, request))
             if name is not None:
                 kwargs[name] = value
         if self.plan.specials:

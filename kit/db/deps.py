@@ -6,7 +6,6 @@ Providers take the request and find the ``Database`` on ``request.app.database``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
@@ -14,34 +13,47 @@ from starlette.requests import Request
 
 from kit.db.errors import UNAVAILABLE_ERRORS, is_broken, raise_if_broken
 from kit.db.outage import OUTAGE
-from kit.di import Depends
+from kit.di import Depends, resource
 
 if TYPE_CHECKING:
+    from asyncpg.transaction import Transaction as Transaction_
+
     from kit.db.database import Database
+    from kit.db.replicas import Replica
 
 
 # Set in a request's scope once it borrowed from the primary: its reads stay there after.
 USED_PRIMARY = "kit.db.primary"
 
 
-async def connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+# Each provider is written as two halves (kit.di.resource): kit opens it before the handler and
+# closes it after with two calls, where a generator would cost an object and two resumptions.
+
+_Pooled = tuple["Database", asyncpg.Connection]
+
+
+async def _open_connection(request: Request) -> tuple[asyncpg.Connection, _Pooled]:
     """A pooled connection for this request, released whatever happens to the request."""
     database = request.app.database
     request.scope[USED_PRIMARY] = True
     conn = await database.acquire()
+    return conn, (database, conn)
+
+
+async def _close_connection(state: _Pooled, exc: BaseException | None) -> None:
+    database, conn = state
     try:
-        yield conn
-    except BaseException as exc:
-        raise_if_broken(conn, exc)
-        raise
-    else:
-        if OUTAGE.active:
+        if exc is not None:
+            raise_if_broken(conn, exc)
+        elif OUTAGE.active:
             OUTAGE.recovered()
     finally:
         await database.release(conn)
 
 
-async def transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
+async def _open_transaction(
+    request: Request,
+) -> tuple[asyncpg.Connection, tuple[Database, asyncpg.Connection, Transaction_]]:
     """A pooled connection inside a transaction: committed if the handler returns normally,
     rolled back if it raises (or is cancelled).
 
@@ -59,22 +71,27 @@ async def transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
     except BaseException:
         await database.release(conn)
         raise
-    try:
-        yield conn
-    except BaseException as exc:
+    return conn, (database, conn, tx)
+
+
+async def _close_transaction(
+    state: tuple[Database, asyncpg.Connection, Transaction_], exc: BaseException | None
+) -> None:
+    database, conn, tx = state
+    if exc is not None:
         if is_broken(conn, exc):
             try:
                 raise_if_broken(conn, exc)
             finally:
                 await database.release(conn)
-            raise
+            return
         # shielded: a cancelled request must still roll back before the connection goes back
         await asyncio.shield(_roll_back_and_release(database, conn, tx, exc))
-        raise
+        return
     try:
         await tx.__aexit__(None, None, None)  # COMMIT
-    except BaseException as exc:
-        raise_if_broken(conn, exc)
+    except BaseException as raised:
+        raise_if_broken(conn, raised)
         raise
     else:
         if OUTAGE.active:
@@ -83,7 +100,9 @@ async def transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
         await database.release(conn)
 
 
-async def read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+async def _open_read(
+    request: Request,
+) -> tuple[asyncpg.Connection, tuple[Database, asyncpg.Connection, Replica | None]]:
     """A connection for reads: to a replica in rotation (``DATABASE_REPLICA_URLS``), else to
     the primary. Read-your-writes: a request that already borrowed a ``Connection`` or
     ``Transaction`` reads from the primary. A replica whose connection fails under a handler
@@ -93,27 +112,36 @@ async def read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]
         conn, replica = await database.acquire(), None
     else:
         conn, replica = await database.acquire_read()
+    return conn, (database, conn, replica)
+
+
+async def _close_read(
+    state: tuple[Database, asyncpg.Connection, Replica | None], exc: BaseException | None
+) -> None:
+    database, conn, replica = state
     try:
-        yield conn
-    except BaseException as exc:
-        broken = is_broken(conn, exc)
-        down = isinstance(exc, UNAVAILABLE_ERRORS) or broken
-        if down and replica is not None and database.replicas is not None:
-            database.replicas.mark_down(replica, f"{type(exc).__name__}: {exc}")
-        if broken:
-            raise_if_broken(conn, exc)
-        raise
-    else:
-        if OUTAGE.active and replica is None:
+        if exc is not None:
+            broken = is_broken(conn, exc)
+            down = isinstance(exc, UNAVAILABLE_ERRORS) or broken
+            if down and replica is not None and database.replicas is not None:
+                database.replicas.mark_down(replica, f"{type(exc).__name__}: {exc}")
+            if broken:
+                raise_if_broken(conn, exc)
+        elif OUTAGE.active and replica is None:
             OUTAGE.recovered()
     finally:
         await database.release_read(conn, replica)
 
 
+connection = resource(_open_connection, _close_connection, name="connection")
+transaction = resource(_open_transaction, _close_transaction, name="transaction")
+read_connection = resource(_open_read, _close_read, name="read_connection")
+
+
 async def _roll_back_and_release(
     database: Database,
     conn: asyncpg.Connection,
-    tx: asyncpg.transaction.Transaction,
+    tx: Transaction_,
     exc: BaseException,
 ) -> None:
     try:
