@@ -344,14 +344,13 @@ async def close_generators(exits: list[Exit], exc: BaseException | None) -> Base
     """
     while exits:
         gen = exits.pop()
-        if gen.__class__ is tuple:
+        if isinstance(gen, tuple):
             close, state = gen
             try:
                 await close(state, exc)
             except BaseException as raised:
                 exc = raised
             continue
-        gen = typing.cast(AsyncGenerator[Any, None], gen)
         try:
             if exc is None:
                 await gen.__anext__()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -125,7 +124,7 @@ DEFAULT_HANDLERS: dict[Any, Any] = {
     ValidationFailed: validation_exception_handler,
 }
 
-Handlers = tuple[dict[Any, Any], dict[int, Any]]
+Handlers = tuple[dict[Any, Callable[..., Any]], dict[int, Callable[..., Any]]]
 
 
 def lookup_handler(handlers: Handlers | None, exc: Exception) -> Callable[..., Any] | None:
@@ -136,10 +135,10 @@ def lookup_handler(handlers: Handlers | None, exc: Exception) -> Callable[..., A
     if isinstance(exc, StarletteHTTPException):
         handler = status_handlers.get(exc.status_code)
         if handler is not None:
-            return typing.cast(Callable[..., Any], handler)
+            return handler
     for cls in type(exc).__mro__:
         if cls in exception_handlers:
-            return typing.cast(Callable[..., Any], exception_handlers[cls])
+            return exception_handlers[cls]
     return None
 
 

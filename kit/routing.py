@@ -31,7 +31,6 @@ from kit.di import (
     Close,
     Context,
     Depends,
-    DirectDependency,
     Plan,
     close_generators,
     compile_plan,
@@ -358,7 +357,9 @@ class RouteHandler:
         parameters first (a 422 opens nothing), then open, call and close, as a generator
         dependency would run, with no generator and no Context."""
         kwargs = self.plain_arguments(request, body)
-        name, open_, close = typing.cast(tuple[str, Callable[..., Any], Close], self.resource)
+        resource = self.resource
+        assert resource is not None  # (not typing.cast: building its type costs more than this)
+        name, open_, close = resource
         kwargs[name], state = await open_(request)
         try:
             if self.is_async:
@@ -379,13 +380,14 @@ class RouteHandler:
         if errors:
             raise ValidationFailed(errors)
         cleanup = ctx.cleanup
-        for name, call, request_names, how, function_scope, close in typing.cast(
-            list[DirectDependency], self.direct
-        ):
+        direct = self.direct
+        assert direct is not None
+        for name, call, request_names, how, function_scope, close in direct:
             exits = cleanup.function_exits if function_scope else cleanup.exits
             if how == RESOURCE:
                 value, state = await call(request)
-                exits.append((typing.cast(Close, close), state))
+                assert close is not None
+                exits.append((close, state))
             elif how == GENERATOR:
                 gen = call(**dict.fromkeys(request_names, request))
                 value = await gen.__anext__()
