@@ -1,0 +1,161 @@
+"""Python function calls per request: a count that does not move between runs.
+
+    python -m bench.calls [--requests 800] [--endpoints json,plaintext,validate,db,fortunes]
+
+CPU time per request moves by 10 to 20% from run to run on a shared machine, more than a small
+change to the request path saves. The number of Python calls a request makes (as cProfile
+counts them: every call of a Python or built-in function, and every resumption of a suspended
+coroutine) is the same in every run, so it shows what a change removed even when the clock
+cannot. It is a proxy, not a cost: calls differ in price, and C code inside a call is not
+counted. Served figures come from ``kit bench``, ``bench.ops_overhead`` and
+``bench.db_overhead``.
+
+Apps: ``raw`` (bench/apps/raw.py), ``kit`` (services/bench without its operations part: request
+ids, metrics, access log) and ``kit+ops`` (services/bench as served, access log on), each
+driven in process (bench.inprocess's driver) in a process of its own, so that one app's
+logging set-up does not reach the next. The database endpoints need ``DATABASE_URL`` or the
+embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import importlib
+import json
+import os
+import pstats
+import subprocess
+import sys
+from typing import Any
+
+APPS = ("raw", "kit", "kit+ops")
+BODY = b'{"name":"Ada Lovelace","email":"ADA@example.com","age":36,"tags":["math","poetry"]}'
+ENDPOINTS: dict[str, tuple[str, bytes | None]] = {
+    "json": ("GET", None),
+    "plaintext": ("GET", None),
+    "validate": ("POST", BODY),
+    "db": ("GET", None),
+    "fortunes": ("GET", None),
+}
+DATABASE = ("db", "fortunes")
+CLIENTS = 8
+
+
+def load_app(name: str) -> Any:
+    if name == "raw":
+        return importlib.import_module("bench.apps.raw").app
+    app = importlib.import_module("services.bench.app").app
+    if name == "kit":
+        from bench.ops_overhead import without_operations
+
+        return without_operations(app)
+    return app
+
+
+async def requests_in_turn(driver: Any, method: str, path: str, body: bytes | None, n: int) -> None:
+    for _ in range(n):
+        await driver.request(method, path, body)
+
+
+async def count(name: str, endpoints: list[str], requests: int) -> dict[str, float]:
+    """Calls per request for each endpoint of app ``name``, in this process."""
+    from bench.inprocess import Driver
+
+    driver = Driver(load_app(name))
+    await driver.start()
+    calls: dict[str, float] = {}
+    try:
+        for endpoint in endpoints:
+            method, body = ENDPOINTS[endpoint]
+            for _ in range(50):  # warm: caches, prepared statements, the pool
+                await driver.request(method, f"/{endpoint}", body)
+            profile = cProfile.Profile()
+            profile.enable()
+            # CLIENTS at a time, as a server has several requests in flight
+            await asyncio.gather(
+                *(
+                    requests_in_turn(driver, method, f"/{endpoint}", body, requests // CLIENTS)
+                    for _ in range(CLIENTS)
+                )
+            )
+            profile.disable()
+            served = requests // CLIENTS * CLIENTS
+            calls[endpoint] = pstats.Stats(profile).total_calls / served  # type: ignore[attr-defined]
+    finally:
+        await driver.stop()
+    return calls
+
+
+def child(name: str, endpoints: list[str], requests: int) -> int:
+    os.environ["KIT_MIGRATE"] = "0"  # the parent applied them
+    try:  # the loop kit serve runs on; its internals are C, so they are not counted
+        import uvloop
+
+        calls = uvloop.run(count(name, endpoints, requests))
+    except ImportError:
+        calls = asyncio.run(count(name, endpoints, requests))
+    print(json.dumps(calls))
+    return 0
+
+
+def measure(
+    name: str, endpoints: list[str], requests: int, env: dict[str, str]
+) -> dict[str, float]:
+    argv = [sys.executable, "-m", "bench.calls", "--child", name]
+    argv += ["--endpoints", ",".join(endpoints), "--requests", str(requests)]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name}: {proc.stderr.strip().splitlines()[-1:]}")
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def report(counts: dict[str, dict[str, float]], endpoints: list[str]) -> str:
+    lines = [
+        "| endpoint | " + " | ".join(APPS) + " | kit - raw | ops |",
+        "| :-- |" + " --: |" * (len(APPS) + 2),
+    ]
+    for endpoint in endpoints:
+        row = [f"{counts[name][endpoint]:.1f}" for name in APPS]
+        kit, raw, ops = (counts[n][endpoint] for n in ("kit", "raw", "kit+ops"))
+        row += [f"{kit - raw:+.1f}", f"{ops - kit:+.1f}"]
+        lines.append(f"| {endpoint} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.calls", description=__doc__)
+    parser.add_argument("--requests", type=int, default=800, help="requests counted per cell")
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS), help="comma-separated")
+    parser.add_argument("--child", choices=APPS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    unknown = sorted(set(endpoints) - set(ENDPOINTS))
+    if unknown or not endpoints:
+        parser.error(f"endpoints must be among {', '.join(ENDPOINTS)}")
+    if args.requests < 1:
+        parser.error("--requests must be >= 1")
+    if args.child:
+        return child(args.child, endpoints, args.requests)
+    env = dict(os.environ)
+    if any(e in DATABASE for e in endpoints):
+        from bench.db_overhead import MIGRATIONS
+        from kit.db import apply_migrations, resolve_database_url
+        from kit.settings import Settings
+
+        # DATABASE_URL, or the embedded server, started once here for every child
+        env["DATABASE_URL"] = url = resolve_database_url(Settings.from_env())
+        asyncio.run(apply_migrations(url, MIGRATIONS))
+    counts = {name: measure(name, endpoints, args.requests, env) for name in APPS}
+    print(
+        f"Python calls per request (cProfile's count, resumptions included), {args.requests}"
+        f" requests per cell, in process; {sys.implementation.name} {sys.version.split()[0]}\n"
+    )
+    print(report(counts, endpoints))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.bench.conftest import ROOT
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench.calls", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_counts_the_same_calls_in_every_run() -> None:
+    first, second = (run("--endpoints", "json,validate", "--requests", "40") for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    rows = [line for line in first.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| endpoint | raw | kit | kit+ops | kit - raw | ops |"
+    assert [row.split(" | ")[0] for row in rows[2:]] == ["| json", "| validate"]
+    cells = {
+        row.split(" | ")[0]: [float(c) for c in row.strip("| ").split(" | ")[1:]]
+        for row in rows[2:]
+    }
+    raw, kit, ops = cells["| json"][:3]
+    assert 0 < raw < kit < ops  # each layer adds calls
+    # a count, not a clock (kit+ops also counts its periodic tasks, which run by the clock)
+    again = {row.split(" | ")[0]: row.split(" | ")[1:3] for row in second.stdout.splitlines()}
+    assert all(again[row.split(" | ")[0]] == row.split(" | ")[1:3] for row in rows[2:])
+
+
+def test_rejects_unknown_endpoints_and_empty_cells() -> None:
+    for argv in (["--endpoints", "nope"], ["--requests", "0"]):
+        proc = run(*argv)
+        assert proc.returncode == 2
+        assert "must be" in proc.stderr
