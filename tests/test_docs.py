@@ -338,3 +338,31 @@ def test_the_readme_is_a_front_door() -> None:
     )
     links = set(re.findall(r"\]\((docs/[\w./-]+\.md)", text(README)))
     assert links, "README.md should link into docs/ (where to read on)"
+
+
+def test_the_generator_writes_and_checks_the_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "docs" / "settings.md"
+    assert settings_reference.main(["--check", "--output", str(page)]) == 1
+    assert settings_reference.COMMAND in capsys.readouterr().err
+    assert settings_reference.main(["--output", str(page)]) == 0
+    assert page.read_text() == settings_reference.render()
+    assert settings_reference.main(["--check", "--output", str(page)]) == 0
+    page.write_text(page.read_text().replace("KIT_PORT", "KIT_PORTS"))
+    assert settings_reference.main(["--check", "--output", str(page)]) == 1
+
+
+def test_a_field_without_a_doc_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from kit import settings
+
+    @dataclasses.dataclass(frozen=True)
+    class Extended(settings.Settings):
+        shiny: bool = settings._env(settings._bool, "KIT_SHINY", default=False)
+
+    monkeypatch.setattr(settings_reference, "Settings", Extended)
+    assert settings_reference.undocumented() == ["shiny"]
+    with pytest.raises(ValueError, match=r"give these Settings fields a doc=.*: shiny"):
+        settings_reference.render()
