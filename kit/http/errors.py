@@ -32,4 +32,5 @@ class UpstreamTimeout(UpstreamError):
     """The call did not finish within its timeout or the request's deadline: 504."""
 
     def __init__(self, upstream: str) -> None:
-        super().__init__(504, upstream, f"Gateway Timeout: {upstream} did not answer in time")
+        detail = f"Gateway Timeout: {upstream} did not answer in time"
+        super().__init__(504, upstream, detail, retry_after=1.0)

@@ -68,3 +68,31 @@ async def test_a_wait_capped_by_the_deadline_ends_before_the_request_is_cancelle
         answered.clear()
         await middleware(scope, None, send)  # type: ignore[arg-type]
         assert answered == [b"upstream timed out"]
+
+
+async def test_a_cleanup_stuck_on_a_dead_peer_does_not_hold_the_504() -> None:
+    """A handler cancelled at the deadline whose cleanup then waits forever (a rollback sent
+    to a Postgres that no longer answers) is cancelled again: the 504 still comes."""
+    stuck = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def handler(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await asyncio.sleep(60)  # the query the deadline interrupts
+        finally:
+            stuck.set()
+            await asyncio.sleep(60)  # the rollback nobody answers
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    middleware = TimeoutMiddleware(handler, seconds=0.2, interval=0.01)
+    # generous: the second cancellation comes a grace (0.05 s here) after the first
+    await asyncio.wait_for(middleware(scope, None, send), 30)  # type: ignore[arg-type]
+    assert stuck.is_set()
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 504
+    assert (b"retry-after", b"1") in start["headers"]
+    assert middleware.deadlines == {}
+    assert middleware.expired == {}
