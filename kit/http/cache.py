@@ -10,6 +10,15 @@ from typing import Generic, TypeVar
 from kit.http.errors import UpstreamError
 
 T = TypeVar("T")
+DEFAULT_CACHE_BYTES = 32 * 1024 * 1024
+# What an entry costs beside its body: its key, headers and bookkeeping, roughly.
+ENTRY_OVERHEAD = 512
+
+
+def body_size(value: object) -> int:
+    """The bytes ``value`` holds: its ``body`` when it has one (an UpstreamResponse)."""
+    body = getattr(value, "body", None)
+    return ENTRY_OVERHEAD + (len(body) if isinstance(body, bytes | bytearray) else 0)
 
 
 class _LeaderGone(Exception):
@@ -17,12 +26,13 @@ class _LeaderGone(Exception):
 
 
 class _Entry(Generic[T]):
-    __slots__ = ("fresh_until", "stale_until", "value")
+    __slots__ = ("fresh_until", "size", "stale_until", "value")
 
-    def __init__(self, value: T, fresh_until: float, stale_until: float) -> None:
+    def __init__(self, value: T, fresh_until: float, stale_until: float, size: int) -> None:
         self.value = value
         self.fresh_until = fresh_until
         self.stale_until = stale_until
+        self.size = size
 
 
 class ResponseCache(Generic[T]):
@@ -30,13 +40,25 @@ class ResponseCache(Generic[T]):
 
     When a fetch fails with an ``UpstreamError`` (the dependency is down, slow or its breaker is
     open), a value that expired less than ``stale_for`` seconds ago is answered instead. At most
-    ``max_entries`` are kept; the oldest goes first.
+    ``max_entries`` are kept, weighing at most ``max_bytes`` together (``weigh`` tells what one
+    weighs; a value heavier than an eighth of the budget is answered but not kept); the oldest
+    goes first.
     """
 
-    def __init__(self, ttl: float, stale_for: float = 0.0, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        ttl: float,
+        stale_for: float = 0.0,
+        max_entries: int = 10_000,
+        max_bytes: int = DEFAULT_CACHE_BYTES,
+        weigh: Callable[[T], int] = body_size,
+    ) -> None:
         self.ttl = ttl
         self.stale_for = stale_for
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.weigh = weigh
+        self.bytes = 0
         self.entries: dict[str, _Entry[T]] = {}
         self.flights: dict[str, asyncio.Future[T]] = {}
         self.hits = self.misses = self.stale = 0
@@ -92,7 +114,13 @@ class ResponseCache(Generic[T]):
 
     def _store(self, key: str, value: T) -> None:
         now = time.monotonic()
-        self.entries.pop(key, None)  # re-inserted last: the oldest stays first in line
-        self.entries[key] = _Entry(value, now + self.ttl, now + self.ttl + self.stale_for)
-        if len(self.entries) > self.max_entries:
-            del self.entries[next(iter(self.entries))]
+        old = self.entries.pop(key, None)  # re-inserted last: the oldest stays first in line
+        if old is not None:
+            self.bytes -= old.size
+        size = self.weigh(value)
+        if size > self.max_bytes // 8:
+            return
+        self.entries[key] = _Entry(value, now + self.ttl, now + self.ttl + self.stale_for, size)
+        self.bytes += size
+        while len(self.entries) > self.max_entries or self.bytes > self.max_bytes:
+            self.bytes -= self.entries.pop(next(iter(self.entries))).size
