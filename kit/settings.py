@@ -145,6 +145,15 @@ def _api_keys(name: str, raw: str) -> tuple[str, ...]:
     return keys
 
 
+def _store(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value.lower() in ("", "memory"):
+        return "memory"
+    if value.startswith(("redis://", "rediss://", "unix://")):
+        return value
+    raise SettingsError(f"{name}={raw!r} is not allowed; use memory or a redis:// URL")
+
+
 def _proxies(name: str, raw: str) -> str:
     from kit.middleware.forwarded import ProxyTrust
 
@@ -207,6 +216,13 @@ class Settings:
     request_timeout: float = _env(_float(0), "KIT_REQUEST_TIMEOUT", default=0.0)
     rate_limit: float = _env(_float(0), "KIT_RATE_LIMIT", default=0.0)
     rate_burst: int = _env(_int(0), "KIT_RATE_BURST", default=0)
+    # where the buckets live: memory (per process) or redis://... (shared by every instance)
+    rate_limit_store: str = _env(_store, "KIT_RATE_LIMIT_STORE", default="memory")
+    # the shared store down or slower than its timeout: let requests through (open) or 503
+    rate_limit_fail: str = _env(_choice(("open", "closed")), "KIT_RATE_LIMIT_FAIL", default="open")
+    store_timeout: float = _env(_float(0.001), "KIT_STORE_TIMEOUT", default=0.1)
+    # networks and hosts outbound calls to URLs from users may reach beside public addresses
+    outbound_allow: tuple[str, ...] = _env(_list, "KIT_OUTBOUND_ALLOW", default=())
     log_format: str = _env(_choice(LOG_FORMATS), "KIT_LOG_FORMAT", default="json")
     log_level: str = _env(_choice(LOG_LEVELS), "KIT_LOG_LEVEL", default="info")
     access_log: bool = _env(_bool, "KIT_ACCESS_LOG", default=True)

@@ -25,9 +25,7 @@ class Refused(OSError):
 
 
 def _embedded(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64), if any."""
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+    """The IPv4 address an IPv6 one routes to (6to4, NAT64), if any."""
     if address.sixtofour is not None:
         return address.sixtofour
     if address in _NAT64:
@@ -38,6 +36,8 @@ def _embedded(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 def is_public(address: IPAddress) -> bool:
     """False for private, loopback, link-local, multicast, unspecified, shared, documentation
     and other reserved ranges, and for IPv6 addresses that carry such an IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return is_public(address.ipv4_mapped)  # the IPv4 address itself, written as IPv6
     if (
         not address.is_global
         or address.is_multicast

@@ -147,3 +147,8 @@ async def gzipped(n: int, raw_deflate: bool = False) -> Response:
 @app.get("/blob/{kib}")
 async def blob(kib: int, n: int = 0) -> Response:
     return Response(bytes([n % 256]) * (kib * 1024), media_type="application/octet-stream")
+
+
+@app.get("/redirect")
+async def redirect(to: str = "/item/1") -> Response:
+    return Response(status_code=302, headers={"location": to})
