@@ -221,6 +221,8 @@ class Settings:
     # the shared store down or slower than its timeout: let requests through (open) or 503
     rate_limit_fail: str = _env(_choice(("open", "closed")), "KIT_RATE_LIMIT_FAIL", default="open")
     store_timeout: float = _env(_float(0.001), "KIT_STORE_TIMEOUT", default=0.1)
+    # where kit.http's cached answers live besides the process: memory or redis://...
+    cache_store: str = _env(_store, "KIT_CACHE_STORE", default="memory")
     # networks and hosts outbound calls to URLs from users may reach beside public addresses
     outbound_allow: tuple[str, ...] = _env(_list, "KIT_OUTBOUND_ALLOW", default=())
     log_format: str = _env(_choice(LOG_FORMATS), "KIT_LOG_FORMAT", default="json")

@@ -23,14 +23,14 @@ from typing import Any, NoReturn, TypeVar, overload
 import aiohttp
 import msgspec
 from aiohttp.abc import AbstractResolver
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from kit.deadlines import remaining
 from kit.http import destinations
 from kit.http.body import ACCEPT_ENCODING, DEFAULT_MAX_BODY, TooLarge, Unreadable, chunks, read
 from kit.http.breaker import STATES, CircuitBreaker
-from kit.http.cache import DEFAULT_CACHE_BYTES, ResponseCache
+from kit.http.cache import DEFAULT_CACHE_BYTES, ResponseCache, SharedEntries
 from kit.http.errors import (
     DestinationRefused,
     UpstreamBadAnswer,
@@ -43,6 +43,7 @@ from kit.http.retries import IDEMPOTENT, RETRY_STATUSES, RetryBudget, backoff, r
 from kit.logs import REQUEST_ID
 from kit.metrics import Registry, Sample
 from kit.parts import Part
+from kit.stores import shared_store
 
 logger = logging.getLogger("kit.http")
 T = TypeVar("T")
@@ -313,6 +314,19 @@ class HttpClient:
         for upstream in self.upstreams.values():  # a semaphore belongs to one event loop
             upstream.slots = asyncio.Semaphore(upstream.max_concurrency)
         self.origins.clear()
+        store = shared_store(
+            getattr(app.settings, "cache_store", "memory"), app.settings.store_timeout
+        )
+        if store is not None:  # what one instance fetched, every instance answers
+            for upstream in self.upstreams.values():
+                if upstream.cache is not None:
+                    upstream.cache.shared = SharedEntries(
+                        store,
+                        f"cache:{upstream.name}:",
+                        _encode_response,
+                        _decode_response,
+                        upstream.cache.max_bytes // 8,
+                    )
         if app.settings.metrics:
             from kit.operations import metrics_for
 
@@ -326,6 +340,11 @@ class HttpClient:
             await self.session.close()
             await self.guarded.close()
             self.session = self.guarded = None
+            if store is not None:
+                for upstream in self.upstreams.values():
+                    if upstream.cache is not None:
+                        upstream.cache.shared = None
+                await store.aclose()
 
     def bind(self, forward: Mapping[str, str]) -> HttpClient:
         """This client, forwarding ``forward`` headers on every call as well."""
@@ -481,6 +500,19 @@ class HttpClient:
 
 def _cacheable(response: UpstreamResponse) -> bool:
     return response.status == 200
+
+
+_Shared = tuple[int, list[tuple[str, str]], bytes]
+
+
+def _encode_response(response: UpstreamResponse) -> bytes:
+    headers = [(str(name), value) for name, value in response.headers.items()]
+    return msgspec.msgpack.encode((response.status, headers, response.body))
+
+
+def _decode_response(data: bytes) -> UpstreamResponse:
+    status, headers, body = msgspec.msgpack.decode(data, type=_Shared)
+    return UpstreamResponse(status, CIMultiDictProxy(CIMultiDict(headers)), body)
 
 
 class _Call:
