@@ -3,6 +3,7 @@ counted as they arrive, gzip and deflate inflated only up to the limit."""
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import AsyncIterator, Iterator
 
@@ -96,11 +97,13 @@ async def chunks(raw: aiohttp.ClientResponse, limit: int) -> AsyncIterator[bytes
             if inflater is None:
                 yield data
                 continue
-            for piece in inflater.feed(data, limit - produced):
+            for count, piece in enumerate(inflater.feed(data, limit - produced), 1):
                 produced += len(piece)
                 if produced > limit:
                     raise TooLarge(limit, "a body that inflates")
                 yield piece
+                if count % 16 == 0:  # 1 MiB inflated from one read: let the loop run
+                    await asyncio.sleep(0)
     except (TooLarge, Unreadable):
         raw.close()  # never back to the pool with unread bytes
         raise

@@ -1,11 +1,11 @@
 """A dependency whose faults tests choose: ``kit serve tests.kit.outbound.upstream:app``.
 
 ``/products/{id}`` answers like the catalog, as ``STUB_PRODUCTS`` says: ``ok``, ``unavailable``
-(503) or ``slow`` (after ``STUB_DELAY`` seconds). ``POST /notifications`` takes
-``STUB_NOTIFY_DELAY`` seconds. The other paths pick their fault in the URL: among them answers
-of any size (``/huge/{mib}``, with or without a Content-Length) and gzip bombs (``/bomb/{mib}``:
-about 1 KB per MiB it inflates to). The server's own /metrics counts every call it received,
-by route.
+(503), ``slow`` (after ``STUB_DELAY`` seconds), ``huge`` (1 GiB) or ``bomb`` (1 GiB gzipped).
+``POST /notifications`` takes ``STUB_NOTIFY_DELAY`` seconds. The other paths pick their fault
+in the URL: among them answers of any size (``/huge/{mib}``, with or without a Content-Length)
+and gzip bombs (``/bomb/{mib}``: about 1 KB per MiB it inflates to). The server's own /metrics
+counts every call it received, by route.
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ class Product(msgspec.Struct):
 
 
 @app.get("/products/{product_id}")
-async def product(product_id: int, request: Request) -> Product:
+async def product(product_id: int, request: Request) -> Product | Response:
+    if PRODUCTS == "huge":
+        return await huge(1024)
+    if PRODUCTS == "bomb":
+        return await bomb(1024)
     if PRODUCTS == "unavailable":
         raise_unavailable()
     if PRODUCTS == "slow":
