@@ -50,11 +50,17 @@ class RedisStore:
 
     Each operation gets ``timeout`` seconds, connecting included, and no hidden retry. After a
     failure the store is not asked for ``rest`` seconds: operations fail at once with
-    ``StoreUnavailable``. Keys start with ``prefix``.
+    ``StoreUnavailable``. Keys start with ``prefix``. At most ``max_connections`` per process.
     """
 
     def __init__(
-        self, url: str, *, timeout: float = 0.1, rest: float = 1.0, prefix: str = "kit:"
+        self,
+        url: str,
+        *,
+        timeout: float = 0.1,
+        rest: float = 1.0,
+        prefix: str = "kit:",
+        max_connections: int = 64,
     ) -> None:
         try:
             import redis.asyncio  # noqa: F401
@@ -66,6 +72,7 @@ class RedisStore:
         self.timeout = timeout
         self.rest = rest
         self.prefix = prefix
+        self.max_connections = max_connections
         self.resting_until = 0.0
         self.failures = 0
         self._redis: Redis | None = None
@@ -73,17 +80,21 @@ class RedisStore:
 
     def _client(self) -> Redis:
         if self._redis is None:
-            from redis.asyncio import Redis
+            from redis.asyncio import BlockingConnectionPool, Redis
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
 
-            self._redis = Redis.from_url(
+            # past max_connections a call waits for a connection (within the timeout) rather
+            # than fail with "too many connections" during a burst
+            pool = BlockingConnectionPool.from_url(
                 self.url,
+                max_connections=self.max_connections,
+                timeout=self.timeout,
                 socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
                 retry=Retry(NoBackoff(), 0),
-                max_connections=256,
             )
+            self._redis = Redis.from_pool(pool)
             self._take = self._redis.register_script(TAKE)
         return self._redis
 

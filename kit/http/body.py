@@ -79,6 +79,8 @@ async def chunks(raw: aiohttp.ClientResponse, limit: int) -> AsyncIterator[bytes
     """``raw``'s body, decoded, in pieces of at most ``CHUNK`` bytes; ``TooLarge`` as soon as
     the bytes received or the bytes inflated pass ``limit``."""
     received = produced = 0
+    if raw.method == "HEAD" or raw.status in (204, 304):
+        return  # no body, whatever Content-Length says
     try:
         inflater = inflater_for(raw.headers.get("Content-Encoding", ""))
         try:

@@ -75,6 +75,21 @@ async def test_instances_in_one_process_share_the_bucket(redis_url: str) -> None
     assert limited.json() == {"detail": "Too many requests"}
 
 
+@pytest.mark.anyio
+async def test_a_burst_of_concurrent_requests_waits_for_a_connection(
+    redis_url: str,  # noqa: F811
+) -> None:
+    store = RedisStore(redis_url, timeout=5.0, prefix="kit-test-3:", max_connections=8)
+    middleware = RateLimitMiddleware(starlette(), rate=0.001, burst=100, store=store)
+    try:
+        async with client(middleware, "10.0.0.3") as c:
+            answers = await asyncio.gather(*(c.get("/whoami") for _ in range(300)))
+    finally:
+        await store.aclose()
+    assert store.failures == 0  # 300 at once over 8 connections: they queued, none failed
+    assert sorted(r.status_code for r in answers) == [200] * 100 + [429] * 200
+
+
 @contextlib.asynccontextmanager
 async def silent_server() -> AsyncIterator[str]:
     """Accepts connections and never answers: a store that hangs."""

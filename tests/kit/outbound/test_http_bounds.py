@@ -82,6 +82,16 @@ async def test_the_default_limit_holds_without_any_setting(upstream: ServerProce
         assert len((await client.get("stub", "/blob/4096")).body) == 4 * MIB
 
 
+async def test_a_head_answer_has_no_body_whatever_its_content_length(
+    upstream: ServerProcess,
+) -> None:
+    async with opened(stub(upstream, max_body=MIB)) as (client, _):
+        answer = await client.request("stub", "HEAD", "/huge/1024?declared=true")
+        assert answer.status == 200
+        assert answer.headers["content-length"] == str(1024 * MIB)
+        assert answer.body == b""
+
+
 async def test_the_call_limit_wins_over_the_upstream_limit(upstream: ServerProcess) -> None:
     async with opened(stub(upstream, max_body=MIB)) as (client, _):
         with pytest.raises(UpstreamTooLarge):
