@@ -21,7 +21,7 @@ from kit.middleware.rate_limit import RateLimitMiddleware
 from kit.middleware.timeout import TimeoutMiddleware
 from kit.parts import Part
 from kit.settings import Settings
-from kit.stores import shared_store
+from kit.stores import bucket_store
 
 __all__ = ["default_middleware", "metrics_for", "operations_part"]
 
@@ -99,7 +99,7 @@ def default_middleware(
                 RateLimitMiddleware,
                 rate=settings.rate_limit,
                 burst=settings.rate_burst,
-                store=shared_store(settings.rate_limit_store, settings.store_timeout),
+                store=bucket_store(settings.rate_limit_store, settings.store_timeout),
                 fail_open=settings.rate_limit_fail == "open",
             )
         )

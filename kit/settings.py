@@ -154,6 +154,17 @@ def _store(name: str, raw: str) -> str:
     raise SettingsError(f"{name}={raw!r} is not allowed; use memory or a redis:// URL")
 
 
+def _bucket_store(name: str, raw: str) -> str:
+    if raw.strip().lower() == "postgres":
+        return "postgres"
+    try:
+        return _store(name, raw)
+    except SettingsError:
+        raise SettingsError(
+            f"{name}={raw!r} is not allowed; use memory, postgres or a redis:// URL"
+        ) from None
+
+
 def _proxies(name: str, raw: str) -> str:
     from kit.middleware.forwarded import ProxyTrust
 
@@ -216,8 +227,8 @@ class Settings:
     request_timeout: float = _env(_float(0), "KIT_REQUEST_TIMEOUT", default=0.0)
     rate_limit: float = _env(_float(0), "KIT_RATE_LIMIT", default=0.0)
     rate_burst: int = _env(_int(0), "KIT_RATE_BURST", default=0)
-    # where the buckets live: memory (per process) or redis://... (shared by every instance)
-    rate_limit_store: str = _env(_store, "KIT_RATE_LIMIT_STORE", default="memory")
+    # where the buckets live: memory (per process), redis://... or postgres (shared by all)
+    rate_limit_store: str = _env(_bucket_store, "KIT_RATE_LIMIT_STORE", default="memory")
     # the shared store down or slower than its timeout: let requests through (open) or 503
     rate_limit_fail: str = _env(_choice(("open", "closed")), "KIT_RATE_LIMIT_FAIL", default="open")
     store_timeout: float = _env(_float(0.001), "KIT_STORE_TIMEOUT", default=0.1)

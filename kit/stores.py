@@ -1,6 +1,7 @@
-"""State shared by every instance of a service, in Redis: the rate limiter's buckets and cached
-outbound answers. Every operation has a short timeout; a store that failed is not asked again
-for a moment, so a Redis outage costs requests nothing but the choice of failing open or closed.
+"""State shared by every instance of a service: the rate limiter's buckets (in Redis or in the
+service's own Postgres) and cached outbound answers (in Redis). Every operation has a short
+timeout; a store that failed is not asked again for a moment, so an outage costs requests
+nothing but the choice of failing open or closed.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -45,7 +46,49 @@ class StoreUnavailable(Exception):
     """The shared store did not answer within its timeout, or is resting after a failure."""
 
 
-class RedisStore:
+class BucketStore(Protocol):
+    """Where shared token buckets live."""
+
+    def attach(self, app: Any) -> None:
+        """Called at the app's startup: the store may use what the app holds."""
+
+    async def take(self, key: str, rate: float, burst: int) -> tuple[bool, float]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _Guard:
+    """Bounds every operation by ``timeout`` and rests ``rest`` seconds after a failure."""
+
+    def __init__(self, name: str, timeout: float, rest: float) -> None:
+        self.name = name
+        self.timeout = timeout
+        self.rest = rest
+        self.resting_until = 0.0
+        self.failures = 0
+
+    async def _run(self, operation: Any) -> Any:
+        now = time.monotonic()
+        if now < self.resting_until:
+            operation.close()
+            raise StoreUnavailable("resting after a failure")
+        try:
+            async with asyncio.timeout(self.timeout):  # no task per call, unlike wait_for
+                return await operation
+        except Exception as exc:  # timeouts, refused connections, errors the store answered
+            self.failures += 1
+            self.resting_until = time.monotonic() + self.rest
+            logger.warning(
+                "shared store %s failed (%s: %s); not asked again for %.1f s",
+                self.name,
+                type(exc).__name__,
+                exc,
+                self.rest,
+            )
+            raise StoreUnavailable(str(exc)) from exc
+
+
+class RedisStore(_Guard):
     """A Redis reached at ``url`` (``redis://host:port/db``, ``rediss://``, ``unix://``).
 
     Each operation gets ``timeout`` seconds, connecting included, and no hidden retry. After a
@@ -68,13 +111,10 @@ class RedisStore:
             raise RuntimeError(
                 "a redis:// store needs the redis extra: pip install 'kit[redis]'"
             ) from None
+        super().__init__(_safe(url), timeout, rest)
         self.url = url
-        self.timeout = timeout
-        self.rest = rest
         self.prefix = prefix
         self.max_connections = max_connections
-        self.resting_until = 0.0
-        self.failures = 0
         self._redis: Redis | None = None
         self._take: Any = None
 
@@ -98,26 +138,6 @@ class RedisStore:
             self._take = self._redis.register_script(TAKE)
         return self._redis
 
-    async def _run(self, operation: Any) -> Any:
-        now = time.monotonic()
-        if now < self.resting_until:
-            operation.close()
-            raise StoreUnavailable("resting after a failure")
-        try:
-            async with asyncio.timeout(self.timeout):  # no task per call, unlike wait_for
-                return await operation
-        except Exception as exc:  # timeouts, refused connections, errors Redis answered
-            self.failures += 1
-            self.resting_until = time.monotonic() + self.rest
-            logger.warning(
-                "shared store %s failed (%s: %s); not asked again for %.1f s",
-                _safe(self.url),
-                type(exc).__name__,
-                exc,
-                self.rest,
-            )
-            raise StoreUnavailable(str(exc)) from exc
-
     async def take(self, key: str, rate: float, burst: int) -> tuple[bool, float]:
         """A token from the bucket ``key`` (``rate`` per second, at most ``burst``): whether
         one was taken, and the tokens left."""
@@ -136,6 +156,9 @@ class RedisStore:
             self._client().set(f"{self.prefix}{key}", value, px=max(1, int(ttl * 1000)))
         )
 
+    def attach(self, app: Any) -> None:
+        pass
+
     async def aclose(self) -> None:
         if self._redis is not None:
             redis, self._redis = self._redis, None
@@ -153,8 +176,81 @@ def _safe(url: str) -> str:
     return f"{scheme}{sep}{rest}"
 
 
+# The same step in Postgres: one statement, the row lock making it atomic; ``ok`` says whether
+# a token was taken. An UNLOGGED table: buckets need no crash safety, and skip the WAL.
+_REFILLED = "least($3::float8, b.tokens + $2::float8 * extract(epoch FROM now() - b.at)::float8)"
+PG_CREATE = """
+CREATE UNLOGGED TABLE IF NOT EXISTS kit_rate_limit (
+    key text PRIMARY KEY,
+    tokens float8 NOT NULL,
+    at timestamptz NOT NULL,
+    ok boolean NOT NULL
+)
+"""
+PG_TAKE = f"""
+INSERT INTO kit_rate_limit AS b (key, tokens, at, ok) VALUES ($1, $3::float8 - 1, now(), true)
+ON CONFLICT (key) DO UPDATE SET
+    tokens = {_REFILLED} - CASE WHEN {_REFILLED} >= 1 THEN 1 ELSE 0 END,
+    ok = {_REFILLED} >= 1,
+    at = now()
+RETURNING ok, tokens
+"""
+# Buckets untouched long enough to be full again are forgotten, a bounded batch at a time.
+PG_FORGET = """
+DELETE FROM kit_rate_limit WHERE key IN (
+    SELECT key FROM kit_rate_limit WHERE at < now() - make_interval(secs => $1) LIMIT 1000
+)
+"""
+FORGET_EVERY = 1024
+
+
+class PostgresStore(_Guard):
+    """The app's own database (its pool and ``KIT_DB_ACQUIRE_TIMEOUT``), in an UNLOGGED table
+    ``kit_rate_limit`` created on first use. Each take borrows a connection for one statement."""
+
+    def __init__(self, *, timeout: float = 0.1, rest: float = 1.0) -> None:
+        super().__init__("postgres", timeout, rest)
+        self.database: Any = None
+        self.created = False
+        self.takes = 0
+
+    def attach(self, app: Any) -> None:
+        self.database = getattr(app, "database", None)
+
+    async def take(self, key: str, rate: float, burst: int) -> tuple[bool, float]:
+        row = await self._run(self._take(key, rate, burst))
+        return bool(row[0]), float(row[1])
+
+    async def _take(self, key: str, rate: float, burst: int) -> Any:
+        database = self.database
+        if database is None:
+            raise RuntimeError("KIT_RATE_LIMIT_STORE=postgres needs the app's database")
+        connection = await database.acquire()
+        try:
+            if not self.created:
+                await connection.execute(PG_CREATE)
+                self.created = True
+            row = await connection.fetchrow(PG_TAKE, key, rate, burst)
+            self.takes += 1
+            if self.takes % FORGET_EVERY == 0:
+                await connection.execute(PG_FORGET, burst / rate + 60.0)
+            return row
+        finally:
+            await database.release(connection)
+
+    async def aclose(self) -> None:
+        self.database = None
+
+
 def shared_store(url: str, timeout: float) -> RedisStore | None:
-    """The store a setting names: None for ``memory`` (each process its own state)."""
+    """The Redis store a setting names: None for ``memory`` (each process its own state)."""
     if url == "memory":
         return None
     return RedisStore(url, timeout=timeout)
+
+
+def bucket_store(url: str, timeout: float) -> BucketStore | None:
+    """Where KIT_RATE_LIMIT_STORE puts the buckets: None for ``memory``."""
+    if url == "postgres":
+        return PostgresStore(timeout=timeout)
+    return shared_store(url, timeout)

@@ -1,5 +1,6 @@
 """Per-client token bucket (KIT_RATE_LIMIT requests/s, KIT_RATE_BURST) with RateLimit-* headers,
-kept in the process or, with KIT_RATE_LIMIT_STORE=redis://..., shared by every instance."""
+kept in the process or, with KIT_RATE_LIMIT_STORE=redis://... or postgres, shared by every
+instance."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.middleware.concurrency import EXEMPT_PATHS
 from kit.responses import send_json
-from kit.stores import RedisStore, StoreUnavailable
+from kit.stores import BucketStore, StoreUnavailable
 
 
 class RateLimitMiddleware:
@@ -28,7 +29,7 @@ class RateLimitMiddleware:
         rate: float,
         burst: int = 0,
         max_clients: int = 10_000,
-        store: RedisStore | None = None,
+        store: BucketStore | None = None,
         fail_open: bool = True,
     ):
         self.app = app
@@ -71,7 +72,7 @@ class RateLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
             if scope["type"] == "lifespan" and self.store is not None:
-                receive = self._closing_store(receive)
+                receive = self._with_store(scope, receive)
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
@@ -112,15 +113,18 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _closing_store(self, receive: Receive) -> Receive:
-        """``receive`` that closes the store's connections when the server shuts down."""
+    def _with_store(self, scope: Scope, receive: Receive) -> Receive:
+        """``receive`` that hands the app to the store at startup and closes the store's
+        connections at shutdown."""
         store = self.store
         assert store is not None
 
-        async def receive_and_close() -> Message:
+        async def receive_and_tend() -> Message:
             message = await receive()
-            if message["type"] == "lifespan.shutdown":
+            if message["type"] == "lifespan.startup":
+                store.attach(scope.get("app"))
+            elif message["type"] == "lifespan.shutdown":
                 await store.aclose()
             return message
 
-        return receive_and_close
+        return receive_and_tend

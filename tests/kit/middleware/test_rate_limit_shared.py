@@ -1,5 +1,6 @@
-"""The rate limit shared by every instance through Redis: three server processes admit the
-limit once in total; a store that is down or silent fails open or closed, never a 500 or a hang."""
+"""The rate limit shared by every instance through Redis or the service's Postgres: three
+server processes admit the limit once in total; a store that is down or silent fails open or
+closed, never a 500 or a hang."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import contextlib
 import http.client
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kit.middleware.rate_limit import RateLimitMiddleware
 from kit.settings import Settings, SettingsError
-from kit.stores import RedisStore
+from kit.stores import PostgresStore, RedisStore
 from kit.testing import ServerProcess, free_port
 from tests.kit.middleware.apps import client, starlette
 from tests.kit.redis_server import redis_url  # noqa: F401  (a fixture)
@@ -31,16 +33,20 @@ def get(server: ServerProcess, path: str) -> int:
         conn.close()
 
 
-def test_three_instances_share_one_limit(redis_url: str, tmp_path: Path) -> None:  # noqa: F811
+def share_one_limit(app: str, store: str, tmp_path: Path, **env: str) -> None:
+    """Three ``app`` processes with their buckets in ``store`` admit one burst in total."""
     burst = 10
     env = {
         "KIT_RATE_LIMIT": "0.001",  # one token every 1000 s: the burst is all there is
         "KIT_RATE_BURST": str(burst),
-        "KIT_RATE_LIMIT_STORE": redis_url,
+        "KIT_RATE_LIMIT_STORE": store,
+        "KIT_STORE_TIMEOUT": "2",  # a busy machine: the test is about sharing, not speed
         "KIT_ACCESS_LOG": "0",
+        **env,
     }
     servers = [
-        ServerProcess(APP, runtime="uvicorn", env=env, cwd=REPO, log=tmp_path) for _ in "abc"
+        ServerProcess(app, runtime="uvicorn", env=env, cwd=REPO, log=tmp_path, ready_path="/readyz")
+        for _ in "abc"
     ]
     with contextlib.ExitStack() as stack:
         for server in servers:
@@ -48,11 +54,34 @@ def test_three_instances_share_one_limit(redis_url: str, tmp_path: Path) -> None
             stack.callback(server.stop)
         for server in servers:
             server.wait_ready()
-        statuses = [get(server, "/item/1") for _ in range(8) for server in servers]
+        path = "/item/1" if app == APP else "/products"
+        statuses = [get(server, path) for _ in range(8) for server in servers]
     assert set(statuses) <= {200, 429}
     # per process each would admit 10 (30 in all); shared, the three admit 10 together
     assert statuses.count(200) == burst
     assert statuses[-1] == 429
+
+
+def test_three_instances_share_one_limit_in_redis(
+    redis_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    share_one_limit(APP, redis_url, tmp_path)
+
+
+def test_three_instances_share_one_limit_in_their_postgres(
+    kit_template_databases: Any, tmp_path: Path
+) -> None:
+    from services.catalog.app import app as catalog
+
+    assert catalog.database is not None
+    url = kit_template_databases.create(catalog.database.migrations)
+    try:
+        share_one_limit(
+            "services.catalog.app:app", "postgres", tmp_path, DATABASE_URL=url, KIT_MIGRATE="0"
+        )
+    finally:
+        kit_template_databases.drop(url)
 
 
 @pytest.mark.anyio
@@ -152,11 +181,24 @@ async def test_after_a_failure_the_store_rests_then_is_asked_again(
     assert [r.status_code for r in asked] == [200, 429]
 
 
+@pytest.mark.anyio
+async def test_the_postgres_store_without_a_database_fails_as_chosen() -> None:
+    store = PostgresStore(timeout=1.0)
+    store.attach(object())  # an app without a database
+    middleware = RateLimitMiddleware(starlette(), rate=1, burst=1, store=store, fail_open=False)
+    async with client(middleware, "10.0.0.4") as c:
+        assert (await c.get("/whoami")).status_code == 503
+    assert store.failures == 1
+
+
 def test_the_store_setting_is_checked() -> None:
     assert Settings.from_env({}).rate_limit_store == "memory"
     url = "redis://:secret@10.0.0.5:6379/2"
     assert Settings.from_env({"KIT_RATE_LIMIT_STORE": url}).rate_limit_store == url
+    assert Settings.from_env({"KIT_RATE_LIMIT_STORE": "postgres"}).rate_limit_store == "postgres"
     with pytest.raises(SettingsError, match="KIT_RATE_LIMIT_STORE"):
         Settings.from_env({"KIT_RATE_LIMIT_STORE": "memcached://x"})
+    with pytest.raises(SettingsError, match="KIT_CACHE_STORE"):
+        Settings.from_env({"KIT_CACHE_STORE": "postgres"})
     with pytest.raises(SettingsError, match="KIT_RATE_LIMIT_FAIL"):
         Settings.from_env({"KIT_RATE_LIMIT_FAIL": "maybe"})
