@@ -228,7 +228,12 @@ class PostgresStore(_Guard):
         connection = await database.acquire()
         try:
             if not self.created:
-                await connection.execute(PG_CREATE)
+                import asyncpg
+
+                try:
+                    await connection.execute(PG_CREATE)
+                except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
+                    pass  # another instance created it at the same moment
                 self.created = True
             row = await connection.fetchrow(PG_TAKE, key, rate, burst)
             self.takes += 1
