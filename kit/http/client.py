@@ -286,7 +286,8 @@ class HttpClient:
         self.max_origins = max_origins
         self.origin_options = dict(origin_options or {})
         self.origins: OrderedDict[str, Upstream] = OrderedDict()
-        self.forgotten_retries = 0  # retries of origins no longer kept, still counted
+        # retries of origins no longer kept, still counted (a list: bound copies share it)
+        self.forgotten_retries = [0]
         self.session: aiohttp.ClientSession | None = None
         self.guarded: aiohttp.ClientSession | None = None  # for URLs from users
         self.registry: Registry | None = None
@@ -364,7 +365,7 @@ class HttpClient:
                 sum(origin.in_flight for origin in self.origins.values()),
             )
         )
-        retried = self.forgotten_retries + sum(o.retried for o in self.origins.values())
+        retried = self.forgotten_retries[0] + sum(o.retried for o in self.origins.values())
         out.append(
             ("kit_outbound_retries_total", "counter", "Outbound retries made.", labels, retried)
         )
@@ -382,7 +383,7 @@ class HttpClient:
         self.origins[key] = upstream
         if len(self.origins) > self.max_origins:
             _, forgotten = self.origins.popitem(last=False)
-            self.forgotten_retries += forgotten.retried
+            self.forgotten_retries[0] += forgotten.retried
         return upstream
 
     def check_url(self, url: str | URL) -> URL:
