@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from kit import App
-from kit.http import HttpClient, Outbound, Upstream, UpstreamTooLarge, UpstreamUnavailable
+from kit.http import (
+    HttpClient,
+    Outbound,
+    Upstream,
+    UpstreamBadAnswer,
+    UpstreamTooLarge,
+    UpstreamUnavailable,
+)
 from kit.testing import ServerProcess, TestClient
 from tests.kit.outbound.conftest import opened
 
@@ -109,6 +116,16 @@ async def test_compressed_answers_within_the_limit_are_inflated(upstream: Server
         assert small_bomb.body == bytes(2 * MIB)  # the gzip trailer is right: a whole stream
 
 
+async def test_corrupt_or_unasked_for_encodings_are_a_502(upstream: ServerProcess) -> None:
+    up = stub(upstream)
+    async with opened(up) as (client, _):
+        for encoding, reason in (("gzip", "corrupt"), ("br", "not asked for"), ("zstd", "not")):
+            with pytest.raises(UpstreamBadAnswer, match=reason) as caught:
+                await client.get("stub", f"/encoded/{encoding}")
+            assert caught.value.status_code == 502
+        assert up.in_flight == 0
+
+
 async def test_streaming_reads_piece_by_piece_within_the_limit(upstream: ServerProcess) -> None:
     up = stub(upstream)
     async with opened(up) as (client, _):
@@ -190,6 +207,31 @@ async def dropping_server() -> AsyncIterator[tuple[str, list[int]]]:
     port = server.sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}", received
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_answer_cut_short_is_a_503_whole_or_streamed() -> None:
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(cut, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        up = Upstream("cut", url, retries=1, backoff=0.001)
+        async with opened(up) as (client, _):
+            with pytest.raises(UpstreamUnavailable, match="closed the connection"):
+                await client.get("cut", "/x")
+            assert up.retried == 1  # a GET: sent again once, within the budget
+            async with client.stream("cut", "GET", "/x") as answer:
+                with pytest.raises(UpstreamUnavailable, match="closed the connection"):
+                    await answer.read()
+            assert up.in_flight == 0
     finally:
         server.close()
         await server.wait_closed()

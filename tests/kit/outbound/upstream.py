@@ -156,3 +156,10 @@ async def blob(kib: int, n: int = 0) -> Response:
 @app.get("/redirect")
 async def redirect(to: str = "/item/1") -> Response:
     return Response(status_code=302, headers={"location": to})
+
+
+@app.get("/encoded/{encoding}")
+async def encoded(encoding: str) -> Response:
+    """Bytes that are not what ``Content-Encoding`` says: corrupt gzip, or an unasked-for one."""
+    body = b"\x1f\x8b\x08\x00 definitely not gzip" if encoding == "gzip" else b"\x00" * 64
+    return Response(body, media_type="application/json", headers={"content-encoding": encoding})
