@@ -21,6 +21,7 @@ from kit.middleware.rate_limit import RateLimitMiddleware
 from kit.middleware.timeout import TimeoutMiddleware
 from kit.parts import Part
 from kit.settings import Settings
+from kit.stores import bucket_store
 
 __all__ = ["default_middleware", "metrics_for", "operations_part"]
 
@@ -94,7 +95,13 @@ def default_middleware(
         )
     if settings.rate_limit:
         stack.append(
-            Middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=settings.rate_burst)
+            Middleware(
+                RateLimitMiddleware,
+                rate=settings.rate_limit,
+                burst=settings.rate_burst,
+                store=bucket_store(settings.rate_limit_store, settings.store_timeout),
+                fail_open=settings.rate_limit_fail == "open",
+            )
         )
     if settings.request_timeout:
         stack.append(Middleware(TimeoutMiddleware, seconds=settings.request_timeout))

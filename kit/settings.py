@@ -165,6 +165,30 @@ def _api_keys(name: str, raw: str) -> tuple[str, ...]:
 _accepts(_api_keys, "comma-separated; plain (16+ characters) or sha256:<64 hex digits>")
 
 
+def _store(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value.lower() in ("", "memory"):
+        return "memory"
+    if value.startswith(("redis://", "rediss://", "unix://")):
+        return value
+    raise SettingsError(f"{name}={raw!r} is not allowed; use memory or a redis:// URL")
+
+
+def _bucket_store(name: str, raw: str) -> str:
+    if raw.strip().lower() == "postgres":
+        return "postgres"
+    try:
+        return _store(name, raw)
+    except SettingsError:
+        raise SettingsError(
+            f"{name}={raw!r} is not allowed; use memory, postgres or a redis:// URL"
+        ) from None
+
+
+_accepts(_store, "memory, or a redis:// (rediss://, unix://) URL")
+_accepts(_bucket_store, "memory, postgres, or a redis:// (rediss://, unix://) URL")
+
+
 def _proxies(name: str, raw: str) -> str:
     from kit.middleware.forwarded import ProxyTrust
 
@@ -459,6 +483,47 @@ class Settings:
         "KIT_RATE_BURST",
         default=0,
         doc="Bucket size of the rate limit; `0` means the rate rounded up.",
+    )
+    rate_limit_store: str = _env(
+        _bucket_store,
+        "KIT_RATE_LIMIT_STORE",
+        default="memory",
+        doc=(
+            "Where the rate limit's buckets live: `memory` (per process), `postgres` (the"
+            " service's own database) or a `redis://` URL; the last two are shared by every"
+            " instance."
+        ),
+    )
+    rate_limit_fail: str = _env(
+        _choice(("open", "closed")),
+        "KIT_RATE_LIMIT_FAIL",
+        default="open",
+        doc=(
+            "When the shared store is down or slower than `KIT_STORE_TIMEOUT`: `open` lets"
+            " requests through, `closed` answers 503 with `Retry-After`."
+        ),
+    )
+    store_timeout: float = _env(
+        _float(0.001),
+        "KIT_STORE_TIMEOUT",
+        default=0.1,
+        doc="Seconds a shared store (rate limit, response cache) may take before it is skipped.",
+    )
+    cache_store: str = _env(
+        _store,
+        "KIT_CACHE_STORE",
+        default="memory",
+        doc="Where kit.http's cached answers are shared besides the process: `memory` or a"
+        " `redis://` URL.",
+    )
+    outbound_allow: tuple[str, ...] = _env(
+        _list,
+        "KIT_OUTBOUND_ALLOW",
+        default=(),
+        doc=(
+            "Networks (CIDR) and host names that calls to URLs from users may reach besides"
+            " public addresses (the destination rule refuses private and loopback ranges)."
+        ),
     )
     log_format: str = _env(
         _choice(LOG_FORMATS),
