@@ -120,7 +120,10 @@ class Admin:
                 f.name: redact(f.name, getattr(settings, f.name))
                 for f in dataclasses.fields(settings)
             },
-            "service_settings": {name: s.redacted() for name, s in loaded().items()},
+            "service_settings": {
+                name: {env: redact(env, value) for env, value in s.redacted().items()}
+                for name, s in loaded().items()
+            },
         }
 
     async def tasks(self) -> dict[str, Any]:

@@ -111,18 +111,14 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True):
         raise KeyError(name)
 
     def redacted(self) -> dict[str, Any]:
-        """The settings as JSON-ready values: a ``Secret`` (or a field whose name says it is
-        one, like kit's own settings) shows as ``<redacted>``, a URL without its password."""
-        from kit.admin import redact
-
-        shown: dict[str, Any] = {}
-        for field in msgspec.structs.fields(self):
-            value = getattr(self, field.name)
-            plain = msgspec.to_builtins(value, enc_hook=_redact_hook)
-            shown[self.env_name(field.name)] = (
-                REDACTED if isinstance(value, Secret) else redact(field.name, plain)
+        """The settings by variable name, as JSON-ready values, every ``Secret`` shown as
+        ``<redacted>`` (/admin/info also hides fields named like secrets, and URL passwords)."""
+        return {
+            self.env_name(field.name): msgspec.to_builtins(
+                getattr(self, field.name), enc_hook=_redact_hook
             )
-        return shown
+            for field in msgspec.structs.fields(self)
+        }
 
 
 def loaded() -> dict[str, ServiceSettings]:

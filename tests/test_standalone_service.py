@@ -230,6 +230,7 @@ def check_compose(demo: Path) -> None:
     services = compose["services"]
     assert set(services) == {"postgres", "pgbouncer", "migrate", "app", "nginx"}
     assert "healthcheck" in services["postgres"]
+    assert "healthcheck" in services["pgbouncer"]
     assert services["pgbouncer"]["environment"]["POOL_MODE"] == "transaction"
     for name, service in services.items():
         for dependency, condition in service.get("depends_on", {}).items():
