@@ -54,9 +54,8 @@ def outside_env(wheels: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("PYTHONPATH", "VIRTUAL_ENV", "DATABASE_URL", "KIT_PGDATA")
-        and not k.startswith("KIT_AUTH_")
-        and not k.startswith("PYTEST_")
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV", "DATABASE_URL")
+        and not k.startswith(("KIT_", "PYTEST_"))
     }
     env["PIP_FIND_LINKS"] = " ".join(filter(None, [str(wheels), os.environ.get("PIP_FIND_LINKS")]))
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
