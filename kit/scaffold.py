@@ -131,6 +131,7 @@ def _values(
         "module": module,
         "path": display,
         "app_package": f"{name}." if standalone else "..",
+        "runtime": runtime,
         "kit_requirement": kit_requirement(runtime),
         "kit_test_requirement": kit_requirement("test"),
     }

@@ -11,7 +11,6 @@ Fixtures:
   rolled back after the test (for ``@pytest.mark.anyio`` tests).
 - ``client``: a ``TestClient`` for the ``app`` fixture, its lifespan running and its
   database pointed at ``fresh_database_url``.
-
 - ``async_client``: the same for ``async`` tests, a ``kit.testing.AsyncClient``.
 - ``kit_jwt_secret`` (session): a random ``KIT_AUTH_JWT_SECRET`` for the session, unless the
   environment configures a JWT key; ``client`` and ``async_client`` use it, so
@@ -44,8 +43,6 @@ if TYPE_CHECKING:
     from kit.testing.client import AsyncClient
 
 AUTH_KEY_SETTINGS = ("KIT_AUTH_JWT_SECRET", "KIT_AUTH_JWT_PUBLIC_KEY", "KIT_AUTH_JWKS_URL")
-
-
 SESSION_SECRET_INI = "kit_session_jwt_secret"
 
 

@@ -254,6 +254,10 @@ def test_outside_a_checkout_it_is_a_repository_of_its_own(
     project = tomllib.loads((tmp_path / "demo" / "pyproject.toml").read_text())
     [requirement] = project["project"]["dependencies"]
     assert requirement.startswith("kit-asgi[uvicorn]>=")
+    # the server it depends on is the one it runs, wherever it runs
+    assert "run: export KIT_RUNTIME ?= uvicorn\n" in (tmp_path / "demo/Makefile").read_text()
+    assert "    KIT_RUNTIME=uvicorn \\\n" in (tmp_path / "demo/Dockerfile").read_text()
+    assert "  KIT_RUNTIME: uvicorn\n" in (tmp_path / "demo/k8s/config.yaml").read_text()
     assert project["project"]["optional-dependencies"]["test"][0].startswith("kit-asgi[test]>=")
     assert project["tool"]["setuptools"]["package-data"] == {"demo": ["migrations/*.sql"]}
     tests = (tmp_path / "demo" / "tests" / "conftest.py").read_text()
