@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 TEMPLATES = "service"
 REPOSITORY = "repository"
 # Only in a service inside a kit checkout: the repository's README and kit's own fuzz check
-CHECKOUT_ONLY = frozenset({"README.md.tmpl", "fuzz.toml.tmpl"})
+CHECKOUT_ONLY = frozenset({"README.md", "fuzz.toml"})
 DOT = "dot-"  # a template named dot-gitignore renders as .gitignore (wheels drop dotfiles)
 EXECUTABLE = frozenset({".ci/run"})
 DISTRIBUTION = "kit-asgi"
@@ -168,7 +168,7 @@ def render_repository(name: str, target: Path, runtime: str = DEFAULT_RUNTIME) -
     values = _values(name, name, "tests", standalone=True, runtime=runtime)
     planned = []
     for relative, content in _render_tree(_templates(), values):
-        if relative in {p[: -len(SUFFIX)] for p in CHECKOUT_ONLY}:
+        if relative in CHECKOUT_ONLY:
             continue
         where = target / relative if relative.startswith("tests/") else target / name / relative
         planned.append(PlannedFile(where, content))
