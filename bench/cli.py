@@ -107,7 +107,9 @@ def missing_prerequisites(args: argparse.Namespace, root: Path = ROOT) -> str | 
     needed = MERGE_MODULES if args.merge else BENCH_MODULES
     missing = [name for name in needed if find_spec(name) is None]
     if missing:
-        return f"needs the bench extra (pip install 'kit[bench]'); missing: {', '.join(missing)}"
+        return (
+            f"needs the bench extra (pip install 'kit-asgi[bench]'); missing: {', '.join(missing)}"
+        )
     if args.app is not None and args.path is None:
         return "--app needs at least one --path to load"
     if not args.merge and not (root / "services" / "bench" / "app.py").is_file():

@@ -38,6 +38,7 @@ from kit.di import Depends
 from kit.errors import HTTPException
 from kit.parts import Part
 from kit.routing import RouteOptions, Router
+from kit.service_settings import loaded
 from kit.settings import Settings
 
 STACK_FRAMES = 8  # innermost frames per task: from the handler down to what it awaits
@@ -106,7 +107,7 @@ class Admin:
         return {
             "pid": os.getpid(),
             "service": {"name": self.app.title, "version": self.app.version},
-            "kit": _package_version("kit"),
+            "kit": _package_version("kit-asgi"),
             "python": {
                 "version": platform.python_version(),
                 "implementation": platform.python_implementation(),
@@ -118,6 +119,10 @@ class Admin:
             "settings": {
                 f.name: redact(f.name, getattr(settings, f.name))
                 for f in dataclasses.fields(settings)
+            },
+            "service_settings": {
+                name: {env: redact(env, value) for env, value in s.redacted().items()}
+                for name, s in loaded().items()
             },
         }
 

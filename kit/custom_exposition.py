@@ -7,11 +7,14 @@ can render without importing the user-facing classes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import generate_latest
 from prometheus_client.metrics_core import Metric
+
+logger = logging.getLogger("kit.metrics")
 
 
 def _merge(
@@ -61,3 +64,53 @@ class _Merged:
 def render_custom(snapshots: Iterable[Any], live: set[int]) -> bytes:
     """Text exposition of the service's own metrics merged over the workers' snapshots."""
     return generate_latest(_Merged(snapshots, live))
+
+
+# prometheus-client's gauge modes kit merges as they say; the rest ("mostrecent") per worker
+_MERGEABLE_MODES = ("livesum", "sum", "livemax", "max", "livemin", "min", "all", "liveall")
+_warned: set[str] = set()
+
+
+def _gauge_mode(collector: Any) -> str:
+    mode = getattr(collector, "_multiprocess_mode", None)
+    return mode if mode in _MERGEABLE_MODES else "liveall"
+
+
+def default_registry_families(
+    registry: Any = None, skip: Callable[[str], str] | None = None
+) -> list[Any]:
+    """prometheus-client's default registry (metrics defined the usual way, a library's, the
+    process and GC collectors), as kit's worker snapshots carry them: counters, histograms and
+    summaries add up over workers; a gauge merges by its ``multiprocess_mode`` (default
+    ``all``: one series per worker, labelled ``pid``)."""
+    import prometheus_client
+
+    registry = prometheus_client.REGISTRY if registry is None else registry
+    collectors = getattr(registry, "_names_to_collectors", {})
+    families = []
+    try:
+        collected = list(registry.collect())
+    except Exception as exc:  # a collector of the user's failed: kit's own metrics still answer
+        _warn_once("", f"prometheus-client's default registry failed to collect: {exc!r}")
+        return []
+    for family in collected:
+        reason = skip(family.name) if skip is not None else ""
+        if reason:
+            _warn_once(family.name, reason)
+            continue
+        samples = [
+            (s.name, s.labels, s.value)
+            for s in family.samples
+            if not s.name.endswith("_created") and not s.name.endswith("_gcreated")
+        ]
+        mode = ""
+        if family.type == "gauge":
+            mode = _gauge_mode(collectors.get(family.name))
+        families.append((family.name, family.type, family.documentation, mode, samples))
+    return families
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        logger.warning(message)

@@ -36,8 +36,33 @@ OVERFLOW = ("other", "<overflow>")
 # (name, type, help, gauge merge mode, [(sample name, labels, value)]): one metric family of the
 # service's own (kit.custom_metrics), as a worker's snapshot carries it.
 CustomFamily = tuple[str, str, str, str, list[tuple[str, dict[str, str], float]]]
-# Where snapshots get the service's own metrics from; kit.custom_metrics adds itself on import.
-CUSTOM_SOURCES: list[Callable[[], list[CustomFamily]]] = []
+# Where snapshots get the service's own metrics from: prometheus-client's default registry,
+# and kit.custom_metrics, which adds itself on import.
+
+
+def _clash(name: str) -> str:
+    """Why a family of the default registry cannot be shown at /metrics ("" if it can)."""
+    if name.startswith("kit_"):
+        return (
+            f"metric {name} of prometheus-client's default registry is not shown at /metrics: "
+            "kit_ names are kit's own"
+        )
+    custom = sys.modules.get("kit.custom_metrics")
+    if custom is not None and name in getattr(custom.REGISTRY, "_names_to_collectors", {}):
+        return (
+            f"metric {name} is in both kit.custom_metrics and prometheus-client's default "
+            "registry: /metrics shows the kit.custom_metrics one"
+        )
+    return ""
+
+
+def default_registry() -> list[CustomFamily]:
+    from kit.custom_exposition import default_registry_families
+
+    return default_registry_families(skip=_clash)
+
+
+CUSTOM_SOURCES: list[Callable[[], list[CustomFamily]]] = [default_registry]
 
 
 class Series:
@@ -196,6 +221,7 @@ class Metrics:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        default_registry()  # what cannot be shown at /metrics is said now, once
         directory = shared_directory()
         if directory is None:
             yield

@@ -83,6 +83,12 @@ OTHER_VARIABLES = (
         "Comma-separated runtimes the runtime tests run on; each tox cell sets its own.",
     ),
     Variable(
+        "CATALOG_PAGE_SIZE",
+        "services/catalog",
+        "`20`",
+        "The default `?limit=` of `GET /products`.",
+    ),
+    Variable(
         "CATALOG_URL",
         "services/orders",
         "unset",

@@ -52,7 +52,7 @@ def check_settings(environ: Any = os.environ) -> None:
         except ImportError:
             raise SettingsError(
                 "OTEL_TRACES_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http: "
-                "pip install 'kit[otlp]', or set OTEL_TRACES_EXPORTER=console or none"
+                "pip install 'kit-asgi[otlp]', or set OTEL_TRACES_EXPORTER=console or none"
             ) from None
 
 

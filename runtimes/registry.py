@@ -40,7 +40,7 @@ def load_runtime(name: str) -> Runtime:
         package = PACKAGES.get(name)
         if package and (exc.name or "").partition(".")[0] == package:
             raise RuntimeUnavailable(
-                f"KIT_RUNTIME={name} needs the {package} package: pip install 'kit[{name}]'"
+                f"KIT_RUNTIME={name} needs the {package} package: pip install 'kit-asgi[{name}]'"
             ) from None
         raise
     runtime = factory()

@@ -279,7 +279,38 @@ def environment_reads(path: Path) -> set[str]:
                 found = value(node.args[index])
                 if found is not None:
                     names.add(found)
+    names |= service_settings_variables(tree)
     return {name for name in names if re.fullmatch(r"[A-Z][A-Z0-9_]+", name)}
+
+
+def service_settings_variables(tree: ast.Module) -> set[str]:
+    """The variables a ``ServiceSettings`` subclass reads: ``env_prefix`` + the field's name
+    upper-cased, or the name given with ``msgspec.field(name=...)``."""
+    names = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        if not any(isinstance(b, ast.Name) and b.id == "ServiceSettings" for b in node.bases):
+            continue
+        prefix = ""
+        for item in node.body:
+            if isinstance(item, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "env_prefix" for t in item.targets
+            ):
+                if isinstance(item.value, ast.Constant) and isinstance(item.value.value, str):
+                    prefix = item.value.value
+        for item in node.body:
+            if not isinstance(item, ast.AnnAssign) or not isinstance(item.target, ast.Name):
+                continue
+            if item.target.id.startswith("_") or item.target.id == "env_prefix":
+                continue
+            name = f"{prefix}{item.target.id.upper()}"
+            if isinstance(item.value, ast.Call):
+                for keyword in item.value.keywords:
+                    if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
+                        name = str(keyword.value.value)
+            names.add(name)
+    return names
 
 
 def test_every_environment_variable_the_code_reads_is_documented() -> None:

@@ -29,7 +29,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", work, ROOT, cwd=work)
     assert built.returncode == 0, built.stderr
-    wheel = next(work.glob("kit-*.whl"))
+    wheel = next(work.glob("kit_asgi-*.whl"))
     env_dir = work / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"

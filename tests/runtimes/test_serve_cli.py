@@ -108,7 +108,7 @@ def test_bad_app_or_adapter_exits_2(args: tuple[str, ...], expected: str) -> Non
 def test_missing_server_package_names_the_extra(runtime: str) -> None:
     line = one_line_error(kit_serve(APP, "--runtime", runtime, block=runtime))
     needs = f"KIT_RUNTIME={runtime} needs the {runtime} package"
-    assert line == f"kit serve: {needs}: pip install 'kit[{runtime}]'"
+    assert line == f"kit serve: {needs}: pip install 'kit-asgi[{runtime}]'"
 
 
 def test_uvloop_requested_but_missing() -> None:
