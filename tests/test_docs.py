@@ -294,11 +294,13 @@ def service_settings_variables(tree: ast.Module) -> set[str]:
             continue
         prefix = ""
         for item in node.body:
-            if isinstance(item, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "env_prefix" for t in item.targets
+            if (
+                isinstance(item, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "env_prefix" for t in item.targets)
+                and isinstance(item.value, ast.Constant)
+                and isinstance(item.value.value, str)
             ):
-                if isinstance(item.value, ast.Constant) and isinstance(item.value.value, str):
-                    prefix = item.value.value
+                prefix = item.value.value
         for item in node.body:
             if not isinstance(item, ast.AnnAssign) or not isinstance(item.target, ast.Name):
                 continue
