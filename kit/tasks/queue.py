@@ -134,7 +134,11 @@ class TaskQueue:
             self.reserved -= 1
             self._put(task)
 
-        on_commit(conn, queue_it, give_back)
+        try:
+            on_commit(conn, queue_it, give_back)
+        except BaseException:
+            give_back()
+            raise
 
     @contextlib.contextmanager
     def reserve(self) -> Iterator[Slot]:
@@ -240,6 +244,14 @@ class TaskQueue:
         while self.waiting.qsize():
             self._lost(self.waiting.get_nowait(), "not run: the queue shut down first")
         self._workers = []
+        if self.lost:
+            logger.error(
+                "task queue %s shut down: %d task%s lost (kit_tasks_lost_total)",
+                self.name,
+                self.lost,
+                "" if self.lost == 1 else "s",
+                extra={"queue": self.name, "lost": self.lost},
+            )
 
     def _lost(self, task: _Task, what: str) -> None:
         self.lost += 1
