@@ -54,9 +54,13 @@ FROM expired WHERE j.id = expired.id
 RETURNING j.id, j.name, j.attempts, j.state, j.request_id
 """
 _MINE = "id = $1 AND attempts = $2 AND lease_owner = $3 AND state = 'running'"
-COMPLETE = (
-    f"UPDATE kit_jobs SET state = 'done', finished_at = now(), lease_until = NULL WHERE {_MINE}"
-)
+# Many done jobs in one statement: a worker acknowledges its finished jobs in batches.
+COMPLETE = """
+UPDATE kit_jobs AS j SET state = 'done', finished_at = now(), lease_until = NULL
+FROM unnest($1::bigint[], $2::int[]) AS r(id, attempts)
+WHERE j.id = r.id AND j.attempts = r.attempts AND j.lease_owner = $3 AND j.state = 'running'
+RETURNING j.id
+"""
 FAIL = f"""
 UPDATE kit_jobs
 SET state = CASE WHEN attempts >= max_attempts OR $4 THEN 'dead' ELSE 'ready' END,
