@@ -87,6 +87,12 @@ async def worker(url: str, concurrency: int) -> None:
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
+def _spawn(url: str, concurrency: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "bench.jobs", "--worker", url]
+    command += ["--concurrency", str(concurrency)]
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+
+
 async def measure(url: str, workers: int, count: int, concurrency: int) -> dict[str, float]:
     env = {
         **os.environ,
@@ -96,23 +102,7 @@ async def measure(url: str, workers: int, count: int, concurrency: int) -> dict[
         "KIT_MIGRATE": "1",
         "KIT_DB_POOL_MAX": str(concurrency + 2),
     }
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.jobs",
-                "--worker",
-                url,
-                "--concurrency",
-                str(concurrency),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-        for _ in range(workers)
-    ]
+    procs = [_spawn(url, concurrency, env) for _ in range(workers)]
     try:
         for proc in procs:
             assert proc.stdout is not None
@@ -162,8 +152,8 @@ async def main(args: argparse.Namespace) -> None:
             rates = sorted(r["jobs_per_s"] for r in mine)
             costs = sorted(r["cpu"] / args.jobs * 1e6 for r in mine)
             print(
-                f"| {workers} | {statistics.median(rates):,.0f} ({rates[0]:,.0f}–{rates[-1]:,.0f}) "
-                f"| {statistics.median(costs):.0f} µs ({costs[0]:.0f}–{costs[-1]:.0f}) |"
+                f"| {workers} | {statistics.median(rates):,.0f} ({rates[0]:,.0f}..{rates[-1]:,.0f}) "
+                f"| {statistics.median(costs):.0f} µs ({costs[0]:.0f}..{costs[-1]:.0f}) |"
             )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
