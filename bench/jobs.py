@@ -152,7 +152,8 @@ async def main(args: argparse.Namespace) -> None:
             rates = sorted(r["jobs_per_s"] for r in mine)
             costs = sorted(r["cpu"] / args.jobs * 1e6 for r in mine)
             print(
-                f"| {workers} | {statistics.median(rates):,.0f} ({rates[0]:,.0f}..{rates[-1]:,.0f}) "
+                f"| {workers} | {statistics.median(rates):,.0f} "
+                f"({rates[0]:,.0f}..{rates[-1]:,.0f}) "
                 f"| {statistics.median(costs):.0f} µs ({costs[0]:.0f}..{costs[-1]:.0f}) |"
             )
     finally:
