@@ -204,7 +204,7 @@ class Jobs:
 
     def _notifies(self) -> bool:
         runner = self.runner
-        return bool(runner is not None and runner.listening)
+        return bool(runner is not None and runner.notify)
 
     def part(self, app: Any) -> Part:
         """The table's migration (applied with the service's) and the workers' lifespan."""

@@ -23,7 +23,7 @@ from kit.jobs import sql
 from kit.jobs.jobs import Job, Jobs, JobType, QueueOptions, backoff_delay
 from kit.logs import REQUEST_ID
 from kit.metrics import Sample
-from kit.tasks.context import Carried
+from kit.tasks.context import Carried, mark_failed
 from kit.tasks.shutdown import ShutdownClock
 
 logger = logging.getLogger("kit.jobs")
@@ -31,6 +31,8 @@ logger = logging.getLogger("kit.jobs")
 FAULTS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, DatabaseUnavailable)
 ERROR_CHARS = 2000  # of the last error kept with a job
 PURGE_EVERY = 60.0
+PURGE_BATCH = 1000  # rows per DELETE (as in sql.PURGE)
+PURGE_BATCHES = 50
 ACK_DELAY = 0.005  # seconds a finished job waits for others to be marked done with it
 RELEASE_TIME = 3.0  # seconds kept after the drain to give unfinished jobs back
 
@@ -64,6 +66,8 @@ class Runner:
         self.per_queue: dict[str, int] = dict.fromkeys(jobs.queues, 0)
         self.wake = {name: asyncio.Event() for name in jobs.queues}
         self.stopping = False
+        # NOTIFY on enqueue, LISTEN here: on direct connections only, unless told
+        self.notify = (not settings.db_pgbouncer) if jobs.notify is None else jobs.notify
         self.listening = False
         self._listener: asyncpg.Connection | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -89,10 +93,7 @@ class Runner:
             metrics.scrape_sources.append(self._scrape)
         if not self.work:
             return
-        notify = self.jobs.notify
-        if notify is None:
-            notify = not self.settings.db_pgbouncer
-        if notify:
+        if self.notify:
             await self._listen()
         self._loops = [
             asyncio.create_task(self._poll(options), name=f"kit.jobs poll {options.name}")
@@ -205,27 +206,34 @@ class Runner:
         try:
             with carried.restored(
                 f"job {kind.name}", attributes, tracing=self.tracing, kind="CONSUMER"
-            ):
+            ) as span:
                 try:
-                    await self._call(run, row)
+                    job = self._job(run, row)
+                except msgspec.ValidationError as exc:  # retrying would not help
+                    mark_failed(span, "bad payload")
+                    await self._failed(run, fields, f"bad payload: {exc}", permanent=True)
+                    return
+                try:
+                    await self._call(kind, job)
                 except asyncio.CancelledError:
                     if run.reason is None:
                         raise
+                    mark_failed(span, f"cancelled: {run.reason}")
                     await self._cancelled(run, fields, time.monotonic() - started)
-                except msgspec.ValidationError as exc:
-                    await self._failed(run, fields, f"bad payload: {exc}", permanent=True)
-                except TimeoutError:
-                    error = f"TimeoutError: the attempt took more than {kind.timeout:g}s"
-                    await self._failed(run, fields, error)
                 except Exception as exc:
-                    logger.exception(
-                        "job %s (%s) attempt %d raised",
-                        run.id,
-                        kind.name,
-                        run.attempt,
-                        extra=fields,
-                    )
-                    await self._failed(run, fields, f"{type(exc).__name__}: {exc}")
+                    if isinstance(exc, TimeoutError) and kind.timeout is not None:
+                        error = f"TimeoutError: the attempt took more than {kind.timeout:g}s"
+                    else:
+                        error = f"{type(exc).__name__}: {exc}"
+                        logger.exception(
+                            "job %s (%s) attempt %d raised",
+                            run.id,
+                            kind.name,
+                            run.attempt,
+                            extra=fields,
+                        )
+                    mark_failed(span, error, exc)
+                    await self._failed(run, fields, error)
                 else:
                     await self._done(run, fields, time.monotonic() - started)
         finally:
@@ -235,9 +243,9 @@ class Runner:
             if wake is not None:
                 wake.set()  # a slot is free
 
-    async def _call(self, run: _Run, row: asyncpg.Record) -> None:
+    def _job(self, run: _Run, row: asyncpg.Record) -> Job[Any]:
         kind = run.kind
-        job = Job(
+        return Job(
             id=run.id,
             name=kind.name,
             queue=kind.queue,
@@ -248,6 +256,8 @@ class Runner:
             request_id=row["request_id"],
             enqueued_at=row["created_at"],
         )
+
+    async def _call(self, kind: JobType, job: Job[Any]) -> None:
         if kind.timeout is None:
             await kind.handler(job)
         else:
@@ -388,10 +398,19 @@ class Runner:
                 await self._reap()
                 if time.monotonic() - last_purge > PURGE_EVERY:
                     last_purge = time.monotonic()
-                    async with self._connection() as conn:
-                        await conn.execute(sql.PURGE, self.jobs.keep_done)
+                    await self._purge()
             except FAULTS as exc:
                 self._fault("renewing leases", exc)
+            except Exception:  # a defect: logged, and the leases keep being renewed
+                logger.exception("kit.jobs: renewing leases failed")
+
+    async def _purge(self) -> None:
+        """Done jobs past ``keep_done``, a thousand per statement, at most 50 per round."""
+        for _ in range(PURGE_BATCHES):
+            async with self._connection() as conn:
+                status = await conn.execute(sql.PURGE, self.jobs.keep_done)
+            if status != f"DELETE {PURGE_BATCH}":
+                return
 
     async def _renew(self) -> None:
         runs = [run for run in self.running.values() if run.reason is None]
@@ -430,15 +449,18 @@ class Runner:
     # -- periodic jobs: one row per (name, period), whichever instance inserts it first
 
     async def _schedule(self, kinds: list[JobType]) -> None:
+        done: dict[str, int] = {}  # the last period each kind was inserted for
+        every = min(kind.every or 1.0 for kind in kinds)
         while True:
             now = time.time()
             for kind in kinds:
                 assert kind.every is not None
-                await self._enqueue_period(kind, int(now // kind.every * kind.every))
-            every = min(kind.every or 1.0 for kind in kinds)
+                start = int(now // kind.every * kind.every)
+                if done.get(kind.name) != start and await self._enqueue_period(kind, start):
+                    done[kind.name] = start
             await asyncio.sleep(every - (time.time() % every) + 0.01)
 
-    async def _enqueue_period(self, kind: JobType, start: int) -> None:
+    async def _enqueue_period(self, kind: JobType, start: int) -> bool:
         from kit.jobs.jobs import store
 
         at = datetime.fromtimestamp(start, timezone.utc)
@@ -453,10 +475,15 @@ class Runner:
                     key=f"{kind.name}@{start}",
                     max_attempts=kind.max_attempts,
                     run_at=at,
-                    notify=self.listening,
+                    notify=self.notify,
                 )
         except FAULTS as exc:
             self._fault(f"scheduling {kind.name}", exc)
+            return False
+        except Exception:
+            logger.exception("kit.jobs: scheduling %s failed", kind.name)
+            return False
+        return True
 
     # -- the NOTIFY wake-up (direct connections only: LISTEN needs a session)
 

@@ -94,3 +94,14 @@ class Carried:
             TRACE_ID.reset(trace_token)
             context.detach(token)
             REQUEST_ID.reset(rid_token)
+
+
+def mark_failed(span: Any, description: str, exc: BaseException | None = None) -> None:
+    """Set an error status on ``span`` (None without tracing) for a failure that was handled."""
+    if span is None:
+        return
+    from opentelemetry import trace
+
+    if exc is not None:
+        span.record_exception(exc)
+    span.set_status(trace.Status(trace.StatusCode.ERROR, description[:200]))

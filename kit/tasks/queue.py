@@ -16,7 +16,7 @@ from kit.errors import HTTPException
 from kit.logs import REQUEST_ID
 from kit.metrics import Registry, Sample
 from kit.parts import Part
-from kit.tasks.context import Carried
+from kit.tasks.context import Carried, mark_failed
 from kit.tasks.shutdown import ShutdownClock
 
 logger = logging.getLogger("kit.tasks")
@@ -176,23 +176,26 @@ class TaskQueue:
         self.running[current] = task
         started = time.perf_counter()
         try:
+            # the request's id and trace for the task and for the lines logged about it
             with task.carried.restored(
                 f"task {task.name}", {"kit.task.name": task.name}, tracing=self.tracing
-            ):
-                await task.function(*task.args)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.failed += 1
-            logger.exception("task %s failed", task.name, extra={"task": task.name})
-        else:
-            self.done += 1
-            logger.debug(
-                "task %s done in %.3fs",
-                task.name,
-                time.perf_counter() - started,
-                extra={"task": task.name},
-            )
+            ) as span:
+                try:
+                    await task.function(*task.args)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.failed += 1
+                    mark_failed(span, type(exc).__name__, exc)
+                    logger.exception("task %s failed", task.name, extra={"task": task.name})
+                else:
+                    self.done += 1
+                    logger.debug(
+                        "task %s done in %.3fs",
+                        task.name,
+                        time.perf_counter() - started,
+                        extra={"task": task.name},
+                    )
         finally:
             self.running.pop(current, None)
 
