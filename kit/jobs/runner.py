@@ -196,7 +196,8 @@ class Runner:
     async def _attempt(self, run: _Run, row: asyncpg.Record) -> None:
         kind = run.kind
         fields = {"job_id": run.id, "job": kind.name, "attempt": run.attempt}
-        carried = Carried.from_traceparent(row["request_id"], row["traceparent"])
+        parent = row["traceparent"] if self.tracing else None
+        carried = Carried.from_traceparent(row["request_id"], parent)
         attributes = {
             "kit.job.id": run.id,
             "kit.job.name": kind.name,
