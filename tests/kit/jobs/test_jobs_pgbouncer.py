@@ -63,3 +63,56 @@ def test_two_instances_through_a_transaction_pooler(
         output = server.output()
         assert "prepared statement" not in output
         assert "kit.jobs:" not in output  # no fault while claiming, renewing or scheduling
+
+
+def test_the_database_gone_and_back_the_workers_carry_on(
+    serve: Serve, fresh_database_url: str, bouncer: PgBouncer, tmp_path: Path
+) -> None:
+    """The only way to the database (a pooler) stops: the instance keeps serving, /metrics says
+    the jobs table is not answering (fast), the workers log the fault once rather than per poll;
+    the pooler back on its port, a job enqueued meanwhile runs."""
+    through = bouncer.url(urlsplit(fresh_database_url).path.lstrip("/"))
+    env = {
+        "DATABASE_URL": through,
+        "KIT_DB_PGBOUNCER": "1",
+        "KIT_DB_MIGRATE_URL": fresh_database_url,
+        "KIT_DB_ACQUIRE_TIMEOUT": "0.5",
+        "KIT_DB_CONNECT_TIMEOUT": "1",
+    }
+    server = serve(**env)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        assert http.post("/things", json={"name": "before"}).is_success
+        wait_for(lambda: states(fresh_database_url) == {"done": 1}, what="the first job")
+        bouncer.stop()
+        query(  # the pooler's server connections go too: nothing is left open to use
+            fresh_database_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
+            urlsplit(fresh_database_url).path.lstrip("/"),
+        )
+        for _ in range(3):
+            metrics = http.get("/metrics")
+            assert metrics.status_code == 200
+            assert "kit_jobs_up 0" in metrics.text
+        # enqueued on the side while the instance cannot reach the database
+        query(
+            fresh_database_url,
+            "INSERT INTO kit_jobs (queue, name, payload, max_attempts)"
+            " VALUES ('default', 'record', '{\"name\": \"meanwhile\"}', 3)",
+        )
+        wait_for(
+            lambda: any("claiming jobs failed" in line["msg"] for line in server.lines()),
+            what="a failed claim logged",
+        )
+        again = PgBouncer(fresh_database_url, tmp_path / "again", pool_size=3)
+        again.port = bouncer.port
+        again.start()
+        try:
+            wait_for(lambda: states(fresh_database_url) == {"done": 2}, what="the job after")
+            assert "kit_jobs_up 1" in http.get("/metrics").text
+        finally:
+            again.stop()
+    faults = [
+        line for line in server.lines() if line["msg"].startswith("kit.jobs: claiming jobs failed")
+    ]
+    assert 1 <= len(faults) <= 2  # once per 10 s, not once per poll
