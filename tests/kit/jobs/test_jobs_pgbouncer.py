@@ -115,4 +115,4 @@ def test_the_database_gone_and_back_the_workers_carry_on(
     faults = [
         line for line in server.lines() if line["msg"].startswith("kit.jobs: claiming jobs failed")
     ]
-    assert 1 <= len(faults) <= 2  # once per 10 s, not once per poll
+    assert 1 <= len(faults) <= 5  # once per 10 s, not once per poll (every 0.1 s here)
