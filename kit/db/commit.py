@@ -19,6 +19,7 @@ logger = logging.getLogger("kit.db")
 Callback = Callable[[], None]
 # connection -> (after commit, after rollback) callbacks of the transaction kit opened on it
 _PENDING: dict[Any, list[tuple[Callback, Callback | None]]] = {}
+_NONE_YET: list[tuple[Callback, Callback | None]] = []  # shared, never appended to
 
 
 def on_commit(
@@ -33,6 +34,8 @@ def on_commit(
     """
     pending = _PENDING.get(conn)
     if pending is not None:
+        if pending is _NONE_YET:
+            pending = _PENDING[conn] = []
         pending.append((callback, on_rollback))
     elif conn.is_in_transaction():
         raise RuntimeError(
@@ -44,7 +47,7 @@ def on_commit(
 
 
 def begin(conn: Any) -> None:
-    _PENDING[conn] = []
+    _PENDING[conn] = _NONE_YET  # the list is made by the first on_commit: most have none
 
 
 def committed(conn: Any) -> None:

@@ -109,3 +109,18 @@ def test_backoff_doubles_within_its_cap_half_of_it_jittered() -> None:
         full = min(60.0, 2.0 ** (attempt - 1))
         assert full / 2 <= delay <= full
     assert backoff_delay(10_000, 1.0, 60.0, lambda: 1.0) == 60.0  # no overflow
+
+
+def test_a_task_submitted_in_a_transaction_handler_runs_after_the_commit_never_on_rollback(
+    client: TestClient,
+) -> None:
+    from .app import tasks
+
+    done, failed = tasks.done, tasks.failed
+    rolled_back = client.post("/tasks/after-commit", params={"fail": "1"}, json={"name": "x"})
+    assert rolled_back.status_code == 409
+    committed = client.post("/tasks/after-commit", json={"name": "y"})
+    assert committed.status_code == 201
+    wait_for(lambda: tasks.done == done + 1, what="the task after the commit")
+    assert tasks.failed == failed  # it found the committed row; the rolled-back one never ran
+    assert tasks.reserved == 0  # the place held by the rolled-back request was given back
