@@ -8,6 +8,7 @@
   worker that answers: with several workers, each has its own levels).
 - ``GET /admin/pool``: this worker's pool connections and what each runs (``pg_stat_activity``),
   query text cut to its first line.
+- ``GET /admin/jobs``, ``POST /admin/jobs/{id}/retry``: durable jobs (kit.jobs), shared by all.
 
 Every answer is for the one worker that handled the request; ``pid`` says which.
 """
@@ -283,4 +284,7 @@ def admin_part(app: Any) -> Part:
     router.add_api_route("/admin/loggers", admin.loggers, methods=["GET"], options=options)
     router.add_api_route("/admin/loggers/{name}", admin.set_level, methods=["PUT"], options=options)
     router.add_api_route("/admin/pool", admin.pool, methods=["GET"], options=options)
+    from kit.jobs.admin import add_job_routes
+
+    add_job_routes(router, app, options)  # /admin/jobs: durable jobs, when the app has them
     return Part(name="admin", routes=router.routes, lifespans=[admin.lifespan])

@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 from bisect import bisect_left
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +218,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = Registry()
         self.files: SnapshotFiles | None = None
+        # Asked at each scrape for exposition lines of numbers that are the same whichever
+        # worker answers (read from the database: kit.jobs), so never merged over workers.
+        self.scrape_sources: list[Callable[[], Awaitable[str]]] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -390,5 +393,7 @@ class MetricsEndpoint:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         scope["kit.route"] = "/metrics"
         body = self.metrics.render()
+        for source in self.metrics.scrape_sources:
+            body += (await source()).encode()
         await send({"type": "http.response.start", "status": 200, "headers": list(self.headers)})
         await send({"type": "http.response.body", "body": body})

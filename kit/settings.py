@@ -420,6 +420,31 @@ class Settings:
         ),
         shown="unset",
     )
+    # durable jobs (kit.jobs)
+    jobs_work: bool = _env(
+        _bool,
+        "KIT_JOBS_WORK",
+        default=True,
+        doc="Run the service's durable jobs in this process; `0` only enqueues (an API-only tier).",
+    )
+    jobs_poll_interval: float = _env(
+        _float(0.01),
+        "KIT_JOBS_POLL_INTERVAL",
+        default=1.0,
+        doc=(
+            "Seconds between looks for due jobs (a NOTIFY wakes workers sooner on direct "
+            "connections)."
+        ),
+    )
+    jobs_lease: float = _env(
+        _float(1),
+        "KIT_JOBS_LEASE",
+        default=30.0,
+        doc=(
+            "Seconds a running job stays leased without a renewal; a job whose worker died runs"
+            " again after it."
+        ),
+    )
 
     max_body_size: int = _env(
         _int(0),

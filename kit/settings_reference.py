@@ -117,13 +117,13 @@ OTHER_VARIABLES = (
         "ORDERS_TASK_WORKERS",
         "services/orders",
         "`4`",
-        "Workers of the in-process queue that sends confirmations (`kit.tasks`).",
+        "Confirmations one orders process sends at once (durable jobs, `kit.jobs`).",
     ),
     Variable(
-        "ORDERS_TASK_QUEUE",
+        "ORDERS_CONFIRM_ATTEMPTS",
         "services/orders",
-        "`1000`",
-        "Confirmations that may wait in that queue before new orders get a 503.",
+        "`20`",
+        "Attempts at sending a confirmation before its job is dead (retried from /admin/jobs).",
     ),
     Variable(
         "BENCH_UPSTREAM_URL",

@@ -76,6 +76,9 @@ class Database:
         self.init = init
         # Called with each new pooled connection (kit.tracing adds its query logger here).
         self.connection_hooks: list[Callable[[asyncpg.Connection], None]] = []
+        # (scope, directory) of kit's own tables (kit.jobs adds its own), applied before the
+        # service's migrations
+        self.kit_migrations: list[tuple[str, Path]] = []
         self.acquire_timeout: float | None = None
         self._deadlines: AcquireDeadlines | None = None
         self._pool: asyncpg.Pool | None = None
@@ -136,7 +139,7 @@ class Database:
 
         await check_pooler(pool, url, settings.db_pgbouncer, open_other)
         await log_budget(pool, settings)
-        if settings.migrate and self.migrations is not None:
+        if settings.migrate and (self.migrations is not None or self.kit_migrations):
             from kit.db.migrate import MigrationError, apply_migrations, migration_url
 
             try:
@@ -144,7 +147,10 @@ class Database:
             except MigrationError as exc:
                 print(f"kit: {exc}", file=sys.stderr)
                 raise
-            await apply_migrations(migrate_url, self.migrations)
+            for scope, directory in self.kit_migrations:
+                await apply_migrations(migrate_url, directory, scope=scope)
+            if self.migrations is not None:
+                await apply_migrations(migrate_url, self.migrations)
         if settings.database_replica_urls:
             self.replicas = Replicas(pool, settings.db_max_replica_lag)
             connect_timeout = max(1.0, settings.db_acquire_timeout)
