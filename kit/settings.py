@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from runtimes.registry import NAMES as RUNTIMES
+from runtimes.registry import default_name as _default_runtime
 
 LOOPS = ("auto", "uvloop", "asyncio")
 HTTP_VERSIONS = ("auto", "1", "2")
@@ -152,14 +153,6 @@ def _proxies(name: str, raw: str) -> str:
     if problem:
         raise SettingsError(f"{name}={raw!r}: {problem}; use addresses, networks (CIDR) or *")
     return raw.strip()
-
-
-def _default_runtime() -> str:
-    try:
-        import granian  # noqa: F401
-    except ImportError:
-        return "uvicorn"
-    return "granian"
 
 
 def _env(parse: Callable[[str, str], Any], env: str, **kw: Any) -> Any:
