@@ -1,5 +1,6 @@
-"""The package boundaries: no import cycle inside kit/ and runtimes/, and runtimes/ imports
-nothing from kit/ (kit serve fills in runtimes' own options type instead)."""
+"""The package boundaries: no import cycle in kit/, runtimes/ or bench/; runtimes/ imports
+nothing from kit/ (kit serve fills in runtimes' own options type instead); kit/ imports nothing
+from bench/ (the comparison study uses kit, never the other way round)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("kit", "runtimes")
+PACKAGES = ("kit", "runtimes", "bench")
 
 
 def module_name(path: Path) -> str:
@@ -102,12 +103,25 @@ def test_a_cycle_would_be_found() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
-def test_runtimes_import_nothing_from_kit() -> None:
-    arrows = {
+def arrows(source_package: str, target_package: str) -> set[tuple[str, str]]:
+    return {
         (source, target)
         for source, targets in import_graph().items()
-        if source.split(".")[0] == "runtimes"
+        if source.split(".")[0] == source_package
         for target in targets
-        if target.split(".")[0] == "kit"
+        if target.split(".")[0] == target_package
     }
-    assert arrows == set()
+
+
+def test_runtimes_import_nothing_from_kit() -> None:
+    assert arrows("runtimes", "kit") == set()
+
+
+def test_kit_imports_nothing_from_bench() -> None:
+    assert arrows("kit", "bench") == set()
+    assert arrows("runtimes", "bench") == set()
+
+
+def test_bench_is_read_too() -> None:
+    graph = import_graph()
+    assert "kit.benchmark.study" in graph["bench.matrix"]
