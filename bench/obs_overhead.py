@@ -201,7 +201,7 @@ def served(args: argparse.Namespace) -> None:
 def metrics(number: int) -> None:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-    from kit.metrics import BUCKETS, Registry
+    from kit.ops.metrics import BUCKETS, Registry
 
     kit = Registry()
 

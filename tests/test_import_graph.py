@@ -91,7 +91,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_is_read() -> None:
     graph = import_graph()
     assert "kit.app" in graph["kit"]
-    assert {"kit.health", "kit.operations", "kit.parts"} <= graph["kit.app"]
+    assert {"kit.ops.health", "kit.ops.operations", "kit.parts"} <= graph["kit.app"]
     assert "runtimes.base" in graph["runtimes.registry"]
 
 

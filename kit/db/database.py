@@ -74,7 +74,7 @@ class Database:
         self.reset_session = reset_session
         self.server_settings = dict(server_settings or {})
         self.init = init
-        # Called with each new pooled connection (kit.tracing adds its query logger here).
+        # Called with each new pooled connection (kit.ops.tracing adds its query logger here).
         self.connection_hooks: list[Callable[[asyncpg.Connection], None]] = []
         self.acquire_timeout: float | None = None
         self._deadlines: AcquireDeadlines | None = None

@@ -26,8 +26,8 @@ from kit.http.breaker import STATES, CircuitBreaker
 from kit.http.cache import ResponseCache
 from kit.http.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from kit.http.retries import IDEMPOTENT, RETRY_STATUSES, RetryBudget, backoff, retry_after
-from kit.logs import REQUEST_ID
-from kit.metrics import Registry, Sample
+from kit.ops.logs import REQUEST_ID
+from kit.ops.metrics import Registry, Sample
 from kit.parts import Part
 
 logger = logging.getLogger("kit.http")
@@ -191,7 +191,7 @@ class HttpClient:
         for upstream in self.upstreams.values():  # a semaphore belongs to one event loop
             upstream.slots = asyncio.Semaphore(upstream.max_concurrency)
         if app.settings.metrics:
-            from kit.operations import metrics_for
+            from kit.ops.operations import metrics_for
 
             self.registry = metrics_for(app).registry
             self.registry.samplers.append(self.samples)

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from kit.errors import HTTPException
-from kit.logs import REQUEST_ID
-from kit.metrics import Registry, Sample
+from kit.ops.logs import REQUEST_ID
+from kit.ops.metrics import Registry, Sample
 from kit.parts import Part
 
 logger = logging.getLogger("kit.tasks")
@@ -155,7 +155,7 @@ class TaskQueue:
             drain = app.settings.graceful_timeout
         registry: Registry | None = None
         if app.settings.metrics:
-            from kit.operations import metrics_for
+            from kit.ops.operations import metrics_for
 
             registry = metrics_for(app).registry
             registry.samplers.append(self.samples)

@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from kit import App
-from kit.logs import REQUEST_ID
-from kit.operations import metrics_for
+from kit.ops.logs import REQUEST_ID
+from kit.ops.operations import metrics_for
 from kit.tasks import QueueFull, TaskQueue
 
 pytestmark = pytest.mark.anyio

@@ -5,7 +5,7 @@ changes: they register in kit's registry (so /metrics shows them next to kit's s
 over the server's workers), and a metric refuses to grow past ``max_series`` label sets: further
 label sets are counted under ``OTHER`` in every label, and a warning is logged once.
 
-    from kit.custom_metrics import Counter
+    from kit.ops.custom_metrics import Counter
 
     ORDERS = Counter("orders_created", "Orders created.", ["channel"])
     ORDERS.labels(channel="web").inc()
@@ -25,7 +25,7 @@ from typing import Any
 import prometheus_client
 from prometheus_client import CollectorRegistry
 
-from kit.metrics import CUSTOM_SOURCES, CustomFamily
+from kit.ops.metrics import CUSTOM_SOURCES, CustomFamily
 
 __all__ = ["MAX_SERIES", "OTHER", "REGISTRY", "Counter", "Gauge", "Histogram", "Summary"]
 

@@ -17,7 +17,7 @@ from runtimes.registry import SERVER_LOGGERS
 # The id of the request being handled, None outside one; ObserveMiddleware sets it
 # (kit.middleware.observe), and kit.middleware.request_id reads it for handlers.
 REQUEST_ID: ContextVar[str | None] = ContextVar("kit.request_id", default=None)
-# The trace id (32 hex digits) of the request's span; only kit.tracing sets it (KIT_OTEL=1).
+# The trace id (32 hex digits) of the request's span; only kit.ops.tracing sets it (KIT_OTEL=1).
 TRACE_ID: ContextVar[str | None] = ContextVar("kit.trace_id", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.

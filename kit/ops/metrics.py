@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from kit.processes import pid_alive
+from kit.ops.processes import pid_alive
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "<unmatched>"  # route label of requests no route matched: raw paths are unbounded
@@ -34,9 +34,9 @@ MAX_SERIES = 2000
 OVERFLOW = ("other", "<overflow>")
 
 # (name, type, help, gauge merge mode, [(sample name, labels, value)]): one metric family of the
-# service's own (kit.custom_metrics), as a worker's snapshot carries it.
+# service's own (kit.ops.custom_metrics), as a worker's snapshot carries it.
 CustomFamily = tuple[str, str, str, str, list[tuple[str, dict[str, str], float]]]
-# Where snapshots get the service's own metrics from; kit.custom_metrics adds itself on import.
+# Where snapshots get the service's own metrics from; kit.ops.custom_metrics adds itself on import.
 CUSTOM_SOURCES: list[Callable[[], list[CustomFamily]]] = []
 
 
@@ -347,7 +347,7 @@ def render(snapshots: list[Snapshot]) -> bytes:
     lines.append("")
     text = "\n".join(lines).encode()
     if any(s.custom for s in snapshots):
-        from kit.custom_exposition import render_custom
+        from kit.ops.custom_exposition import render_custom
 
         text += render_custom(snapshots, {s.pid for s in live})
     return text

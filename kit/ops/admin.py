@@ -33,9 +33,9 @@ from typing import Any, Literal
 import anyio
 import msgspec
 
-from kit.admin_auth import admin_guard
 from kit.di import Depends
 from kit.errors import HTTPException
+from kit.ops.admin_auth import admin_guard
 from kit.parts import Part
 from kit.routing import RouteOptions, Router
 from kit.settings import Settings
