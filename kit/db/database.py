@@ -23,6 +23,7 @@ from kit.db.errors import (
     logger,
     unavailable_handlers,
 )
+from kit.db.migrate import MigrationError, apply_migrations, migration_url
 from kit.db.outage import detach_pool_tasks
 from kit.db.pooler import check_pooler, pooled_options
 from kit.db.replicas import Replica, Replicas
@@ -137,8 +138,6 @@ class Database:
         await check_pooler(pool, url, settings.db_pgbouncer, open_other)
         await log_budget(pool, settings)
         if settings.migrate and self.migrations is not None:
-            from kit.db.migrate import MigrationError, apply_migrations, migration_url
-
             try:
                 migrate_url = migration_url(settings, url)
             except MigrationError as exc:

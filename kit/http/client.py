@@ -28,6 +28,7 @@ from kit.http.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from kit.http.retries import IDEMPOTENT, RETRY_STATUSES, RetryBudget, backoff, retry_after
 from kit.ops.logs import REQUEST_ID
 from kit.ops.metrics import Registry, Sample
+from kit.ops.operations import metrics_for
 from kit.parts import Part
 
 logger = logging.getLogger("kit.http")
@@ -191,8 +192,6 @@ class HttpClient:
         for upstream in self.upstreams.values():  # a semaphore belongs to one event loop
             upstream.slots = asyncio.Semaphore(upstream.max_concurrency)
         if app.settings.metrics:
-            from kit.ops.operations import metrics_for
-
             self.registry = metrics_for(app).registry
             self.registry.samplers.append(self.samples)
         try:

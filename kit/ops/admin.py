@@ -35,6 +35,7 @@ import msgspec
 
 from kit.di import Depends
 from kit.errors import HTTPException
+from kit.middleware.observe import ObserveMiddleware
 from kit.ops.admin_auth import admin_guard
 from kit.parts import Part
 from kit.routing import RouteOptions, Router
@@ -224,8 +225,6 @@ def _running_frames() -> list[FrameType]:
 
 
 def _describe_task(task: asyncio.Task[Any], now: float, current: bool) -> dict[str, Any]:
-    from kit.middleware.observe import ObserveMiddleware
-
     if current:  # running: its coroutines are not suspended, so walk the call stack instead
         frames, awaiting = _running_frames(), None
     else:

@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from kit.ops.custom_exposition import render_custom
 from kit.ops.processes import pid_alive
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -347,8 +348,6 @@ def render(snapshots: list[Snapshot]) -> bytes:
     lines.append("")
     text = "\n".join(lines).encode()
     if any(s.custom for s in snapshots):
-        from kit.ops.custom_exposition import render_custom
-
         text += render_custom(snapshots, {s.pid for s in live})
     return text
 

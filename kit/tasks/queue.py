@@ -12,6 +12,7 @@ from typing import Any
 from kit.errors import HTTPException
 from kit.ops.logs import REQUEST_ID
 from kit.ops.metrics import Registry, Sample
+from kit.ops.operations import metrics_for
 from kit.parts import Part
 
 logger = logging.getLogger("kit.tasks")
@@ -155,8 +156,6 @@ class TaskQueue:
             drain = app.settings.graceful_timeout
         registry: Registry | None = None
         if app.settings.metrics:
-            from kit.ops.operations import metrics_for
-
             registry = metrics_for(app).registry
             registry.samplers.append(self.samples)
         self.waiting = asyncio.Queue()
