@@ -18,11 +18,11 @@ from starlette.types import ASGIApp
 from kit.di import Depends
 from kit.dispatch import Dispatch, ServerErrors
 from kit.errors import DEFAULT_HANDLERS, HandledErrors, server_error_handler
-from kit.health import health_part
 from kit.middleware.exposure import exposure_part
 from kit.middleware.observe import TRACKING
 from kit.openapi import docs_part
-from kit.operations import operations_part
+from kit.ops.health import health_part
+from kit.ops.operations import operations_part
 from kit.parts import LifespanFactory, Part
 from kit.routing import APIRoute, Handler, RouteKeywords, Router
 from kit.security.startup import security_part
@@ -105,13 +105,13 @@ class App(Starlette):
             part = getattr(self.database, "part", None)
             parts.append(part() if part is not None else Part(lifespans=[self.database.lifespan]))
         if self.settings.otel:  # opentelemetry is imported only then; outside operations
-            from kit.tracing import tracing_part
+            from kit.ops.tracing import tracing_part
 
             parts.append(tracing_part(self))
         parts += [health_part(self), docs_part(self), operations_part(self)]
         parts += [exposure_part(self), security_part(self)]
         if self.settings.admin:  # refuses to start without authentication
-            from kit.admin import admin_part
+            from kit.ops.admin import admin_part
 
             parts.append(admin_part(self))
         return parts

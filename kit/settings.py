@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from runtimes.registry import NAMES as RUNTIMES
+from runtimes.registry import default_name as _default_runtime
 
 LOOPS = ("auto", "uvloop", "asyncio")
 HTTP_VERSIONS = ("auto", "1", "2")
@@ -199,14 +200,6 @@ def _proxies(name: str, raw: str) -> str:
 
 
 _accepts(_proxies, "comma-separated addresses, CIDR networks, or *")
-
-
-def _default_runtime() -> str:
-    try:
-        import granian  # noqa: F401
-    except ImportError:
-        return "uvicorn"
-    return "granian"
 
 
 def _env(

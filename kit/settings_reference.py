@@ -33,13 +33,13 @@ class Variable:
 OTHER_VARIABLES = (
     Variable(
         "OTEL_SERVICE_NAME",
-        "kit.tracing",
+        "kit.ops.tracing",
         "the app's title",
         "Service name on every span (with `KIT_OTEL=1`).",
     ),
     Variable(
         "OTEL_TRACES_EXPORTER",
-        "kit.tracing",
+        "kit.ops.tracing",
         "`otlp`",
         "Where spans go: `otlp` (needs the `otlp` extra), `console` or `none`; comma-separated.",
     ),
@@ -63,16 +63,19 @@ OTHER_VARIABLES = (
     ),
     Variable(
         "KIT_GIT_COMMIT",
-        "kit.admin",
+        "kit.ops.admin",
         "the checkout's `git rev-parse HEAD`",
         "Commit shown by `/admin/info`; `GIT_COMMIT` and `SOURCE_COMMIT` are read next.",
     ),
     Variable(
-        "GIT_COMMIT", "kit.admin", "unset", "Commit shown by `/admin/info`, after `KIT_GIT_COMMIT`."
+        "GIT_COMMIT",
+        "kit.ops.admin",
+        "unset",
+        "Commit shown by `/admin/info`, after `KIT_GIT_COMMIT`.",
     ),
     Variable(
         "SOURCE_COMMIT",
-        "kit.admin",
+        "kit.ops.admin",
         "unset",
         "Commit shown by `/admin/info`, after `GIT_COMMIT` (set by some build services).",
     ),

@@ -23,6 +23,7 @@ from kit.db.errors import (
     logger,
     unavailable_handlers,
 )
+from kit.db.migrate import MigrationError, apply_migrations, migration_url
 from kit.db.outage import detach_pool_tasks
 from kit.db.pooler import check_pooler, pooled_options
 from kit.db.replicas import Replica, Replicas
@@ -74,7 +75,7 @@ class Database:
         self.reset_session = reset_session
         self.server_settings = dict(server_settings or {})
         self.init = init
-        # Called with each new pooled connection (kit.tracing adds its query logger here).
+        # Called with each new pooled connection (kit.ops.tracing adds its query logger here).
         self.connection_hooks: list[Callable[[asyncpg.Connection], None]] = []
         # (scope, directory) of kit's own tables (kit.jobs adds its own), applied before the
         # service's migrations
@@ -140,8 +141,6 @@ class Database:
         await check_pooler(pool, url, settings.db_pgbouncer, open_other)
         await log_budget(pool, settings)
         if settings.migrate and (self.migrations is not None or self.kit_migrations):
-            from kit.db.migrate import MigrationError, apply_migrations, migration_url
-
             try:
                 migrate_url = migration_url(settings, url)
             except MigrationError as exc:

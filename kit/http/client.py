@@ -40,8 +40,9 @@ from kit.http.errors import (
     UpstreamUnavailable,
 )
 from kit.http.retries import IDEMPOTENT, RETRY_STATUSES, RetryBudget, backoff, retry_after
-from kit.logs import REQUEST_ID
-from kit.metrics import Registry, Sample
+from kit.ops.logs import REQUEST_ID
+from kit.ops.metrics import Registry, Sample
+from kit.ops.operations import metrics_for
 from kit.parts import Part
 from kit.stores import shared_store
 
@@ -329,8 +330,6 @@ class HttpClient:
                         upstream.cache.max_bytes // 8,
                     )
         if app.settings.metrics:
-            from kit.operations import metrics_for
-
             self.registry = metrics_for(app).registry
             self.registry.samplers.append(self.samples)
         try:

@@ -12,7 +12,7 @@ import socket
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import asyncpg
@@ -20,11 +20,14 @@ import msgspec
 
 from kit.db.errors import DatabaseUnavailable
 from kit.jobs import sql
-from kit.jobs.jobs import Job, Jobs, JobType, QueueOptions, backoff_delay
-from kit.logs import REQUEST_ID
-from kit.metrics import Sample
+from kit.jobs.model import Job, JobType, QueueOptions, backoff_delay, store
+from kit.ops.logs import REQUEST_ID
+from kit.ops.metrics import Sample
 from kit.tasks.context import Carried, mark_failed
 from kit.tasks.shutdown import ShutdownClock
+
+if TYPE_CHECKING:
+    from kit.jobs.jobs import Jobs
 
 logger = logging.getLogger("kit.jobs")
 
@@ -85,7 +88,7 @@ class Runner:
     async def start(self) -> None:
         if self.settings.metrics:
             from kit.jobs.gauges import gauges
-            from kit.operations import metrics_for
+            from kit.ops.operations import metrics_for
 
             metrics = metrics_for(self.app)
             metrics.registry.samplers.append(self.samples)
@@ -110,7 +113,7 @@ class Runner:
         back (attempt not counted) and log each one that did not."""
         self.stopping = True
         if self.settings.metrics:
-            from kit.operations import metrics_for
+            from kit.ops.operations import metrics_for
 
             metrics = metrics_for(self.app)
             metrics.registry.samplers.remove(self.samples)
@@ -462,8 +465,6 @@ class Runner:
             await asyncio.sleep(every - (time.time() % every) + 0.01)
 
     async def _enqueue_period(self, kind: JobType, start: int) -> bool:
-        from kit.jobs.jobs import store
-
         at = datetime.fromtimestamp(start, timezone.utc)
         payload = msgspec.json.encode({"period": at.isoformat()}).decode()
         try:

@@ -11,12 +11,12 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from kit.logs import REQUEST_ID, TRACE_ID
+from kit.ops.logs import REQUEST_ID, TRACE_ID
 
 
 def traceparent() -> str | None:
     """The W3C ``traceparent`` of the current span, if tracing is on and a span is current."""
-    if TRACE_ID.get() is None:  # only kit.tracing sets it: without it, nothing to carry
+    if TRACE_ID.get() is None:  # only kit.ops.tracing sets it: without it, nothing to carry
         return None
     from opentelemetry import propagate
 

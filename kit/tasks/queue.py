@@ -13,8 +13,9 @@ import asyncpg
 
 from kit.db.commit import on_commit
 from kit.errors import HTTPException
-from kit.logs import REQUEST_ID
-from kit.metrics import Registry, Sample
+from kit.ops.logs import REQUEST_ID
+from kit.ops.metrics import Registry, Sample
+from kit.ops.operations import metrics_for
 from kit.parts import Part
 from kit.tasks.context import Carried, mark_failed
 from kit.tasks.shutdown import ShutdownClock
@@ -209,8 +210,6 @@ class TaskQueue:
         self.tracing = bool(getattr(settings, "otel", False))
         registry: Registry | None = None
         if app.settings.metrics:
-            from kit.operations import metrics_for
-
             registry = metrics_for(app).registry
             registry.samplers.append(self.samples)
         self.waiting = asyncio.Queue()

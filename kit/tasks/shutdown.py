@@ -4,7 +4,7 @@ The servers' kill comes ``KIT_DRAIN_DELAY + KIT_GRACEFUL_TIMEOUT`` seconds after
 signal (granian kills at exactly that time), and lifespan shutdown starts only once in-flight
 requests are done. A drain that took the whole graceful timeout from lifespan shutdown would be
 killed before it could log what it lost: it ends ``margin()`` seconds before the kill instead,
-counted from the signal when kit saw it (``kit.drain``), else from the start of the shutdown.
+counted from the signal when kit saw it (``kit.ops.drain``), else from the start of the shutdown.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
-from kit.drain import DRAIN
+from kit.ops.drain import DRAIN
 
 WATCH_INTERVAL = 0.1
 

@@ -13,7 +13,7 @@ import pytest
 from kit import App
 from kit.db import Database
 from kit.jobs import Job, Jobs, UnknownJob
-from kit.jobs.jobs import backoff_delay
+from kit.jobs.model import backoff_delay
 from kit.testing import TestClient
 
 from .app import Thing

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from kit import App
-from kit.custom_exposition import default_registry_families
-from kit.metrics import Snapshot, render
+from kit.ops.custom_exposition import default_registry_families
+from kit.ops.metrics import Snapshot, render
 from kit.testing import ServerProcess, TestClient
 from services.catalog.tests.servers import any_runtime
 from tests.kit.obs.test_custom_metrics import dead_pid

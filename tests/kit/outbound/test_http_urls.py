@@ -11,7 +11,7 @@ from aiohttp.abc import ResolveResult
 from kit import App
 from kit.http import DestinationRefused, HttpClient, UpstreamUnavailable
 from kit.http.destinations import DestinationRule, GuardedResolver, Refused, is_public
-from kit.operations import metrics_for
+from kit.ops.operations import metrics_for
 from kit.testing import ServerProcess, free_port
 
 pytestmark = pytest.mark.anyio

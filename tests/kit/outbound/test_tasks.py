@@ -13,8 +13,8 @@ import pytest
 
 from kit import App
 from kit.db import committing
-from kit.logs import REQUEST_ID
-from kit.operations import metrics_for
+from kit.ops.logs import REQUEST_ID
+from kit.ops.operations import metrics_for
 from kit.tasks import QueueFull, TaskQueue
 from kit.tasks.shutdown import margin
 from tests.kit.jobs.conftest import Serve, app, serve, wait_for

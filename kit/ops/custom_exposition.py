@@ -1,8 +1,8 @@
 """Text exposition of the service's own metrics, merged over the workers' snapshots.
 
 Counters, histograms and summaries add up over every snapshot; a gauge merges by the mode its
-snapshot names (see kit.custom_metrics). Kept apart from kit.custom_metrics so that kit.metrics
-can render without importing the user-facing classes.
+snapshot names (see kit.ops.custom_metrics). Kept apart from kit.ops.custom_metrics so that
+kit.ops.metrics can render without importing the user-facing classes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The results file: one JSON object per run, as DESIGN.md specifies."""
+"""The results file: one JSON object per run (machine, versions, method, records)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class Machine(msgspec.Struct, frozen=True):
 
 
 class Build(msgspec.Struct, frozen=True):
-    """How the server's interpreter was compiled (bench/probe.py reads it from sysconfig)."""
+    """How the server's interpreter was compiled (kit.benchmark.probe reads it from sysconfig)."""
 
     provenance: str = "not recorded"  # "distribution package", "pyenv (built from source here)"
     executable: str = ""
@@ -62,11 +62,12 @@ class Method(msgspec.Struct, frozen=True):
     server_cpus: list[int]
     load_cpus: list[int]
     endpoints: dict[str, str]  # name -> "GET /queries?queries=20"
-    env: dict[str, str]  # settings every server ran with (DATABASE_URL left out)
+    env: dict[str, str]  # KIT_* settings every server ran with, secrets redacted
     started_at: str  # UTC, ISO 8601
     finished_at: str
     load_before: float = -1.0  # 1-minute load average when the run started: was the machine quiet?
     postgres: str = "not used"  # where the Postgres the cells used ran, and whether it was pinned
+    headers: dict[str, str] = {}  # --header values sent with every request, secrets redacted
 
 
 class Record(msgspec.Struct, frozen=True):

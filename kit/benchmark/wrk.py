@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
@@ -63,19 +64,39 @@ def post_script(body: bytes, directory: Path) -> Path:
     return request_script("POST", body, directory)
 
 
-def request_script(method: str, body: bytes | None, directory: Path) -> Path:
-    """A wrk script that sends ``method`` with ``body`` (if any) as JSON.
+def lua_string(text: str) -> str:
+    """``text`` as a Lua long string whose closing bracket does not occur in it."""
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    eq = "=" * level
+    # A long string drops a newline right after its opening: keep the text's own.
+    first = "\n" if text.startswith(("\n", "\r")) else ""
+    return f"[{eq}[{first}{text}]{eq}]"
+
+
+def request_script(
+    method: str, body: bytes | None, directory: Path, headers: Mapping[str, str] | None = None
+) -> Path:
+    """A wrk script that sends ``method`` with ``body`` (if any) as JSON and ``headers``.
 
     wrk builds this request once at start-up, so no Lua runs per request and the load tool costs
-    the same as for a GET.
+    the same as for a GET. Header values stay out of wrk's command line (other users can read
+    it); the script is readable by its owner only.
     """
+    if not method.isalpha():
+        raise ValueError(f"{method!r} is not an HTTP method")
     lines = [f'wrk.method = "{method}"']
     if body is not None:
-        text = body.decode()
-        if "]]" in text:
-            raise ValueError("the body must not contain ']]' (it is embedded as a Lua long string)")
-        lines += [f"wrk.body = [[{text}]]", 'wrk.headers["Content-Type"] = "application/json"']
+        lines += [f"wrk.body = {lua_string(body.decode())}"]
+        lines += ['wrk.headers["Content-Type"] = "application/json"']
+    for name, value in (headers or {}).items():
+        if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            raise ValueError(f"{name!r} is not a header name")
+        lines.append(f'wrk.headers["{name}"] = {lua_string(value)}')
     script = directory / f"{method.lower()}.lua"
+    script.touch(mode=0o600)
+    script.chmod(0o600)
     script.write_text("\n".join(lines) + "\n")
     return script
 

@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.drain import DRAIN
+from kit.ops.drain import DRAIN
 from kit.parts import Part
 from kit.responses import send_json
 

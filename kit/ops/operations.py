@@ -10,15 +10,15 @@ from typing import Any
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from kit.logs import configure_logging, flush_logs
-from kit.loop_monitor import LoopMonitor
-from kit.metrics import Metrics, MetricsEndpoint
 from kit.middleware.access_log import AccessLog
 from kit.middleware.concurrency import ConcurrencyLimitMiddleware
 from kit.middleware.forwarded import ForwardedMiddleware
 from kit.middleware.observe import Headers, ObserveMiddleware
 from kit.middleware.rate_limit import RateLimitMiddleware
 from kit.middleware.timeout import TimeoutMiddleware
+from kit.ops.logs import configure_logging, flush_logs
+from kit.ops.loop_monitor import LoopMonitor
+from kit.ops.metrics import Metrics, MetricsEndpoint
 from kit.parts import Part
 from kit.settings import Settings
 from kit.stores import bucket_store

@@ -1,8 +1,10 @@
 """Print the interpreter's version, build, GIL state and package versions as JSON.
 
-Run as a script under the interpreter the servers will use (``--python``), which may be another
-Python than the runner's. On a free-threaded build an extension module that is not marked safe
-turns the GIL back on when imported, so the server stack is imported before the GIL is read.
+Run as a script (``python probe.py PACKAGE...``) under the interpreter the servers will use
+(``--python``), which may be another Python than the runner's and may lack kit's dependencies:
+this file imports only the standard library. On a free-threaded build an
+extension module that is not marked safe turns the GIL back on when imported, so the server
+stack is imported before the GIL is read.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import sysconfig
 from importlib import metadata
 
+# The runner adds each runtime's server package (runtimes.registry) on the command line.
 PACKAGES = (
     "kit",
     "starlette",
@@ -23,10 +26,6 @@ PACKAGES = (
     "asyncpg",
     "fastapi",
     "pydantic",
-    "granian",
-    "uvicorn",
-    "hypercorn",
-    "gunicorn",
     "uvicorn-worker",
     "uvloop",
     "httptools",
@@ -74,9 +73,9 @@ def build() -> dict[str, object]:
     }
 
 
-def describe() -> dict[str, object]:
+def describe(extra: list[str] | None = None) -> dict[str, object]:
     packages = {}
-    for name in PACKAGES:
+    for name in dict.fromkeys([*PACKAGES, *(extra or [])]):
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -96,4 +95,4 @@ def describe() -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    json.dump(describe(), sys.stdout)
+    json.dump(describe(sys.argv[1:]), sys.stdout)

@@ -34,9 +34,10 @@ from typing import Any, Literal
 import anyio
 import msgspec
 
-from kit.admin_auth import admin_guard
 from kit.di import Depends
 from kit.errors import HTTPException
+from kit.middleware.observe import ObserveMiddleware
+from kit.ops.admin_auth import admin_guard
 from kit.parts import Part
 from kit.routing import RouteOptions, Router
 from kit.service_settings import loaded
@@ -230,8 +231,6 @@ def _running_frames() -> list[FrameType]:
 
 
 def _describe_task(task: asyncio.Task[Any], now: float, current: bool) -> dict[str, Any]:
-    from kit.middleware.observe import ObserveMiddleware
-
     if current:  # running: its coroutines are not suspended, so walk the call stack instead
         frames, awaiting = _running_frames(), None
     else:
@@ -284,7 +283,7 @@ def admin_part(app: Any) -> Part:
     router.add_api_route("/admin/loggers", admin.loggers, methods=["GET"], options=options)
     router.add_api_route("/admin/loggers/{name}", admin.set_level, methods=["PUT"], options=options)
     router.add_api_route("/admin/pool", admin.pool, methods=["GET"], options=options)
-    from kit.jobs.admin import add_job_routes
+    from kit.jobs import add_job_routes
 
     add_job_routes(router, app, options)  # /admin/jobs: durable jobs, when the app has them
     return Part(name="admin", routes=router.routes, lifespans=[admin.lifespan])

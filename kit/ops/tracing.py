@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.logs import TRACE_ID
+from kit.ops.logs import TRACE_ID
 from kit.parts import Part
 from kit.settings import SettingsError
 

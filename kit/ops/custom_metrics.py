@@ -5,7 +5,7 @@ changes: they register in kit's registry (so /metrics shows them next to kit's s
 over the server's workers), and a metric refuses to grow past ``max_series`` label sets: further
 label sets are counted under ``OTHER`` in every label, and a warning is logged once.
 
-    from kit.custom_metrics import Counter
+    from kit.ops.custom_metrics import Counter
 
     ORDERS = Counter("orders_created", "Orders created.", ["channel"])
     ORDERS.labels(channel="web").inc()
@@ -25,7 +25,7 @@ from typing import Any
 import prometheus_client
 from prometheus_client import CollectorRegistry
 
-from kit.metrics import CUSTOM_SOURCES, CustomFamily
+from kit.ops.metrics import CUSTOM_SOURCES, CustomFamily
 
 __all__ = ["MAX_SERIES", "OTHER", "REGISTRY", "Counter", "Gauge", "Histogram", "Summary"]
 
@@ -46,6 +46,21 @@ class _Guarded:
     _name: str
     max_series: int = MAX_SERIES
     _warned: bool = False
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Iterable[str] = (),
+        *,
+        max_series: int = MAX_SERIES,
+        registry: CollectorRegistry | None = REGISTRY,
+        **kwargs: Any,
+    ) -> None:
+        """prometheus-client's arguments, in kit's registry by default, plus ``max_series``."""
+        self.max_series = max_series
+        # the metric class this is mixed into (Counter, Gauge, ...) takes the rest
+        super().__init__(name, documentation, labelnames, registry=registry, **kwargs)  # type: ignore[call-arg]
 
     def labels(self, *labelvalues: object, **labelkwargs: object) -> Any:
         key: tuple[str, ...] | None = None
@@ -69,48 +84,15 @@ class _Guarded:
 
 
 class Counter(_Guarded, prometheus_client.Counter):
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Iterable[str] = (),
-        *,
-        max_series: int = MAX_SERIES,
-        registry: CollectorRegistry | None = REGISTRY,
-        **kwargs: Any,
-    ) -> None:
-        self.max_series = max_series
-        super().__init__(name, documentation, labelnames, registry=registry, **kwargs)
+    pass
 
 
 class Histogram(_Guarded, prometheus_client.Histogram):
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Iterable[str] = (),
-        *,
-        max_series: int = MAX_SERIES,
-        registry: CollectorRegistry | None = REGISTRY,
-        **kwargs: Any,
-    ) -> None:
-        self.max_series = max_series
-        super().__init__(name, documentation, labelnames, registry=registry, **kwargs)
+    pass
 
 
 class Summary(_Guarded, prometheus_client.Summary):
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Iterable[str] = (),
-        *,
-        max_series: int = MAX_SERIES,
-        registry: CollectorRegistry | None = REGISTRY,
-        **kwargs: Any,
-    ) -> None:
-        self.max_series = max_series
-        super().__init__(name, documentation, labelnames, registry=registry, **kwargs)
+    pass
 
 
 class Gauge(_Guarded, prometheus_client.Gauge):
@@ -123,22 +105,14 @@ class Gauge(_Guarded, prometheus_client.Gauge):
         labelnames: Iterable[str] = (),
         *,
         multiprocess_mode: str = "livesum",
-        max_series: int = MAX_SERIES,
-        registry: CollectorRegistry | None = REGISTRY,
         **kwargs: Any,
     ) -> None:
         if multiprocess_mode not in GAUGE_MODES:
             raise ValueError(
                 f"multiprocess_mode={multiprocess_mode!r}: use one of {', '.join(GAUGE_MODES)}"
             )
-        self.max_series = max_series
         super().__init__(
-            name,
-            documentation,
-            labelnames,
-            registry=registry,
-            multiprocess_mode=multiprocess_mode,  # type: ignore[arg-type]
-            **kwargs,
+            name, documentation, labelnames, multiprocess_mode=multiprocess_mode, **kwargs
         )
         if not self._labelvalues:  # the parent, not a labelled child
             _gauge_modes[self._name] = multiprocess_mode

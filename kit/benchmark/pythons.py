@@ -17,9 +17,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtimes.registry import NAMES
+
 VERSION = re.compile(r"^3\.(\d+)(t?)$")
 # The server venv's extras: kit, every runtime, the peer apps; no charts (the runner draws).
-EXTRAS = "embedded,granian,uvicorn,hypercorn,gunicorn,peers"
+EXTRAS = ",".join(("embedded", *NAMES, "peers"))
 ASK = (
     "import json, sys, sysconfig; print(json.dumps([sys.executable, list(sys.version_info[:2]),"
     " bool(sysconfig.get_config_var('Py_GIL_DISABLED'))]))"

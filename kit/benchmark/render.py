@@ -9,10 +9,12 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from bench.schema import Record, Run
+from kit.benchmark import redact
+from kit.benchmark.schema import Record, Run
+from runtimes.registry import BY_PREFERENCE
 
 FRAMEWORK_ORDER = ("kit", "fastapi", "fastapi_tuned", "starlette", "raw")
-RUNTIME_ORDER = ("granian", "uvicorn", "hypercorn", "gunicorn")
+RUNTIME_ORDER = BY_PREFERENCE
 ENDPOINT_ORDER = ("json", "plaintext", "db", "queries", "fortunes", "updates", "validate")
 RATIOS = ("fastapi", "fastapi_tuned", "starlette", "raw")  # kit's rps divided by each
 CAVEAT = (
@@ -212,7 +214,9 @@ def primary_setup(rows: list[Row]) -> tuple[str, bool, str, int]:
 def _method(runs: list[Run]) -> list[str]:
     run = runs[0]
     m, mc = run.method, run.machine
-    endpoints = ", ".join(f"`{name}` = `{text}`" for name, text in m.endpoints.items())
+    endpoints = ", ".join(
+        f"`{redact.path(name)}` = `{redact.path(text)}`" for name, text in m.endpoints.items()
+    )
     pythons = "; ".join(
         dict.fromkeys(
             f"{python_label(r.versions.python, r.versions.implementation)} = "
@@ -227,7 +231,8 @@ def _method(runs: list[Run]) -> list[str]:
         for r in runs
     ]
     packages = ", ".join(f"{k} {v}" for k, v in run.versions.packages.items())
-    env = ", ".join(f"{k}={v}" for k, v in m.env.items()) or "defaults"
+    env = ", ".join(f"{k}={v}" for k, v in redact.mapping(m.env).items()) or "defaults"
+    headers = ", ".join(f"`{k}: {v}`" for k, v in redact.mapping(m.headers).items())
     dates = sorted({r.method.started_at[:10] for r in runs})
     return [
         "## Method",
@@ -246,7 +251,7 @@ def _method(runs: list[Run]) -> list[str]:
         f"- **Load:** {m.tool}, {m.threads} thread(s), {m.connections} connections, "
         f"{m.warmup_s:g} s warm-up (discarded), then {m.duration_s:g} s measured with "
         f"`--latency`; request timeout {m.timeout_s:g} s; loopback (127.0.0.1) only.",
-        f"- **Endpoints:** {endpoints}.",
+        f"- **Endpoints:** {endpoints}." + (f" **Headers:** {headers}." if headers else ""),
         "- **Measured:** requests/s and latency percentiles from wrk; errors = non-2xx "
         "responses (wrk counts statuses ≥ 400) + socket errors (connect, read, write, timeout); "
         "RSS = peak resident memory summed over the server's process tree, sampled every 100 ms "

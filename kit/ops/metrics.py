@@ -23,7 +23,8 @@ from typing import Any
 
 import msgspec
 
-from kit.processes import pid_alive
+from kit.ops.custom_exposition import render_custom
+from kit.ops.processes import pid_alive
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "<unmatched>"  # route label of requests no route matched: raw paths are unbounded
@@ -34,10 +35,10 @@ MAX_SERIES = 2000
 OVERFLOW = ("other", "<overflow>")
 
 # (name, type, help, gauge merge mode, [(sample name, labels, value)]): one metric family of the
-# service's own (kit.custom_metrics), as a worker's snapshot carries it.
+# service's own (kit.ops.custom_metrics), as a worker's snapshot carries it.
 CustomFamily = tuple[str, str, str, str, list[tuple[str, dict[str, str], float]]]
 # Where snapshots get the service's own metrics from: prometheus-client's default registry,
-# and kit.custom_metrics, which adds itself on import.
+# and kit.ops.custom_metrics, which adds itself on import.
 
 
 def _clash(name: str) -> str:
@@ -47,17 +48,17 @@ def _clash(name: str) -> str:
             f"metric {name} of prometheus-client's default registry is not shown at /metrics: "
             "kit_ names are kit's own"
         )
-    custom = sys.modules.get("kit.custom_metrics")
+    custom = sys.modules.get("kit.ops.custom_metrics")
     if custom is not None and name in getattr(custom.REGISTRY, "_names_to_collectors", {}):
         return (
-            f"metric {name} is in both kit.custom_metrics and prometheus-client's default "
-            "registry: /metrics shows the kit.custom_metrics one"
+            f"metric {name} is in both kit.ops.custom_metrics and prometheus-client's default "
+            "registry: /metrics shows the kit.ops.custom_metrics one"
         )
     return ""
 
 
 def default_registry() -> list[CustomFamily]:
-    from kit.custom_exposition import default_registry_families
+    from kit.ops.custom_exposition import default_registry_families
 
     return default_registry_families(skip=_clash)
 
@@ -376,8 +377,6 @@ def render(snapshots: list[Snapshot]) -> bytes:
     lines.append("")
     text = "\n".join(lines).encode()
     if any(s.custom for s in snapshots):
-        from kit.custom_exposition import render_custom
-
         text += render_custom(snapshots, {s.pid for s in live})
     return text
 

@@ -1,5 +1,5 @@
 """Whether this process is draining (a shutdown signal arrived): one flag, set by readiness
-(kit.health) and read per response by ObserveMiddleware, which then asks the client to close
+(kit.ops.health) and read per response by ObserveMiddleware, which then asks the client to close
 its kept-alive connection instead of sending another request into a closing server."""
 
 from __future__ import annotations
