@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 
 from kit.ops.custom_exposition import render_custom
+from kit.ops.loop_monitor import on_asyncio
 from kit.ops.processes import pid_alive
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -227,7 +228,7 @@ class Metrics:
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         default_registry()  # what cannot be shown at /metrics is said now, once
         directory = shared_directory()
-        if directory is None:
+        if directory is None or not on_asyncio():  # sharing flushes from an asyncio task
             yield
             return
         self.files = SnapshotFiles(directory)
