@@ -31,6 +31,7 @@ from kit.errors import (
     ValidationFailed,
     more_errors,
 )
+from kit.formats import FORMAT_ERRORS
 
 encoder = msgspec.json.Encoder()
 encode = encoder.encode
@@ -144,6 +145,8 @@ def translate(message: str, value: Any, loc: list[str | int]) -> ErrorItem:
             pattern = str(ast.literal_eval(m[1]))
         except (ValueError, SyntaxError):
             pattern = m[1].strip("'\"")
+        if known := FORMAT_ERRORS.get(pattern):  # EmailStr, HttpUrl...: words, not a regex
+            return ErrorItem(known[0], loc, known[1], value)
         return ErrorItem(
             "string_pattern_mismatch",
             loc,
