@@ -296,7 +296,7 @@ def _extra_fields(
     known = {field.encode_name for field in msgspec.structs.fields(struct)}
     if isinstance(config.tag_field, str):
         known.add(config.tag_field)
-    extra = []
+    extra: list[ErrorItem] = []
     for key in value:
         if key not in known:
             walk.found += 1  # all counted, at most MAX_ERRORS built
