@@ -60,3 +60,17 @@ __all__ = [
     "request_id",
     "status",
 ]
+
+# FastAPI's names for what kit spells differently: importing one says what to write instead.
+_INSTEAD = {
+    "FastAPI": "kit.App",
+    "APIRouter": "kit.Router (Router(prefix=..., tags=..., dependencies=...))",
+    "Security": "kit.security.Security",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _INSTEAD:
+        # ImportError, not AttributeError: `from kit import X` keeps this message.
+        raise ImportError(f"kit has no {name}: use {_INSTEAD[name]} (docs/fastapi-migration.md)")
+    raise AttributeError(f"module 'kit' has no attribute {name!r}")

@@ -41,6 +41,12 @@ if TYPE_CHECKING:
     from typing import Unpack  # 3.11+; only read by type checkers
 
 
+_NO_EVENTS = (
+    "{what}: kit (like Starlette 1.0) has no startup/shutdown events; write the code around "
+    "the yield of a lifespan: App(lifespan=...) (docs/fastapi-migration.md)"
+)
+
+
 class DatabaseLike(Protocol):
     def lifespan(self, app: Any) -> AbstractAsyncContextManager[Mapping[str, Any] | None]: ...
 
@@ -288,6 +294,14 @@ class App(Starlette):
             return func
 
         return decorator
+
+    def on_event(self, event_type: str) -> typing.NoReturn:
+        """Refused: startup and shutdown events left Starlette in 1.0."""
+        raise TypeError(_NO_EVENTS.format(what=f"app.on_event({event_type!r})"))
+
+    def add_event_handler(self, event_type: str, func: Callable[..., Any]) -> typing.NoReturn:
+        """Refused: startup and shutdown events left Starlette in 1.0."""
+        raise TypeError(_NO_EVENTS.format(what=f"app.add_event_handler({event_type!r})"))
 
     def exception_handler(
         self, exc_class_or_status_code: int | type[Exception]

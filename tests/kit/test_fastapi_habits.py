@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import pytest
+from pydantic import BaseModel
 from starlette.testclient import TestClient
 
 import kit
-from kit import App, HTTPException, RedirectResponse, Request, Response, Settings, WebSocket, status
+from kit import (
+    App,
+    HTTPException,
+    Path,
+    Query,
+    RedirectResponse,
+    Request,
+    Response,
+    Settings,
+    WebSocket,
+    status,
+)
 from kit.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 
@@ -21,6 +33,10 @@ class Item(msgspec.Struct):
 
 class OutOfStock(Exception):
     pass
+
+
+class Pet(BaseModel):
+    name: str
 
 
 def test_lifespan_startup_and_shutdown() -> None:
@@ -141,3 +157,48 @@ def test_gzip_is_a_setting_off_by_default(minimum: int) -> None:
         assert compressed is bool(minimum)
         small = client.get("/small", headers={"accept-encoding": "gzip"})
         assert "content-encoding" not in small.headers
+
+
+def test_query_and_path_take_fastapis_constraints() -> None:
+    app = App()
+
+    @app.get("/items/{item_id}")
+    async def read(
+        item_id: int = Path(ge=1),
+        q: str | None = Query(None, max_length=5),
+        size: Annotated[int, Query(le=100)] = 10,
+    ) -> dict[str, Any]:
+        return {"item_id": item_id, "q": q, "size": size}
+
+    with TestClient(app) as client:
+        assert client.get("/items/3?q=abc").json() == {"item_id": 3, "q": "abc", "size": 10}
+        detail = client.get("/items/0?q=toolong&size=101").json()["detail"]
+        assert [(d["type"], d["loc"]) for d in detail] == [
+            ("greater_than_equal", ["path", "item_id"]),
+            ("string_too_long", ["query", "q"]),
+            ("less_than_equal", ["query", "size"]),
+        ]
+        parameters = client.get("/openapi.json").json()["paths"]["/items/{item_id}"]["get"]
+    schemas = {p["name"]: p["schema"] for p in parameters["parameters"]}
+    assert schemas["q"]["maxLength"] == 5
+    assert schemas["item_id"]["minimum"] == 1
+    with pytest.raises(TypeError, match="regex"):
+        Query(regex="^a")
+
+
+def test_what_kit_does_differently_is_refused_in_one_line() -> None:
+    app = App()
+    with pytest.raises(TypeError, match=r"Pydantic model .*class Pet\(msgspec\.Struct\)") as info:
+
+        @app.post("/pets")
+        async def create(pet: Pet) -> None: ...
+
+    assert "\n" not in str(info.value)
+    with pytest.raises(TypeError, match=r"App\(lifespan=\.\.\.\)"):
+        app.on_event("startup")
+    with pytest.raises(TypeError, match=r"App\(lifespan=\.\.\.\)"):
+        app.add_event_handler("shutdown", lambda: None)
+    with pytest.raises(ImportError, match=r"use kit\.Router"):
+        from kit import APIRouter  # noqa: F401
+    with pytest.raises(ImportError, match=r"use kit\.App"):
+        kit.FastAPI  # noqa: B018
