@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import typing
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -17,7 +18,7 @@ from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.routing import Router as StarletteRouter
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 try:  # Starlette 1.x; before it, App(max_body_size=) limits kit's routes only
     from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -26,7 +27,7 @@ except ImportError:  # pragma: no cover
 
 from kit.di import Depends
 from kit.dispatch import Dispatch, ServerErrors
-from kit.errors import DEFAULT_HANDLERS, HandledErrors, server_error_handler
+from kit.errors import DEFAULT_HANDLERS, HandledErrors, PayloadTooLarge, server_error_handler
 from kit.middleware.exposure import exposure_part
 from kit.middleware.observe import TRACKING
 from kit.openapi import docs_part
@@ -49,6 +50,32 @@ _NO_EVENTS = (
 
 class DatabaseLike(Protocol):
     def lifespan(self, app: Any) -> AbstractAsyncContextManager[Mapping[str, Any] | None]: ...
+
+
+class _OwnBodyLimit:
+    """A kit route under ``App(max_body_size=)``: the app's layer stands down for it, so the
+    route answers first (a 401 stays a 401 whatever Content-Length says, as without the
+    argument); what it reads, its declared body or ``request.body()``, counts against its own
+    limit."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.limit = limit
+        self.app = RequestBodyLimitMiddleware(app, sys.maxsize)  # the standing down
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.limit
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(limit)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 class App(Starlette):
@@ -218,20 +245,16 @@ class App(Starlette):
 
     def _body_limit_layer(self) -> list[Middleware]:
         """Starlette's own body limit for ``App(max_body_size=)``, outside the user's
-        middleware as in Starlette; a kit route's own ``max_body_size`` still wins, as a
-        Starlette route's does."""
+        middleware as in Starlette, so that it bounds what they read too. A kit route checks
+        its own limit (the same one unless it sets ``max_body_size``), after authentication:
+        the app's layer stands down for it, as it does for a Starlette route's own limit."""
         if self.max_body_size is None or RequestBodyLimitMiddleware is None:
             return []
         for route in self.router.routes:
-            if (
-                isinstance(route, APIRoute)
-                and route.max_body_size is not None
-                and not isinstance(route.handler, RequestBodyLimitMiddleware)
-            ):
-                # Inside the app's limit, this one sets the limit for the request (Starlette's
-                # route-level override); the route's own check stays inside it.
-                limited: Any = RequestBodyLimitMiddleware(route.handler, route.max_body_size)
-                route.app = route.handler = limited
+            if isinstance(route, APIRoute) and not isinstance(route.handler, _OwnBodyLimit):
+                limit = route.max_body_size
+                own: Any = _OwnBodyLimit(route.handler, self.body_limit if limit is None else limit)
+                route.app = route.handler = own
         return [Middleware(RequestBodyLimitMiddleware, max_body_size=self.max_body_size)]
 
     def _add(self, route: BaseRoute) -> None:
