@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover
 from kit.di import Depends
 from kit.dispatch import Dispatch, ServerErrors
 from kit.errors import DEFAULT_HANDLERS, HandledErrors, PayloadTooLarge, server_error_handler
+from kit.forms import spec_for
 from kit.middleware.exposure import exposure_part
 from kit.middleware.observe import TRACKING
 from kit.openapi import docs_part
@@ -252,8 +253,9 @@ class App(Starlette):
             return []
         for route in self.router.routes:
             if isinstance(route, APIRoute) and not isinstance(route.handler, _OwnBodyLimit):
-                limit = route.max_body_size
-                own: Any = _OwnBodyLimit(route.handler, self.body_limit if limit is None else limit)
+                limit = self.body_limit if route.max_body_size is None else route.max_body_size
+                form = spec_for(route.endpoint)  # files add their own max_size to the limit
+                own: Any = _OwnBodyLimit(route.handler, limit + (form.extra_size if form else 0))
                 route.app = route.handler = own
         return [Middleware(RequestBodyLimitMiddleware, max_body_size=self.max_body_size)]
 

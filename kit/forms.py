@@ -9,6 +9,7 @@ then a dependency that hands out its value, and uploaded files are closed after 
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import typing
 import weakref
@@ -59,6 +60,11 @@ class FormMarker(Depends):
     def bind_parameter(
         self, call: Callable[..., Any], name: str, annotation: Any, default: Any
     ) -> Depends:
+        if importlib.util.find_spec("python_multipart") is None:
+            raise ImportError(
+                f"parameter {name!r}: Form and File parameters need python-multipart, "
+                "the forms extra of kit's distribution"
+            )
         if self.default is not _EMPTY:
             default = self.default
         spec = _SPECS.get(call)

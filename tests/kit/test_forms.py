@@ -146,3 +146,20 @@ def test_openapi_describes_the_form() -> None:
     upload = paths["/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert upload["properties"]["file"] == {"type": "string", "format": "binary"}
     assert "422" in paths["/login"]["post"]["responses"]
+
+
+def test_an_explicit_app_limit_still_makes_room_for_declared_files() -> None:
+    app = App(max_body_size=1024)  # Starlette's semantics: it limits every route
+
+    @app.post("/photo")
+    async def photo(file: Annotated[UploadFile, File(max_size=8192)]) -> dict[str, int]:
+        return {"size": len(await file.read())}
+
+    @app.post("/note")
+    async def note(text: Annotated[str, Form()]) -> dict[str, int]:
+        return {"size": len(text)}
+
+    with TestClient(app) as client:
+        assert client.post("/photo", files={"file": ("p", b"x" * 5000)}).json() == {"size": 5000}
+        assert client.post("/photo", files={"file": ("p", b"x" * 9000)}).status_code == 413
+        assert client.post("/note", data={"text": "x" * 2000}).status_code == 413
