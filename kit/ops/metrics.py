@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import msgspec
 
 from kit.ops.custom_exposition import render_custom
@@ -226,7 +227,9 @@ class Metrics:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
-        default_registry()  # what cannot be shown at /metrics is said now, once
+        # What cannot be shown at /metrics is said now, once; in a thread, as collecting reads
+        # files (prometheus-client's process collector reads /proc).
+        await anyio.to_thread.run_sync(default_registry)
         directory = shared_directory()
         if directory is None or not on_asyncio():  # sharing flushes from an asyncio task
             yield
