@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from kit import App
-from kit.loop_monitor import LoopMonitor
+from kit.ops.loop_monitor import LoopMonitor
 
 
 async def echo(request: Request) -> Response:
