@@ -272,6 +272,9 @@ def compile_plan(
             continue
         annotation = hints.get(name, Any)
         marker, default = _markers(annotation, parameter.default)
+        bind = getattr(marker, "bind_parameter", None)
+        if bind is not None:  # kit.forms: a form field or file, read by a dependency
+            marker = bind(call, name, annotation, default)
         if isinstance(marker, Depends):
             plan.dependencies.append((name, _dependency(marker, path_names, annotation)))
             continue

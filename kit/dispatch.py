@@ -58,10 +58,11 @@ class ServerErrors:
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:
-            if tracked.status:
-                raise
+            # Called even when the response already started (an error in a background task),
+            # as Starlette does: the handler may report it; only its answer is dropped then.
             response = await call_handler(self.handler, Request(scope, receive, send), exc)
-            await response(scope, receive, tracked)
+            if not tracked.status:
+                await response(scope, receive, tracked)
             raise
 
 

@@ -449,6 +449,15 @@ class Settings:
         ),
         shown="`1048576` (1 MiB)",
     )
+    gzip_min_size: int = _env(
+        _int(0),
+        "KIT_GZIP_MIN_SIZE",
+        default=0,
+        doc=(
+            "Responses of at least this many bytes are gzipped for clients that accept it "
+            "(Starlette's GZipMiddleware); `0` is off."
+        ),
+    )
     max_concurrency: int = _env(
         _int(0),
         "KIT_MAX_CONCURRENCY",

@@ -90,7 +90,7 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw = incoming_request_id(scope["headers"])
+        raw = incoming_request_id(scope.get("headers", ()))  # optional in an ASGI scope
         if raw is None:
             rid = new_request_id()
             raw = rid.encode()

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.ops.drain import DRAIN
+from kit.ops.loop_monitor import on_asyncio
 from kit.parts import Part
 from kit.responses import send_json
 
@@ -48,7 +49,8 @@ class Readiness:
         self.state = "starting"
         DRAIN.active = False
         self._hook_signals()
-        keeper = asyncio.create_task(self._keep_hooked())
+        # Off asyncio (a Starlette app run by trio) the signals are hooked once, at startup.
+        keeper = asyncio.create_task(self._keep_hooked()) if on_asyncio() else None
         self.state = "ready"
         try:
             yield
@@ -57,9 +59,10 @@ class Readiness:
             DRAIN.active = True
             if self._delayed is not None:
                 self._delayed.cancel()
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            if keeper is not None:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
             self._unhook_signals()
 
     async def _keep_hooked(self) -> None:

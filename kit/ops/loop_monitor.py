@@ -23,6 +23,16 @@ logger = logging.getLogger("kit.loop")
 STACK_LIMIT = 30  # innermost frames to log; enough to reach the handler from the blocking call
 
 
+def on_asyncio() -> bool:
+    """Whether the running event loop is asyncio's (kit's background tasks need one; under
+    trio, which Starlette also supports, they are left out)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _request_scope(frame: FrameType | None) -> dict[str, Any] | None:
     """The ASGI scope of the request whose coroutine chain includes ``frame``."""
     while frame is not None:
@@ -53,6 +63,9 @@ class LoopMonitor:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
+        if not on_asyncio():  # the probe is an asyncio task; without it nothing would tick
+            yield
+            return
         self._loop_thread = threading.get_ident()
         self._last_tick = time.monotonic()
         self._stop.clear()
@@ -69,7 +82,8 @@ class LoopMonitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await probe
             if watchdog is not None:
-                watchdog.join()
+                # It wakes within a threshold; waiting for it must not block the loop meanwhile.
+                await asyncio.to_thread(watchdog.join)
 
     async def _probe(self) -> None:
         loop = asyncio.get_running_loop()

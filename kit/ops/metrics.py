@@ -21,9 +21,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import msgspec
 
 from kit.ops.custom_exposition import render_custom
+from kit.ops.loop_monitor import on_asyncio
 from kit.ops.processes import pid_alive
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -225,9 +227,11 @@ class Metrics:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
-        default_registry()  # what cannot be shown at /metrics is said now, once
+        # What cannot be shown at /metrics is said now, once; in a thread, as collecting reads
+        # files (prometheus-client's process collector reads /proc).
+        await anyio.to_thread.run_sync(default_registry)
         directory = shared_directory()
-        if directory is None:
+        if directory is None or not on_asyncio():  # sharing flushes from an asyncio task
             yield
             return
         self.files = SnapshotFiles(directory)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from kit.parts import Part
 from kit.settings import SettingsError
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 __all__ = ["EXPORTERS", "Tracing", "TracingMiddleware", "check_settings", "tracing_part"]
 
@@ -66,12 +67,19 @@ def _build_provider(service_name: str) -> TracerProvider:
     for name in os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(","):
         name = name.strip()
         if name == "console":
-            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+            # One line per span, as kit's log lines are: multi-line JSON would interleave
+            # with them where both are collected from one stream.
+            console = ConsoleSpanExporter(out=sys.stdout, formatter=_one_line)
+            provider.add_span_processor(BatchSpanProcessor(console))
         elif name == "otlp":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
+
+
+def _one_line(span: ReadableSpan) -> str:
+    return str(span.to_json(indent=None)) + "\n"
 
 
 class Tracing:
