@@ -138,9 +138,22 @@ class Driver:
             await self._lifespan
 
     async def request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
-        headers = [(b"host", b"bench")]
+        status, _, payload = await self.exchange(method, path, body)
+        return status, payload
+
+    async def exchange(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """One request to ``target`` (a path, with its query string if any): the status, the
+        response headers and the body."""
+        path, _, query = target.partition("?")
+        sent_headers = [(b"host", b"bench"), *headers]
         if body is not None:
-            headers += [
+            sent_headers += [
                 (b"content-type", b"application/json"),
                 (b"content-length", b"%d" % len(body)),
             ]
@@ -153,14 +166,15 @@ class Driver:
             "path": path,
             "raw_path": path.encode(),
             "root_path": "",
-            "query_string": b"",
-            "headers": headers,
+            "query_string": query.encode(),
+            "headers": sent_headers,
             "client": ("127.0.0.1", 50000),
             "server": ("127.0.0.1", 8000),
             "state": dict(self.state),
         }
         sent = False
         status = 0
+        response_headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
 
         async def receive() -> dict[str, Any]:
@@ -174,11 +188,12 @@ class Driver:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_headers.extend(message.get("headers", ()))
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
         await self.app(scope, receive, send)
-        return status, b"".join(chunks)
+        return status, response_headers, b"".join(chunks)
 
     async def rate(self, method: str, path: str, body: bytes | None, n: int) -> float:
         request = self.request

@@ -11,10 +11,17 @@ from matplotlib.figure import Figure
 
 from bench.schema import Record, Run
 
-FRAMEWORK_ORDER = ("kit", "fastapi", "fastapi_tuned", "starlette", "raw")
+FRAMEWORK_ORDER = ("kit", "fastapi", "fastapi_tuned", "starlette", "litestar", "blacksheep", "raw")
 RUNTIME_ORDER = ("granian", "uvicorn", "hypercorn", "gunicorn")
 ENDPOINT_ORDER = ("json", "plaintext", "db", "queries", "fortunes", "updates", "validate")
-RATIOS = ("fastapi", "fastapi_tuned", "starlette", "raw")  # kit's rps divided by each
+RATIOS = (
+    "fastapi",
+    "fastapi_tuned",
+    "starlette",
+    "litestar",
+    "blacksheep",
+    "raw",
+)  # kit's rps divided by each
 CAVEAT = (
     "> **Latency caveat.** wrk is a closed-loop load generator: each connection sends its next "
     "request only after the previous answer, so while the server stalls, fewer requests are "
