@@ -78,10 +78,12 @@ def sampled_flag(carrier: dict[str, str]) -> bool:
 
 def test_standard_samplers_are_decided_by_kit() -> None:
     ratio = head_sampler(sampling.ParentBasedTraceIdRatio(0.25))
-    assert ratio is not None and ratio.parent_based
+    assert ratio is not None
+    assert ratio.parent_based
     assert ratio.bound == sampling.TraceIdRatioBased(0.25).bound
     plain = head_sampler(sampling.TraceIdRatioBased(0.5))
-    assert plain is not None and not plain.parent_based
+    assert plain is not None
+    assert not plain.parent_based
     assert head_sampler(sampling.ALWAYS_OFF) is not None
     assert head_sampler(sampling.DEFAULT_ON) is not None
 
@@ -122,7 +124,8 @@ def test_unsampled_root_has_no_sdk_span_but_a_trace_id_that_propagates() -> None
     request(app)
     assert spans.get_finished_spans() == ()
     assert seen.recording is False
-    assert seen.trace_id is not None and len(seen.trace_id) == 32
+    assert seen.trace_id is not None
+    assert len(seen.trace_id) == 32
     version, trace_id, span_id, flags = seen.carrier["traceparent"].split("-")
     assert (version, trace_id, flags) == ("00", seen.trace_id, "00")  # sampled flag off
     assert int(span_id, 16) != 0
@@ -144,7 +147,8 @@ def test_incoming_sampled_flag_is_followed_by_a_parent_based_sampler() -> None:
     request(app, {"traceparent": traceparent("01")})
     (span,) = spans.get_finished_spans()
     assert format(span.context.trace_id, "032x") == TRACE
-    assert span.parent is not None and format(span.parent.span_id, "016x") == PARENT_SPAN
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == PARENT_SPAN
     assert seen.trace_id == TRACE
     assert seen.carrier["traceparent"].startswith(f"00-{TRACE}-")
     assert sampled_flag(seen.carrier)
@@ -156,7 +160,7 @@ def test_incoming_unsampled_flag_is_propagated_with_its_trace_state() -> None:
     assert spans.get_finished_spans() == ()
     assert seen.recording is False
     assert seen.trace_id == TRACE  # the caller's trace, in the logs
-    version, trace_id, span_id, flags = seen.carrier["traceparent"].split("-")
+    _, trace_id, span_id, flags = seen.carrier["traceparent"].split("-")
     assert (trace_id, flags) == (TRACE, "00")
     assert span_id != PARENT_SPAN  # this service's own (unrecorded) span
     assert seen.carrier["tracestate"] == "vendor=abc"
@@ -177,7 +181,8 @@ def test_invalid_traceparent_starts_a_new_trace() -> None:
     app, seen, spans = traced(sampling.DEFAULT_OFF)
     request(app, {"traceparent": "00-zzzz-00f067aa0ba902b7-01"})
     assert spans.get_finished_spans() == ()
-    assert seen.trace_id is not None and seen.trace_id != TRACE
+    assert seen.trace_id is not None
+    assert seen.trace_id != TRACE
     assert seen.carrier["traceparent"].split("-")[1] == seen.trace_id
 
 
@@ -195,7 +200,7 @@ def test_custom_sampler_still_decides_in_the_sdk() -> None:
             return "every other"
 
     sampler = EveryOther()
-    app, seen, spans = traced(sampler)
+    app, _, spans = traced(sampler)
     for _ in range(4):
         request(app)
     assert sampler.calls == 4
