@@ -94,7 +94,7 @@ class ObserveMiddleware:
         raw = None
         for header in scope["headers"]:  # inline: most requests bring no id of their own
             if header[0] == HEADER:
-                raw = incoming_request_id((header,))
+                raw = incoming_request_id([header])
                 break
         if raw is None:
             rid = new_request_id()
