@@ -249,10 +249,7 @@ ROUTES: dict[str, tuple[str, Endpoint]] = {
 PREFIXES: tuple[tuple[str, Endpoint], ...] = (("/items/", read_item), ("/accounts/", read_account))
 
 
-def route_of(path: str) -> tuple[str, Endpoint] | None:
-    route = ROUTES.get(path)
-    if route is not None:
-        return route
+def prefixed_route(path: str) -> tuple[str, Endpoint] | None:
     for prefix, endpoint in PREFIXES:
         if path.startswith(prefix) and "/" not in path[len(prefix) :] and len(path) > len(prefix):
             return "GET", endpoint
@@ -280,7 +277,9 @@ async def lifespan(receive: Receive, send: Send) -> None:
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http":
-        route = route_of(scope["path"])
+        route = ROUTES.get(scope["path"])
+        if route is None:
+            route = prefixed_route(scope["path"])
         if route is None:
             await respond(send, ROUTE_NOT_FOUND, JSON, 404)
         elif route[0] != scope["method"]:
