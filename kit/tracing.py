@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from random import getrandbits
@@ -103,12 +104,37 @@ def head_sampler(sampler: Any) -> HeadSampler | None:
     return None
 
 
+class _DecidedIds:
+    """The recording tracer's ids: a new trace takes the id kit decided on (so that the trace
+    id satisfies the ratio, as other services' ratio samplers expect), else the SDK's own."""
+
+    def __init__(self, ids: Any) -> None:
+        self.ids = ids
+        self.pending = threading.local()  # one event loop per thread on free-threaded builds
+
+    def decided(self, trace_id: int) -> None:
+        self.pending.trace_id = trace_id  # taken by the start_span that follows, on this thread
+
+    def generate_trace_id(self) -> int:
+        trace_id: int = getattr(self.pending, "trace_id", 0)
+        self.pending.trace_id = 0
+        return trace_id or int(self.ids.generate_trace_id())
+
+    def generate_span_id(self) -> int:
+        return int(self.ids.generate_span_id())
+
+    def is_trace_id_random(self) -> bool:
+        # kit's ids are random too (getrandbits); the SDK sets W3C's random flag by this
+        return bool(getattr(self.ids, "is_trace_id_random", lambda: False)())
+
+
 def _recording_copy(tracer: Any) -> Any:
     """The SDK ``tracer`` with a sampler that records every span it starts: kit has decided."""
     from opentelemetry.sdk.trace import sampling
 
     recording = copy.copy(tracer)
     recording.sampler = sampling.ALWAYS_ON
+    recording.id_generator = _DecidedIds(tracer.id_generator)
     return recording
 
 
@@ -287,7 +313,10 @@ class TracingMiddleware:
                 remote = None
         trace_id = remote.trace_id if remote is not None else getrandbits(128) or 1
         if head.sampled(trace_id, remote):
-            await self._traced(self.tracing.recording, scope, receive, send, parent)
+            recording = self.tracing.recording
+            if remote is None:
+                recording.id_generator.decided(trace_id)  # type: ignore[attr-defined]
+            await self._traced(recording, scope, receive, send, parent)
             return
         # Not sampled: no SDK span, but the context names the trace so that logs carry its id
         # and outbound calls send traceparent with the sampled flag off.

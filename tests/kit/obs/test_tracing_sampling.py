@@ -205,3 +205,15 @@ def test_custom_sampler_still_decides_in_the_sdk() -> None:
         request(app)
     assert sampler.calls == 4
     assert len(spans.get_finished_spans()) == 2
+
+
+def test_a_sampled_new_trace_keeps_the_id_the_ratio_was_decided_on() -> None:
+    # Another service's plain ratio sampler decides on the same id: it must agree with ours.
+    ratio = sampling.TraceIdRatioBased(0.5)
+    app, _, spans = traced(sampling.ParentBasedTraceIdRatio(0.5))
+    for _ in range(40):
+        request(app)
+    finished = spans.get_finished_spans()
+    assert finished  # 40 requests at 50%: none sampled has a chance of 1e-12
+    for span in finished:
+        assert ratio.should_sample(None, span.context.trace_id, "x").decision.is_sampled()
