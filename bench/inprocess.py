@@ -137,6 +137,8 @@ class Driver:
         if self._lifespan is not None:
             await self._lifespan
 
+    # bench.calls counts every call a request makes, the driver's too: kept lean, with no
+    # query string or headers (exchange has them)
     async def request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
         headers = [(b"host", b"bench")]
         if body is not None:
@@ -179,6 +181,60 @@ class Driver:
 
         await self.app(scope, receive, send)
         return status, b"".join(chunks)
+
+    async def exchange(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """One request to ``target`` (a path, with its query string if any): the status, the
+        response headers and the body."""
+        path, _, query = target.partition("?")
+        sent_headers = [(b"host", b"bench"), *headers]
+        if body is not None:
+            sent_headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ]
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": query.encode(),
+            "headers": sent_headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+            "state": dict(self.state),
+        }
+        sent = False
+        status = 0
+        response_headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body or b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_headers.extend(message.get("headers", ()))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return status, response_headers, b"".join(chunks)
 
     async def rate(self, method: str, path: str, body: bytes | None, n: int) -> float:
         request = self.request

@@ -16,10 +16,16 @@ FRAMEWORKS: dict[str, str] = {
     "fastapi_tuned": "bench.apps.fastapi_tuned:app",
     "starlette": "bench.apps.starlette:app",
     "raw": "bench.apps.raw:app",
+    "litestar": "bench.apps.litestar:app",
+    "blacksheep": "bench.apps.blacksheep:app",
 }
 # The default runtime leads every table.
 RUNTIMES = BY_PREFERENCE
 
+ORDER = (
+    b'{"customer":{"name":"Ada Lovelace","email":"ada@example.com"},'
+    b'"lines":[{"sku":"tea","quantity":2},{"sku":"cake","quantity":3}],"note":"by the door"}'
+)
 ENDPOINTS: dict[str, Endpoint] = {
     "json": Endpoint("GET", "/json"),
     "plaintext": Endpoint("GET", "/plaintext"),
@@ -33,6 +39,12 @@ ENDPOINTS: dict[str, Endpoint] = {
         "/validate",
         b'{"name":"Ada Lovelace","age":36,"email":"ada@example.com","tags":["math","poetry"]}',
     ),
+    # The REST shapes (services/bench/rest.py)
+    "item": Endpoint("GET", "/items/7"),
+    "search": Endpoint("GET", "/search?limit=20&offset=40&tag=new&tag=sale"),
+    "account": Endpoint("GET", "/accounts/6"),
+    "item_404": Endpoint("GET", "/items/5000", status=404),
+    "order": Endpoint("POST", "/orders", ORDER, status=201),
 }
 DB_ENDPOINTS = frozenset({"db", "queries", "fortunes", "updates"})
 READY_PATH = "/json"  # every app serves it without the database

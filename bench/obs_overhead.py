@@ -5,6 +5,8 @@
 Tracing: the bench service's GET /json and GET /db (one query) driven as an ASGI app, its
 lifespan running against the development Postgres, in a fresh interpreter per variant:
   off       KIT_OTEL unset (nothing of OpenTelemetry imported)
+  0%        KIT_OTEL=1, parentbased_traceidratio at 0: every request traced but none sampled
+  1%        KIT_OTEL=1, parentbased_traceidratio at 0.01
   10%       KIT_OTEL=1, parentbased_traceidratio at 0.1
   100%      KIT_OTEL=1, always_on
 Spans go through the SDK's BatchSpanProcessor to an exporter that drops them: the SDK's cost in
@@ -37,6 +39,16 @@ from kit.benchmark.cli import add_runtime_option
 
 VARIANTS: dict[str, dict[str, str]] = {
     "off": {},
+    "0%": {
+        "KIT_OTEL": "1",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0",
+    },
+    "1%": {
+        "KIT_OTEL": "1",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.01",
+    },
     "10%": {
         "KIT_OTEL": "1",
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
@@ -126,12 +138,13 @@ def child(path: str, requests: int) -> None:
     print(f"{asyncio.run(_drive(app, path, requests, 5)):.2f}")
 
 
-def tracing(rounds: int, requests: int) -> None:
+def tracing(rounds: int, requests: int, paths: Sequence[str], variants: Sequence[str]) -> None:
     results: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryFile() as logs:
         for _ in range(rounds):
-            for path in ENDPOINTS:
-                for variant, extra in VARIANTS.items():
+            for path in paths:
+                for variant in variants:
+                    extra = VARIANTS[variant]
                     proc = subprocess.run(
                         [sys.executable, "-m", "bench.obs_overhead", "--child", path],
                         env={
@@ -149,9 +162,9 @@ def tracing(rounds: int, requests: int) -> None:
     print("\nTracing, driven in process, best CPU us/request (all threads of the process)\n")
     print("| endpoint | tracing | us/request | added by tracing |")
     print("|---|---|---|---|")
-    for path in ENDPOINTS:
+    for path in paths:
         off = min(results[("off", path)])
-        for variant in VARIANTS:
+        for variant in variants:
             us = min(results[(variant, path)])
             print(f"| GET {path} | {variant} | {us:.2f} | {us - off:+.2f} us |")
 
@@ -164,8 +177,9 @@ def served(args: argparse.Namespace) -> None:
     cells: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
-            for path in ENDPOINTS:
-                for variant, extra in VARIANTS.items():
+            for path in args.paths:
+                for variant in args.variant_names:
+                    extra = VARIANTS[variant]
                     env = {"KIT_RUNTIME": args.runtime, "KIT_WORKERS": "1", **extra}
                     with BenchServer(
                         "bench.obs_overhead:app",
@@ -188,9 +202,9 @@ def served(args: argparse.Namespace) -> None:
     )
     print("| endpoint | tracing | req/s | server CPU us/req | added CPU/req |")
     print("|---|---|---|---|---|")
-    for path in ENDPOINTS:
+    for path in args.paths:
         off = statistics.median(us for _, us in cells[("off", path)])
-        for variant in VARIANTS:
+        for variant in args.variant_names:
             rps = statistics.median(r for r, _ in cells[(variant, path)])
             us = statistics.median(u for _, u in cells[(variant, path)])
             print(
@@ -244,8 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--load-cpu", type=int, default=1)
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS), help="comma-separated")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--child", choices=ENDPOINTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.paths = [p for p in args.endpoints.split(",") if p]
+    args.variant_names = [v for v in args.variants.split(",") if v]
+    if set(args.paths) - set(ENDPOINTS) or set(args.variant_names) - set(VARIANTS):
+        parser.error(f"endpoints among {ENDPOINTS}, variants among {', '.join(VARIANTS)}")
+    if "off" not in args.variant_names:
+        parser.error("--variants must include off")
     if args.child:
         child(args.child, int(os.environ.get("KIT_REQUESTS", args.requests)))
         return 0
@@ -253,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         served(args)
         return 0
     metrics(200_000)
-    tracing(args.rounds, args.requests)
+    tracing(args.rounds, args.requests, args.paths, args.variant_names)
     return 0
 
 

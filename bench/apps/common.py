@@ -15,6 +15,24 @@ from kit.db import Database, resolve_database_url
 from kit.settings import Settings
 from services.bench.fortunes import EXTRA_FORTUNE, PAGE_HEAD, PAGE_TAIL, ROW
 from services.bench.queries import MAX_QUERIES, READ_FORTUNES, READ_WORLD, WORLD_ROWS, WRITE_WORLDS
+from services.bench.rest import (
+    ITEMS_MAX,
+    LIMIT_MAX,
+    LINES_MAX,
+    NOT_FOUND,
+    QUANTITY_MAX,
+    SKU_MAX,
+    TENANT_MAX,
+    Account,
+    Caller,
+    Order,
+    Page,
+    Receipt,
+    account_of,
+    item_of,
+    page_of,
+    receipt_of,
+)
 from services.bench.schemas import (
     AGE_MAX,
     AGGREGATE_ITEMS,
@@ -36,25 +54,72 @@ __all__ = [
     "EMAIL_PATTERN",
     "EXTRA_FORTUNE",
     "HELLO",
+    "ITEMS_MAX",
+    "LIMIT_MAX",
+    "LINES_MAX",
     "MAX_QUERIES",
     "NAME_MAX",
+    "NOT_FOUND",
     "PAGE_HEAD",
     "PAGE_TAIL",
+    "QUANTITY_MAX",
     "READ_FORTUNES",
     "READ_WORLD",
     "ROW",
+    "SKU_MAX",
     "TAGS_MAX",
+    "TENANT_MAX",
     "WORLD_ROWS",
     "WRITE_WORLDS",
+    "Account",
     "Aggregate",
+    "Caller",
     "Item",
+    "Order",
+    "Page",
     "Person",
+    "Receipt",
+    "SearchError",
     "ServerHeader",
     "Upstream",
     "World",
+    "account_of",
+    "item_of",
+    "page_of",
     "pool_options",
+    "receipt_of",
+    "search_page",
     "upstream_url",
 ]
+
+
+class SearchError(ValueError):
+    """A bad ``/search`` query parameter, in FastAPI's 422 item shape."""
+
+    def __init__(self, name: str, message: str, value: str) -> None:
+        super().__init__(message)
+        self.item = {"loc": ["query", name], "msg": message, "input": value}
+
+
+def _bounded_int(name: str, raw: str | None, default: int, low: int, high: int | None) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SearchError(name, "Input should be a valid integer", raw) from None
+    if value < low or (high is not None and value > high):
+        raise SearchError(name, f"Input should be between {low} and {high or 'any'}", raw)
+    return value
+
+
+def search_page(limit: str | None, offset: str | None, tags: list[str]) -> Page:
+    """``GET /search`` for the hand-written peers, which read their query strings themselves."""
+    return page_of(
+        _bounded_int("limit", limit, 10, 1, LIMIT_MAX),
+        _bounded_int("offset", offset, 0, 0, None),
+        tags,
+    )
 
 
 def upstream_url() -> str:

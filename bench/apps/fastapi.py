@@ -11,26 +11,42 @@ from typing import Annotated
 
 import asyncpg
 import httpx
-from fastapi import Depends, FastAPI, Request
+from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from bench.apps.common import (
     AGGREGATE_ITEMS,
     EXTRA_FORTUNE,
     HELLO,
+    LIMIT_MAX,
     MAX_QUERIES,
+    NOT_FOUND,
     PAGE_HEAD,
     PAGE_TAIL,
     READ_FORTUNES,
     READ_WORLD,
     ROW,
+    TENANT_MAX,
     WORLD_ROWS,
     WRITE_WORLDS,
     ServerHeader,
+    account_of,
+    item_of,
     pool_options,
     upstream_url,
 )
-from bench.apps.models import Aggregate, Message, Person, World
+from bench.apps.models import (
+    Account,
+    Aggregate,
+    Caller,
+    Item,
+    Message,
+    Order,
+    Page,
+    Person,
+    Receipt,
+    World,
+)
 
 
 @asynccontextmanager
@@ -132,3 +148,53 @@ async def aggregate(http: Annotated[httpx.AsyncClient, Depends(get_http)]) -> Ag
     answers = await asyncio.gather(*(http.get(f"/item/{n}") for n in AGGREGATE_ITEMS))
     items = [answer.raise_for_status().json() for answer in answers]
     return Aggregate(items=items, total_cents=sum(item["price_cents"] for item in items))
+
+
+# The REST shapes (services/bench/rest.py)
+
+
+@app.get("/items/{item_id}", response_model=Item, responses={404: {"description": NOT_FOUND}})
+async def read_item(item_id: int) -> Item:
+    item = item_of(item_id)
+    if item is None:
+        raise HTTPException(404, NOT_FOUND)
+    return Item(id=item.id, name=item.name, price_cents=item.price_cents)
+
+
+@app.get("/search", response_model=Page)
+async def search(
+    limit: Annotated[int, Query(ge=1, le=LIMIT_MAX)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    tag: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+) -> Page:
+    return Page(limit=limit, offset=offset, tags=tag, ids=list(range(offset, offset + limit)))
+
+
+@app.get("/whoami", response_model=Caller)
+async def whoami(
+    x_tenant: Annotated[str, Header(max_length=TENANT_MAX)],
+    session: Annotated[str | None, Cookie()] = None,
+) -> Caller:
+    return Caller(tenant=x_tenant, session=session)
+
+
+@app.get(
+    "/accounts/{account_id}", response_model=Account, responses={404: {"description": NOT_FOUND}}
+)
+async def read_account(account_id: int) -> Account:
+    account = account_of(account_id)
+    if account is None:
+        raise HTTPException(404, NOT_FOUND)
+    return Account(
+        id=account.id,
+        name=account.name,
+        email=account.email,
+        manager_id=account.manager_id,
+        tags=account.tags,
+    )
+
+
+@app.post("/orders", response_model=Receipt, status_code=201)
+async def create_order(order: Order) -> Receipt:
+    quantity = sum(line.quantity for line in order.lines)
+    return Receipt(customer=order.customer, lines=order.lines, note=order.note, quantity=quantity)

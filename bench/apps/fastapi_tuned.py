@@ -8,32 +8,40 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from html import escape
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
-from fastapi import FastAPI
+from fastapi import Cookie, FastAPI, Header, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from bench.apps.common import (
     EXTRA_FORTUNE,
     HELLO,
+    LIMIT_MAX,
     MAX_QUERIES,
+    NOT_FOUND,
     PAGE_HEAD,
     PAGE_TAIL,
     READ_FORTUNES,
     READ_WORLD,
     ROW,
+    TENANT_MAX,
     WORLD_ROWS,
     WRITE_WORLDS,
+    Caller,
     ServerHeader,
     Upstream,
+    account_of,
+    item_of,
+    page_of,
     pool_options,
 )
-from bench.apps.models import Person
+from bench.apps.models import Order, Person
 
 pool: asyncpg.Pool
 upstream = Upstream()
+NOT_FOUND_BODY = msgspec.json.encode({"detail": NOT_FOUND})
 
 
 @asynccontextmanager
@@ -52,6 +60,10 @@ class MsgspecJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return msgspec.json.encode(content)
+
+    @classmethod
+    def not_found(cls) -> Response:
+        return Response(NOT_FOUND_BODY, 404, media_type=cls.media_type)
 
 
 app = FastAPI(
@@ -135,3 +147,46 @@ async def validate(person: Person) -> MsgspecJSONResponse:
 @app.get("/aggregate")
 async def aggregate() -> MsgspecJSONResponse:
     return MsgspecJSONResponse(await upstream.aggregate())
+
+
+# The REST shapes (services/bench/rest.py), answered with msgspec Structs, not response models
+
+
+@app.get("/items/{item_id}")
+async def read_item(item_id: int) -> Response:
+    item = item_of(item_id)
+    if item is None:
+        return MsgspecJSONResponse.not_found()
+    return MsgspecJSONResponse(item)
+
+
+@app.get("/search")
+async def search(
+    limit: Annotated[int, Query(ge=1, le=LIMIT_MAX)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    tag: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+) -> MsgspecJSONResponse:
+    return MsgspecJSONResponse(page_of(limit, offset, tag))
+
+
+@app.get("/whoami")
+async def whoami(
+    x_tenant: Annotated[str, Header(max_length=TENANT_MAX)],
+    session: Annotated[str | None, Cookie()] = None,
+) -> MsgspecJSONResponse:
+    return MsgspecJSONResponse(Caller(x_tenant, session))
+
+
+@app.get("/accounts/{account_id}")
+async def read_account(account_id: int) -> Response:
+    account = account_of(account_id)
+    if account is None:
+        return MsgspecJSONResponse.not_found()
+    return MsgspecJSONResponse(account)
+
+
+@app.post("/orders", status_code=201)
+async def create_order(order: Order) -> MsgspecJSONResponse:
+    receipt = order.model_dump()
+    receipt["quantity"] = sum(line.quantity for line in order.lines)
+    return MsgspecJSONResponse(receipt, status_code=201)

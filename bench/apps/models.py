@@ -6,7 +6,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bench.apps.common import AGE_MAX, EMAIL_PATTERN, NAME_MAX, TAGS_MAX
+from bench.apps.common import (
+    AGE_MAX,
+    EMAIL_PATTERN,
+    LINES_MAX,
+    NAME_MAX,
+    QUANTITY_MAX,
+    SKU_MAX,
+    TAGS_MAX,
+)
 
 
 class Message(BaseModel):
@@ -42,3 +50,51 @@ class Item(BaseModel):
 class Aggregate(BaseModel):
     items: list[Item]
     total_cents: int
+
+
+# The REST shapes (services/bench/rest.py)
+
+
+class Page(BaseModel):
+    limit: int
+    offset: int
+    tags: list[str]
+    ids: list[int]
+
+
+class Caller(BaseModel):
+    tenant: str
+    session: str | None
+
+
+class Account(BaseModel):
+    id: int
+    name: str
+    email: str | None = None
+    manager_id: int | None = None
+    tags: list[str] = []
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(regex_engine="python-re")
+
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+    email: Annotated[str, Field(pattern=EMAIL_PATTERN)]
+
+
+class Line(BaseModel):
+    sku: Annotated[str, Field(min_length=1, max_length=SKU_MAX)]
+    quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
+
+
+class Order(BaseModel):
+    customer: Customer
+    lines: Annotated[list[Line], Field(min_length=1, max_length=LINES_MAX)]
+    note: str | None = None
+
+
+class Receipt(BaseModel):
+    customer: Customer
+    lines: list[Line]
+    note: str | None
+    quantity: int

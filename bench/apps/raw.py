@@ -16,17 +16,26 @@ from bench.apps.common import (
     EXTRA_FORTUNE,
     HELLO,
     MAX_QUERIES,
+    NOT_FOUND,
     PAGE_HEAD,
     PAGE_TAIL,
     READ_FORTUNES,
     READ_WORLD,
     ROW,
+    TENANT_MAX,
     WORLD_ROWS,
     WRITE_WORLDS,
+    Caller,
+    Order,
     Person,
+    SearchError,
     Upstream,
     World,
+    account_of,
+    item_of,
     pool_options,
+    receipt_of,
+    search_page,
 )
 
 Scope = MutableMapping[str, Any]
@@ -38,13 +47,15 @@ Send = Callable[[Message], Awaitable[None]]
 encode = msgspec.json.Encoder().encode
 # strict=False: the coercions kit applies to bodies ("30" is accepted for an int)
 decode_person = msgspec.json.Decoder(Person, strict=False).decode
+decode_order = msgspec.json.Decoder(Order, strict=False).decode
 
 JSON = b"application/json"
 TEXT = b"text/plain; charset=utf-8"
 HTML = b"text/html; charset=utf-8"
 HELLO_JSON = encode({"message": HELLO})
 HELLO_TEXT = HELLO.encode()
-NOT_FOUND = encode({"detail": "Not Found"})
+ROUTE_NOT_FOUND = encode({"detail": "Not Found"})
+ITEM_NOT_FOUND = encode({"detail": NOT_FOUND})
 METHOD_NOT_ALLOWED = encode({"detail": "Method Not Allowed"})
 
 pool: asyncpg.Pool
@@ -145,6 +156,81 @@ async def aggregate(scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, encode(await upstream.aggregate()), JSON)
 
 
+# The REST shapes (services/bench/rest.py)
+
+
+def path_id(scope: Scope, prefix: str) -> int | None:
+    try:
+        return int(scope["path"][len(prefix) :])
+    except ValueError:
+        return None
+
+
+async def read_item(scope: Scope, receive: Receive, send: Send) -> None:
+    item_id = path_id(scope, "/items/")
+    item = item_of(item_id) if item_id is not None else None
+    if item is None:
+        await respond(send, ITEM_NOT_FOUND, JSON, 404)
+    else:
+        await respond(send, encode(item), JSON)
+
+
+async def read_account(scope: Scope, receive: Receive, send: Send) -> None:
+    account_id = path_id(scope, "/accounts/")
+    account = account_of(account_id) if account_id is not None else None
+    if account is None:
+        await respond(send, ITEM_NOT_FOUND, JSON, 404)
+    else:
+        await respond(send, encode(account), JSON)
+
+
+async def search(scope: Scope, receive: Receive, send: Send) -> None:
+    single: dict[str, str] = {}
+    tags = []
+    for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+        if name == "tag":
+            tags.append(value)
+        else:
+            single[name] = value  # the last one wins, as in Starlette
+    try:
+        page = search_page(single.get("limit"), single.get("offset"), tags)
+    except SearchError as exc:
+        await respond(send, encode({"detail": [exc.item]}), JSON, 422)
+        return
+    await respond(send, encode(page), JSON)
+
+
+def cookie(header: bytes, name: str) -> str | None:
+    for pair in header.decode("latin-1").split(";"):
+        key, _, value = pair.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+async def whoami(scope: Scope, receive: Receive, send: Send) -> None:
+    tenant = session = None
+    for name, value in scope["headers"]:
+        if name == b"x-tenant":
+            tenant = value.decode("latin-1")
+        elif name == b"cookie":
+            session = cookie(value, "session")
+    if tenant is None or len(tenant) > TENANT_MAX:
+        detail = [{"loc": ["header", "x-tenant"], "msg": "Field required", "input": tenant}]
+        await respond(send, encode({"detail": detail}), JSON, 422)
+        return
+    await respond(send, encode(Caller(tenant, session)), JSON)
+
+
+async def create_order(scope: Scope, receive: Receive, send: Send) -> None:
+    try:
+        order = decode_order(await read_body(receive))
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # incl. ValidationError
+        await respond(send, encode({"detail": str(exc)}), JSON, 422)
+        return
+    await respond(send, encode(receipt_of(order)), JSON, 201)
+
+
 Endpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
 ROUTES: dict[str, tuple[str, Endpoint]] = {
     "/json": ("GET", json_serialization),
@@ -155,7 +241,19 @@ ROUTES: dict[str, tuple[str, Endpoint]] = {
     "/updates": ("GET", updates),
     "/validate": ("POST", validate),
     "/aggregate": ("GET", aggregate),
+    "/search": ("GET", search),
+    "/whoami": ("GET", whoami),
+    "/orders": ("POST", create_order),
 }
+# /PREFIX{id}: one segment after the prefix
+PREFIXES: tuple[tuple[str, Endpoint], ...] = (("/items/", read_item), ("/accounts/", read_account))
+
+
+def prefixed_route(path: str) -> tuple[str, Endpoint] | None:
+    for prefix, endpoint in PREFIXES:
+        if path.startswith(prefix) and "/" not in path[len(prefix) :] and len(path) > len(prefix):
+            return "GET", endpoint
+    return None
 
 
 async def lifespan(receive: Receive, send: Send) -> None:
@@ -181,7 +279,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http":
         route = ROUTES.get(scope["path"])
         if route is None:
-            await respond(send, NOT_FOUND, JSON, 404)
+            route = prefixed_route(scope["path"])
+        if route is None:
+            await respond(send, ROUTE_NOT_FOUND, JSON, 404)
         elif route[0] != scope["method"]:
             await respond(send, METHOD_NOT_ALLOWED, JSON, 405, allow=route[0].encode())
         else:

@@ -21,23 +21,33 @@ from bench.apps.common import (
     EXTRA_FORTUNE,
     HELLO,
     MAX_QUERIES,
+    NOT_FOUND,
     PAGE_HEAD,
     PAGE_TAIL,
     READ_FORTUNES,
     READ_WORLD,
     ROW,
+    TENANT_MAX,
     WORLD_ROWS,
     WRITE_WORLDS,
+    Caller,
+    Order,
     Person,
+    SearchError,
     ServerHeader,
     Upstream,
     World,
+    account_of,
+    item_of,
     pool_options,
+    receipt_of,
+    search_page,
 )
 
 encode = msgspec.json.Encoder().encode
 # strict=False: the coercions kit applies to bodies ("30" is accepted for an int)
 decode_person = msgspec.json.Decoder(Person, strict=False).decode
+decode_order = msgspec.json.Decoder(Order, strict=False).decode
 
 
 class JSONResponse(Response):
@@ -112,6 +122,57 @@ async def validate(request: Request) -> Response:
 upstream = Upstream()
 
 
+# The REST shapes (services/bench/rest.py), read from the request by hand
+
+
+def not_found() -> Response:
+    return JSONResponse({"detail": NOT_FOUND}, status_code=404)
+
+
+def path_id(request: Request, name: str) -> int | None:
+    try:
+        return int(request.path_params[name])
+    except ValueError:
+        return None
+
+
+async def read_item(request: Request) -> Response:
+    item_id = path_id(request, "item_id")
+    item = item_of(item_id) if item_id is not None else None
+    return not_found() if item is None else JSONResponse(item)
+
+
+async def search(request: Request) -> Response:
+    query = request.query_params
+    try:
+        page = search_page(query.get("limit"), query.get("offset"), query.getlist("tag"))
+    except SearchError as exc:
+        return JSONResponse({"detail": [exc.item]}, status_code=422)
+    return JSONResponse(page)
+
+
+async def whoami(request: Request) -> Response:
+    tenant = request.headers.get("x-tenant")
+    if tenant is None or len(tenant) > TENANT_MAX:
+        detail = [{"loc": ["header", "x-tenant"], "msg": "Field required", "input": tenant}]
+        return JSONResponse({"detail": detail}, status_code=422)
+    return JSONResponse(Caller(tenant, request.cookies.get("session")))
+
+
+async def read_account(request: Request) -> Response:
+    account_id = path_id(request, "account_id")
+    account = account_of(account_id) if account_id is not None else None
+    return not_found() if account is None else JSONResponse(account)
+
+
+async def create_order(request: Request) -> Response:
+    try:
+        order = decode_order(await request.body())
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # incl. ValidationError
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+    return JSONResponse(receipt_of(order), status_code=201)
+
+
 async def aggregate(request: Request) -> Response:
     return JSONResponse(await upstream.aggregate())
 
@@ -136,6 +197,11 @@ app = Starlette(
         Route("/updates", updates),
         Route("/validate", validate, methods=["POST"]),
         Route("/aggregate", aggregate),
+        Route("/items/{item_id}", read_item),
+        Route("/search", search),
+        Route("/whoami", whoami),
+        Route("/accounts/{account_id}", read_account),
+        Route("/orders", create_order, methods=["POST"]),
     ],
     middleware=[Middleware(ServerHeader, name="starlette")],
     lifespan=lifespan,

@@ -13,10 +13,17 @@ from kit.benchmark import redact
 from kit.benchmark.schema import Record, Run
 from runtimes.registry import BY_PREFERENCE
 
-FRAMEWORK_ORDER = ("kit", "fastapi", "fastapi_tuned", "starlette", "raw")
+FRAMEWORK_ORDER = ("kit", "fastapi", "fastapi_tuned", "starlette", "litestar", "blacksheep", "raw")
 RUNTIME_ORDER = BY_PREFERENCE
 ENDPOINT_ORDER = ("json", "plaintext", "db", "queries", "fortunes", "updates", "validate")
-RATIOS = ("fastapi", "fastapi_tuned", "starlette", "raw")  # kit's rps divided by each
+RATIOS = (
+    "fastapi",
+    "fastapi_tuned",
+    "starlette",
+    "litestar",
+    "blacksheep",
+    "raw",
+)  # kit's rps divided by each
 CAVEAT = (
     "> **Latency caveat.** wrk is a closed-loop load generator: each connection sends its next "
     "request only after the previous answer, so while the server stalls, fewer requests are "

@@ -21,41 +21,66 @@ RECHECK = 0.5  # seconds between checks that kit's handler alone writes access l
 
 
 class AccessLog:
-    """Writes the access line; ``ObserveMiddleware`` calls ``emit`` once per request."""
+    """Writes the access line; ``ObserveMiddleware`` calls ``write`` once per request."""
 
     def __init__(self, logger: logging.Logger = ACCESS_LOGGER) -> None:
         self.logger = logger
         self._template: dict[str, Any] | None = None
+        # Decided at most every RECHECK seconds (they walk the logger tree, and logging config
+        # changes are rare): a level or handler changed at run time applies within that.
+        self._enabled = False
         self._direct: KitHandler | None = None
-        self._checked = -RECHECK  # when _direct was last decided
+        self._checked = float("-inf")  # perf_counter() when they were last decided
+        self._offset = 0.0  # time.time() - perf_counter(), taken then: no wall clock read per line
+        self._millisecond = -1  # the line timestamp's millisecond, and its text
+        self._ts = ""
 
-    def _direct_handler(self, now: float) -> KitHandler | None:
-        # Deciding walks the logger tree; logging config changes are rare, so emit decides at
-        # most every RECHECK seconds: a handler added at run time gets access lines within that.
+    def _recheck(self, now: float) -> None:
+        self._enabled = self.logger.isEnabledFor(logging.INFO)
         self._direct = direct_json_handler(self.logger)
+        self._offset = time.time() - time.perf_counter()
         self._checked = now
-        return self._direct
 
     def emit(self, scope: Scope, status: int, size: int, seconds: float) -> None:
-        logger = self.logger
-        if not logger.isEnabledFor(logging.INFO):
+        """The line of a request that took ``seconds`` and ended now."""
+        end = time.perf_counter()
+        self.write(
+            scope, scope.get("kit.route"), REQUEST_ID.get(), status, size, end - seconds, end
+        )
+
+    def write(
+        self,
+        scope: Scope,
+        route: str | None,
+        rid: str | None,
+        status: int,
+        size: int,
+        start: float,
+        end: float,
+    ) -> None:
+        """The line of a request that ran from ``start`` to ``end`` (``time.perf_counter()``)."""
+        if end - self._checked > RECHECK:
+            self._recheck(end)
+        if not self._enabled:
             return
-        duration_ms = int(seconds * 1_000_000) / 1000
+        duration_ms = int((end - start) * 1_000_000) / 1000
         method = scope["method"]
-        route = scope.get("kit.route")
         path = scope["path"]
         msg = f"{method} {route or path} {status} {duration_ms}ms"
-        rid = REQUEST_ID.get()
         peer = scope.get("client")
         client = peer[0] if peer else None
-        now = time.time()
-        handler = self._direct if now - self._checked <= RECHECK else self._direct_handler(now)
+        created = end + self._offset
+        handler = self._direct
         if handler is not None:  # the same line JSONFormatter would write, without a LogRecord
+            millisecond = int(created * 1000)
+            if millisecond != self._millisecond:  # many lines share one at any real rate
+                self._ts = handler.formatter.clock.iso(created)  # type: ignore[union-attr]
+                self._millisecond = millisecond
             handler.write_access(
                 AccessLine(
-                    ts=handler.formatter.clock.iso(now),  # type: ignore[union-attr]
+                    ts=self._ts,
                     level="info",
-                    logger=logger.name,
+                    logger=self.logger.name,
                     msg=msg,
                     request_id=rid,
                     trace_id=TRACE_ID.get(),
@@ -78,9 +103,11 @@ class AccessLog:
             "bytes": size,
             "client": client,
         }
-        logger.handle(self._record(msg, rid, fields))
+        self.logger.handle(self._record(msg, rid, fields, created))
 
-    def _record(self, msg: str, rid: str | None, fields: dict[str, Any]) -> logging.LogRecord:
+    def _record(
+        self, msg: str, rid: str | None, fields: dict[str, Any], created: float
+    ) -> logging.LogRecord:
         # From a per-process template: makeRecord would look up the thread, process and caller
         # on every request, and here they never change.
         template = self._template
@@ -89,7 +116,6 @@ class AccessLog:
             template = self._template = dict(base.__dict__, batch=True)  # see KitHandler
         record = logging.LogRecord.__new__(logging.LogRecord)
         values = template.copy()
-        created = time.time()
         values["created"] = created
         values["msecs"] = (created - int(created)) * 1000
         values["msg"] = msg

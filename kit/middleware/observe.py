@@ -54,16 +54,17 @@ class _Responder:
             # kit.ops.health's DrainingMiddleware with a drain delay, said so already)
             if DRAIN.active and CLOSE not in headers:
                 headers.append(CLOSE)
-            if self.extra:
-                add_missing(headers, self.extra)
+            # the app's response_headers that the response lacks; loops, not a set and a
+            # generator: a response has a handful of headers, and this runs for every one
+            for header in self.extra:
+                name = header[0]
+                for present, _ in headers:
+                    if present == name:
+                        break
+                else:
+                    headers.append(header)
             message["headers"] = headers
         return self.send(message)
-
-
-def add_missing(headers: list[tuple[bytes, bytes]], extra: Headers) -> None:
-    """Append each of ``extra`` whose name the response does not carry already."""
-    names = {name for name, _ in headers}
-    headers.extend(header for header in extra if header[0] not in names)
 
 
 # Sends whose ``status`` tells whether the response started (kit.dispatch.ServerErrors reads it
@@ -90,7 +91,12 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw = incoming_request_id(scope.get("headers", ()))  # optional in an ASGI scope
+        raw = None
+        # inline: most requests bring no id of their own; `headers` is optional in a scope
+        for header in scope.get("headers", ()):
+            if header[0] == HEADER:
+                raw = incoming_request_id([header])
+                break
         if raw is None:
             rid = new_request_id()
             raw = rid.encode()
@@ -111,15 +117,16 @@ class ObserveMiddleware:
         except ClientDisconnect:
             scope["kit.client_gone"] = True
         finally:
-            seconds = time.perf_counter() - start
-            if not responder.status:
+            end = time.perf_counter()
+            status = responder.status
+            if not status:
                 # Nothing was sent: the client left (a body cut short, a disconnect), or the app
                 # failed and the server answers 500 itself.
-                responder.status = CLIENT_CLOSED if scope.get("kit.client_gone") else 500
+                status = responder.status = CLIENT_CLOSED if scope.get("kit.client_gone") else 500
+            route = scope.get("kit.route")
             if registry is not None:
                 registry.in_flight -= 1
-                route = scope.get("kit.route") or UNMATCHED
-                registry.observe(method, route, responder.status, seconds)
+                registry.observe(method, route or UNMATCHED, status, end - start)
             if self.access_log is not None:
-                self.access_log.emit(scope, responder.status, responder.size, seconds)
+                self.access_log.write(scope, route, rid, status, responder.size, start, end)
             REQUEST_ID.reset(token)

@@ -9,20 +9,36 @@ The tracer provider is the one the application installed (``trace.set_tracer_pro
 one kit builds per worker: sampler from ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``,
 resource from ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` (service name defaults to
 the app's title) and exporter from ``OTEL_TRACES_EXPORTER`` (``otlp``, ``console`` or ``none``).
+
+When that sampler is one of the standard ones (``always_on``, ``always_off``, ``traceidratio``
+and their ``parentbased_`` forms), kit takes the sampling decision itself before the SDK is
+touched (``HeadSampler``): only sampled requests create SDK spans; the others carry a
+non-recording span, so the trace id still reaches the logs and ``traceparent`` still goes out,
+with the sampled flag off. Any other sampler decides in the SDK, for every request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
+from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,10 +49,94 @@ from kit.settings import SettingsError
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
-__all__ = ["EXPORTERS", "Tracing", "TracingMiddleware", "check_settings", "tracing_part"]
+__all__ = [
+    "EXPORTERS",
+    "HeadSampler",
+    "Tracing",
+    "TracingMiddleware",
+    "check_settings",
+    "head_sampler",
+    "tracing_part",
+]
 
 EXPORTERS = ("otlp", "console", "none")
 _ERROR = Status(StatusCode.ERROR)
+_RATIO_BITS = (1 << 64) - 1  # TraceIdRatioBased decides on the trace id's low 64 bits
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+
+
+class HeadSampler:
+    """The standard samplers' decision, taken by kit from the trace id and the parent's flag."""
+
+    __slots__ = ("bound", "parent_based")
+
+    def __init__(self, bound: int, parent_based: bool) -> None:
+        self.bound = bound  # sampled when the trace id's low 64 bits are below it
+        self.parent_based = parent_based
+
+    def sampled(self, trace_id: int, parent: SpanContext | None) -> bool:
+        if parent is not None and self.parent_based:
+            return parent.trace_flags.sampled
+        return trace_id & _RATIO_BITS < self.bound
+
+
+def head_sampler(sampler: Any) -> HeadSampler | None:
+    """kit's copy of the SDK ``sampler``, or None when kit cannot take its decision (a custom
+    sampler, or ParentBased with delegates of its own): then the SDK decides every request."""
+    from opentelemetry.sdk.trace import sampling
+
+    parent_based = isinstance(sampler, sampling.ParentBased)
+    if parent_based:
+        delegates = (
+            sampler._remote_parent_sampled,
+            sampler._remote_parent_not_sampled,
+            sampler._local_parent_sampled,
+            sampler._local_parent_not_sampled,
+        )
+        if delegates != (sampling.ALWAYS_ON, sampling.ALWAYS_OFF) * 2:
+            return None
+        sampler = sampler._root
+    if sampler is sampling.ALWAYS_ON:
+        return HeadSampler(_RATIO_BITS + 1, parent_based)
+    if sampler is sampling.ALWAYS_OFF:
+        return HeadSampler(0, parent_based)
+    if type(sampler) is sampling.TraceIdRatioBased:
+        return HeadSampler(sampler.bound, parent_based)
+    return None
+
+
+class _DecidedIds:
+    """The recording tracer's ids: a new trace takes the id kit decided on (so that the trace
+    id satisfies the ratio, as other services' ratio samplers expect), else the SDK's own."""
+
+    def __init__(self, ids: Any) -> None:
+        self.ids = ids
+        self.pending = threading.local()  # one event loop per thread on free-threaded builds
+
+    def decided(self, trace_id: int) -> None:
+        self.pending.trace_id = trace_id  # taken by the start_span that follows, on this thread
+
+    def generate_trace_id(self) -> int:
+        trace_id: int = getattr(self.pending, "trace_id", 0)
+        self.pending.trace_id = 0
+        return trace_id or int(self.ids.generate_trace_id())
+
+    def generate_span_id(self) -> int:
+        return int(self.ids.generate_span_id())
+
+    def is_trace_id_random(self) -> bool:
+        # kit's ids are random too (getrandbits); the SDK sets W3C's random flag by this
+        return bool(getattr(self.ids, "is_trace_id_random", lambda: False)())
+
+
+def _recording_copy(tracer: Any) -> Any:
+    """The SDK ``tracer`` with a sampler that records every span it starts: kit has decided."""
+    from opentelemetry.sdk.trace import sampling
+
+    recording = copy.copy(tracer)
+    recording.sampler = sampling.ALWAYS_ON
+    recording.id_generator = _DecidedIds(tracer.id_generator)
+    return recording
 
 
 def check_settings(environ: Any = os.environ) -> None:
@@ -89,6 +189,17 @@ class Tracing:
         check_settings()
         self.service_name = service_name
         self.tracer: trace.Tracer = trace.get_tracer("kit")
+        # Set per worker by the lifespan when the SDK's sampler is a standard one: kit decides,
+        # and sampled requests' spans start from ``recording``.
+        self.head: HeadSampler | None = None
+        self.recording: trace.Tracer = self.tracer
+
+    def use(self, tracer: trace.Tracer) -> None:
+        """Trace with ``tracer``; decide sampling in kit when its sampler allows that."""
+        self.tracer = tracer
+        sampler = getattr(tracer, "sampler", None)
+        self.head = head_sampler(sampler) if sampler is not None else None
+        self.recording = _recording_copy(tracer) if self.head is not None else tracer
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -96,7 +207,7 @@ class Tracing:
         if trace.get_tracer_provider().__class__.__name__ == "ProxyTracerProvider":
             provider = _build_provider(self.service_name)  # in the worker: it starts a thread
             trace.set_tracer_provider(provider)
-        self.tracer = trace.get_tracer("kit")
+        self.use(trace.get_tracer("kit"))
         try:
             yield
         finally:
@@ -111,8 +222,11 @@ class Tracing:
         # asyncpg calls this with call_soon from the querying task: its context (the request's
         # span) is current here. The span is recorded after the fact, from the measured time.
         parent = trace.get_current_span()
-        if parent is not trace.INVALID_SPAN and not parent.is_recording():
-            return  # the request was not sampled: neither is its query
+        tracer = self.tracer
+        if parent is not trace.INVALID_SPAN:
+            if not parent.is_recording():
+                return  # the request was not sampled: neither is its query
+            tracer = self.recording  # sampled by kit: the SDK's sampler must not drop its part
         end = time.time_ns()
         query: str = record.query
         operation = query.lstrip().split(None, 1)[0].upper() if query.strip() else "QUERY"
@@ -125,7 +239,7 @@ class Tracing:
         if isinstance(address, tuple) and len(address) >= 2:
             attributes["server.address"] = str(address[0])
             attributes["server.port"] = int(address[1])
-        span = self.tracer.start_span(
+        span = tracer.start_span(
             f"{operation} {database}" if database else operation,
             kind=SpanKind.CLIENT,
             attributes=attributes,
@@ -190,14 +304,57 @@ class TracingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
         headers = scope["headers"]
         parent = None  # most requests carry no trace context: skip the propagators' work
         for name, _ in headers:
             if name in self.propagated:
                 parent = propagate.extract(headers, getter=_GETTER)
                 break
-        span = self.tracing.tracer.start_span(
+        head = self.tracing.head
+        if head is None:  # a sampler kit cannot mirror: the SDK decides
+            await self._traced(self.tracing.tracer, scope, receive, send, parent)
+            return
+        remote = None
+        if parent is not None:
+            remote = trace.get_current_span(parent).get_span_context()
+            if not remote.is_valid:
+                remote = None
+        trace_id = remote.trace_id if remote is not None else getrandbits(128) or 1
+        if head.sampled(trace_id, remote):
+            recording = self.tracing.recording
+            if remote is None:
+                recording.id_generator.decided(trace_id)  # type: ignore[attr-defined]
+            await self._traced(recording, scope, receive, send, parent)
+            return
+        # Not sampled: no SDK span, but the context names the trace so that logs carry its id
+        # and outbound calls send traceparent with the sampled flag off.
+        span = NonRecordingSpan(
+            SpanContext(
+                trace_id,
+                getrandbits(64) or 1,
+                False,
+                _NOT_SAMPLED,
+                remote.trace_state if remote is not None else None,
+            )
+        )
+        token = context.attach(trace.set_span_in_context(span, parent))
+        trace_token = TRACE_ID.set(format(trace_id, "032x"))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            TRACE_ID.reset(trace_token)
+            context.detach(token)
+
+    async def _traced(
+        self,
+        tracer: trace.Tracer,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        parent: context.Context | None,
+    ) -> None:
+        method = scope["method"]
+        span = tracer.start_span(
             method,
             context=parent,
             kind=SpanKind.SERVER,

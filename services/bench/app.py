@@ -16,6 +16,7 @@ from kit.db import Connection, Database
 from kit.http import HttpClient, Outbound, Upstream, UpstreamUnavailable, fan_out
 from services.bench.fortunes import render_fortunes
 from services.bench.queries import MAX_QUERIES, READ_FORTUNES, READ_WORLD, WORLD_ROWS, WRITE_WORLDS
+from services.bench.rest import router as rest_router
 from services.bench.schemas import (
     AGGREGATE_ITEMS,
     HELLO,
@@ -37,6 +38,7 @@ app = App(
 )
 http = HttpClient(Upstream("upstream", os.environ.get(UPSTREAM_URL_ENV)))
 app.add_part(http.part())
+app.include_router(rest_router)  # the REST shapes (services/bench/rest.py)
 
 
 async def query_count(queries: str | None = None) -> int:

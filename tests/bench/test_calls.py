@@ -38,3 +38,12 @@ def test_rejects_unknown_endpoints_and_empty_cells() -> None:
         proc = run(*argv)
         assert proc.returncode == 2
         assert "must be" in proc.stderr
+
+
+def test_operations_stay_under_thirty_calls_per_request() -> None:
+    # A count, not a clock: 37 before the observer and access line were trimmed, 27 after.
+    proc = run("--endpoints", "json", "--requests", "80")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = [line for line in proc.stdout.splitlines() if line.startswith("| json")]
+    ops = float(row.strip("| ").split(" | ")[-1])
+    assert ops <= 30, row
