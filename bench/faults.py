@@ -158,6 +158,7 @@ class Stack:
         cluster.start()
         self.cluster = cluster
         asyncio.run(self._databases())
+        self._migrate()
         self.confirmations.serve(self.net.control, NOTIFY_PORT)
         pg = f"{self.pg.address}:{PG_PORT}"
         self._proxy("catalog-postgres", self.catalog, f"127.0.0.1:{DB_PROXY_PORT}", pg)
@@ -192,8 +193,6 @@ class Stack:
     async def _databases(self) -> None:
         import asyncpg
 
-        from kit.db.migrate import apply_migrations
-
         base = f"postgresql://postgres@{self.pg.address}:{PG_PORT}"
         admin = await asyncpg.connect(f"{base}/postgres", timeout=30)
         try:
@@ -202,8 +201,16 @@ class Stack:
                 await admin.execute(f'CREATE DATABASE "{name}"')
         finally:
             await admin.close()
+
+    def _migrate(self) -> None:
+        """Each service's migrations and kit's own tables (jobs), as `kit migrate` applies them."""
+        base = f"postgresql://postgres@{self.pg.address}:{PG_PORT}"
         for name in ("catalog", "orders"):
-            await apply_migrations(f"{base}/{name}", REPO / "services" / name / "migrations")
+            env = {**os.environ, "DATABASE_URL": f"{base}/{name}", "PYTHONPATH": str(REPO)}
+            command = [sys.executable, "-m", "kit.cli", "migrate", f"services.{name}.app:app"]
+            done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"kit migrate {name} failed: {done.stderr or done.stdout}")
 
     def _proxy(self, link: str, host: Host, listen: str, target: str) -> None:
         log = self.work / f"proxy-{link}.log"
