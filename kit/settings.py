@@ -152,8 +152,9 @@ _accepts(_algorithms, "comma-separated, some of " + ", ".join(JWT_ALGORITHMS))
 
 
 def _api_keys(name: str, raw: str) -> tuple[str, ...]:
-    keys = _list(name, raw)
-    for key in keys:
+    keys = _list(name, raw)  # each "KEY" or "KEY scope1 scope2" (kit.security.keys)
+    for entry in keys:
+        key = entry.split()[0]
         if key.startswith("sha256:"):
             digest = key[len("sha256:") :]
             if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
