@@ -20,6 +20,7 @@ from typing import Any
 import jwt
 import msgspec
 
+from kit.db.urls import redact
 from kit.security.jwt import InvalidToken
 
 MAX_JWKS_BYTES = 1024 * 1024
@@ -71,7 +72,7 @@ class JWKS:
             if remaining <= 0:
                 reason = _reason(error)
                 message = (
-                    f"cannot read the JWKS at {self.url}: {attempts} attempt"
+                    f"cannot read the JWKS at {redact(self.url)}: {attempts} attempt"
                     f"{'s' if attempts != 1 else ''} for {timeout:g}s (KIT_AUTH_JWKS_TIMEOUT); "
                     f"last error {reason}"
                 )
@@ -198,4 +199,4 @@ class JWKS:
 def _reason(error: BaseException) -> str:
     if isinstance(error, asyncio.TimeoutError):
         return "TimeoutError: no complete answer within the deadline"
-    return f"{type(error).__name__}: {error}".replace("\n", " ")
+    return redact(f"{type(error).__name__}: {error}".replace("\n", " "))
