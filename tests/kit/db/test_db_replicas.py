@@ -218,7 +218,9 @@ async def test_replica_down_at_startup_does_not_stop_the_app_and_is_logged(
     assert record.levelname == "WARNING"
     message = record.getMessage()
     assert message.startswith(f"replica 127.0.0.1:{port}/catalog not in rotation from the start: ")
-    assert "\n" not in message and "dead,pw" not in message and "pw x" not in message
+    assert "\n" not in message
+    assert "dead,pw" not in message
+    assert "pw x" not in message
 
 
 class SyncClient:
