@@ -31,6 +31,8 @@ FETCH_ERRORS = (OSError, ValueError, asyncio.TimeoutError)
 class JWKSUnavailable(RuntimeError):
     """The JWKS URL could not be read at startup; the message is one line for the user."""
 
+    reported = True  # printed on stderr where raised (kit.db.connect.reported_once)
+
 
 class JWKS:
     def __init__(
