@@ -497,6 +497,15 @@ class Settings:
             "released); also caps outbound calls made while serving it. `0` is no limit."
         ),
     )
+    body_timeout: float = _env(
+        _float(0),
+        "KIT_BODY_TIMEOUT",
+        default=30.0,
+        doc=(
+            "Seconds to receive a whole request body (a chunked one that never ends, one "
+            "trickled); past it 408 and the connection is closed. `0` is no limit."
+        ),
+    )
     rate_limit: float = _env(
         _float(0),
         "KIT_RATE_LIMIT",
@@ -673,7 +682,10 @@ class Settings:
         "KIT_API_KEYS",
         default=(),
         repr=False,
-        doc="Comma-separated API keys; `sha256:<hex>` for hashed ones (`kit.security.hash_key`).",
+        doc=(
+            "Comma-separated entries `KEY [SCOPE ...]`: a key (`sha256:<hex>` for a hashed one, "
+            "`kit.security.hash_key`), then the scopes it carries (`admin` for /admin)."
+        ),
         shown="unset",
     )
     cors_origins: tuple[str, ...] = _env(
