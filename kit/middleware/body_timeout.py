@@ -74,7 +74,8 @@ def _deadlines() -> BodyDeadlines:
 
 def body_timeout_of(scope: Scope) -> float:
     settings = getattr(scope.get("app"), "settings", None)
-    return getattr(settings, "body_timeout", DEFAULT_BODY_TIMEOUT)  # type: ignore[no-any-return]
+    seconds: float = getattr(settings, "body_timeout", DEFAULT_BODY_TIMEOUT)
+    return seconds
 
 
 async def within_body_timeout(reading: Awaitable[T], scope: Scope) -> T:
