@@ -11,8 +11,11 @@ is cut up to a quarter of the timeout (at most 1 s) after its deadline.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+from asyncio import CancelledError, get_running_loop
 from collections.abc import Awaitable
+from time import monotonic
 from typing import Any, TypeVar
 
 from starlette.types import Scope
@@ -32,7 +35,9 @@ class BodyTimeout(HTTPException):
 
 
 class BodyDeadlines:
-    """The tasks of one event loop reading a body, each with its deadline."""
+    """The tasks of one event loop reading a body, each with its deadline (``monotonic()``)."""
+
+    __slots__ = ("deadlines", "expired", "interval", "loop", "sweeper")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -41,18 +46,15 @@ class BodyDeadlines:
         self.interval = 1.0
         self.sweeper: asyncio.Task[None] | None = None
 
-    def watch(self, task: asyncio.Task[Any], seconds: float) -> None:
-        self.deadlines[task] = self.loop.time() + seconds
-        if seconds / 4 < self.interval:
-            self.interval = seconds / 4
-        if self.sweeper is None:
-            self.sweeper = self.loop.create_task(self._sweep(), name="kit body deadlines")
+    def start(self, seconds: float) -> None:
+        self.interval = min(self.interval, seconds / 4)
+        self.sweeper = self.loop.create_task(self._sweep(), name="kit body deadlines")
 
     async def _sweep(self) -> None:
         try:
             while self.deadlines:
                 await asyncio.sleep(self.interval)
-                now = self.loop.time()
+                now = monotonic()
                 for task, deadline in list(self.deadlines.items()):
                     if deadline <= now and task not in self.expired:
                         self.expired.add(task)
@@ -61,39 +63,50 @@ class BodyDeadlines:
             self.sweeper = None
 
 
+if sys.version_info < (3, 12):  # asyncio.current_task is Python there: look the task up directly
+    from asyncio.tasks import _current_tasks  # type: ignore[attr-defined]
+
+    def _task_of(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
+        task: asyncio.Task[Any] | None = _current_tasks.get(loop)
+        return task
+
+else:
+    from asyncio import current_task as _task_of
+
 _local = threading.local()  # one event loop per thread (free-threaded workers are threads)
 
 
-def _deadlines() -> BodyDeadlines:
-    loop = asyncio.get_running_loop()
-    current: BodyDeadlines | None = getattr(_local, "deadlines", None)
-    if current is None or current.loop is not loop:
-        current = _local.deadlines = BodyDeadlines(loop)
-    return current
-
-
-def body_timeout_of(scope: Scope) -> float:
-    settings = getattr(scope.get("app"), "settings", None)
-    seconds: float = getattr(settings, "body_timeout", DEFAULT_BODY_TIMEOUT)
-    return seconds
+def _deadlines(loop: asyncio.AbstractEventLoop) -> BodyDeadlines:
+    _local.deadlines = deadlines = BodyDeadlines(loop)
+    return deadlines
 
 
 async def within_body_timeout(reading: Awaitable[T], scope: Scope) -> T:
     """``await reading`` (a body being read), or ``BodyTimeout`` (408) past the app's
-    ``KIT_BODY_TIMEOUT``; 0 means no bound."""
-    seconds = body_timeout_of(scope)
-    task = asyncio.current_task()
+    ``KIT_BODY_TIMEOUT``; 0 means no bound. Per body: a dict entry, no timer."""
+    settings = getattr(scope.get("app"), "settings", None)
+    seconds: float = settings.body_timeout if settings is not None else DEFAULT_BODY_TIMEOUT
+    loop = get_running_loop()
+    task = _task_of(loop)
     if not seconds or task is None:
         return await reading
-    deadlines = _deadlines()
-    deadlines.watch(task, seconds)
+    deadlines: BodyDeadlines | None = getattr(_local, "deadlines", None)
+    if deadlines is None or deadlines.loop is not loop:
+        deadlines = _deadlines(loop)
+    watched = deadlines.deadlines
+    watched[task] = monotonic() + seconds
+    if deadlines.sweeper is None:
+        deadlines.start(seconds)
+    elif seconds < deadlines.interval * 4:  # an app with a shorter bound on this loop
+        deadlines.interval = seconds / 4
     try:
         return await reading
-    except asyncio.CancelledError:
+    except CancelledError:
         if task not in deadlines.expired:
             raise  # the server cancelled it (client gone, shutdown): not ours to answer
         task.uncancel()
         raise BodyTimeout(seconds) from None
     finally:
-        deadlines.deadlines.pop(task, None)
-        deadlines.expired.discard(task)
+        watched.pop(task, None)
+        if deadlines.expired:
+            deadlines.expired.discard(task)
