@@ -28,6 +28,10 @@ from hypercorn.typing import AppWrapper, LifespanState
 from runtimes.listeners import FIRST_REQUEST_WAIT, POLL, buffered, stop_listening
 
 
+class StartupReported(Exception):
+    """The app's startup failed with an error whose one line it printed already."""
+
+
 class BoundedH11Protocol(H11Protocol):
     """hypercorn's HTTP/1.1 protocol, refusing with 431 a complete header block over the bound.
 
@@ -89,7 +93,12 @@ async def serve_worker(
     lifespan_task = loop.create_task(lifespan.handle_lifespan())
     await lifespan.wait_for_startup()
     if lifespan_task.done() and lifespan_task.exception() is not None:
-        raise lifespan_task.exception()  # type: ignore[misc]
+        error = lifespan_task.exception()
+        # hypercorn raises its LifespanFailureError from the app's error; when the app printed
+        # that error's one line already, exit without a traceback, as the other runtimes do
+        if getattr(getattr(error, "__context__", None), "reported", False) is True:
+            raise StartupReported from None
+        raise error  # type: ignore[misc]
 
     context = WorkerContext(None)
     server_tasks: set[asyncio.Task[None]] = set()

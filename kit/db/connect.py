@@ -32,16 +32,21 @@ class DatabaseStartupError(RuntimeError):
     reported = True  # printed where raised: see reported_once
 
 
+def reported(error: BaseException | None) -> bool:
+    """Whether ``error`` is one whose one line was printed where it was raised."""
+    return getattr(error, "reported", False) is True
+
+
 def reported_once(lifespan: Callable[[Any, Any, Any], Awaitable[None]]) -> Any:
     """A router's ASGI ``lifespan`` whose startup failure, when its one line was printed
     already (an error whose class says ``reported``: ``DatabaseStartupError``,
-    ``SecurityStartupError``, ``JWKSUnavailable``), carries no message: the server then logs no
-    traceback of it under that line."""
+    ``SecurityStartupError``, ``JWKSUnavailable``), carries no message: the server says that
+    startup failed, without the error's traceback under that line (the error is still raised,
+    as in-process hosts such as the test client expect)."""
 
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:
         async def send_quietly(message: Any) -> None:
-            failed = message.get("type") == "lifespan.startup.failed"
-            if failed and getattr(sys.exc_info()[1], "reported", False) is True:
+            if message.get("type") == "lifespan.startup.failed" and reported(sys.exc_info()[1]):
                 message = {**message, "message": ""}
             await send(message)
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,8 @@ from kit.settings import Settings
 from kit.testing import ServerProcess, TemplateDatabases, bearer, mint_token, with_database
 from kit.testing.pgbouncer import HAVE_PGBOUNCER, PgBouncer
 from tests.kit.db.conftest import running
+
+RUNTIMES = [name for name in ("uvicorn", "granian", "hypercorn") if find_spec(name) is not None]
 
 pytestmark = [
     pytest.mark.anyio,
@@ -322,11 +325,13 @@ async def poison_server_connections(url: str, names: int = 8) -> None:
             await client.close()
 
 
-def kit_command(command: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def kit_command(
+    command: str, env: dict[str, str], *args: str, runtime: str = "uvicorn"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kit.cli", command, "services.bench.app:app", *args],
         cwd=REPO,
-        env={**os.environ, "KIT_LOG_FORMAT": "json", "KIT_RUNTIME": "uvicorn", **env},
+        env={**os.environ, "KIT_LOG_FORMAT": "json", "KIT_RUNTIME": runtime, **env},
         capture_output=True,
         text=True,
         timeout=90,
@@ -347,12 +352,17 @@ async def test_named_statements_left_on_the_pooler_get_the_one_line_messages(
     assert "connection pooler" in lines[0]
     assert "KIT_DB_MIGRATE_URL" in lines[0]
 
-    await poison_server_connections(pooled)
-    serve = kit_command(
-        "serve", {"DATABASE_URL": pooled, "KIT_DB_MIGRATE_URL": direct}, "--port", "0"
-    )
-    assert serve.returncode != 0
-    assert "Traceback" not in serve.stderr, serve.stderr
-    refused = [line for line in serve.stderr.splitlines() if "KIT_DB_PGBOUNCER=1" in line]
-    assert len(refused) == 1, serve.stderr
-    assert "transaction-mode pooler" in refused[0]
+    for runtime in RUNTIMES:  # each server reports the failed startup without a traceback
+        await poison_server_connections(pooled)
+        serve = kit_command(
+            "serve",
+            {"DATABASE_URL": pooled, "KIT_DB_MIGRATE_URL": direct},
+            "--port",
+            "0",
+            runtime=runtime,
+        )
+        assert serve.returncode != 0, runtime
+        assert "Traceback" not in serve.stderr, (runtime, serve.stderr)
+        refused = [line for line in serve.stderr.splitlines() if "KIT_DB_PGBOUNCER=1" in line]
+        assert len(refused) == 1, (runtime, serve.stderr)
+        assert "transaction-mode pooler" in refused[0]
