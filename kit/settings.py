@@ -614,7 +614,10 @@ class Settings:
         _bool,
         "KIT_ADMIN",
         default=False,
-        doc="Serve the authenticated `/admin` endpoints (needs a JWT key or `KIT_API_KEYS`).",
+        doc=(
+            "Serve the authenticated `/admin` endpoints (needs a JWT key, or a key in "
+            "`KIT_API_KEYS` with the scope `admin`)."
+        ),
     )
 
     # Exposure to the internet: authentication keys and checks, CORS, trusted hosts.
@@ -701,7 +704,7 @@ class Settings:
         default=(),
         doc=(
             "Comma-separated `Host` values accepted (`*.example.com` patterns); others get a JSON"
-            " 400."
+            " 400, except on `/healthz` and `/readyz` (probes send an IP)."
         ),
         shown="unset (off)",
     )
