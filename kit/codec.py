@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope
 
+from kit.body_timeout import within_body_timeout
 from kit.errors import (
     MAX_ERRORS,
     ErrorItem,
@@ -32,7 +33,6 @@ from kit.errors import (
     more_errors,
 )
 from kit.formats import FORMAT_ERRORS
-from kit.middleware.body_timeout import within_body_timeout
 
 encoder = msgspec.json.Encoder()
 encode = encoder.encode

@@ -34,7 +34,7 @@ from typing import Any, Literal
 import anyio
 import msgspec
 
-from kit.db.urls import redact as redact_secrets
+from kit.db import redact_credentials
 from kit.di import Depends
 from kit.errors import HTTPException
 from kit.middleware.observe import ObserveMiddleware
@@ -59,7 +59,7 @@ def redact(name: str, value: Any) -> Any:
     if _SECRET_NAME.search(name):
         return REDACTED
     if isinstance(value, str):
-        return redact_secrets(value, REDACTED)
+        return redact_credentials(value, REDACTED)
     if isinstance(value, (tuple, list)):  # e.g. replica URLs
         return [redact(name, item) for item in value]
     return str(value)  # anything else is shown as text, never as an object to walk

@@ -9,8 +9,7 @@ from typing import cast
 
 from starlette.requests import Request
 
-from kit.security import APIKeyHeader, JWTBearer, Security
-from kit.security.keys import parse_entry
+from kit.security import APIKeyHeader, JWTBearer, Security, parse_key_entry
 from kit.settings import Settings, SettingsError
 
 ADMIN_SCOPE = "admin"
@@ -23,7 +22,7 @@ def admin_guard(settings: Settings) -> Callable[[Request], Awaitable[None]]:
         settings.auth_jwt_secret or settings.auth_jwt_public_key or settings.auth_jwks_url
     )
     keys = bool(settings.api_keys)
-    admin_keys = any(ADMIN_SCOPE in parse_entry(entry)[1] for entry in settings.api_keys)
+    admin_keys = any(ADMIN_SCOPE in parse_key_entry(entry)[1] for entry in settings.api_keys)
     if not (bearer or admin_keys):
         raise SettingsError(
             "KIT_ADMIN=1 needs authentication: give a key in KIT_API_KEYS the scope admin "

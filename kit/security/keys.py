@@ -21,7 +21,7 @@ def hash_key(key: str) -> str:
     return HASHED + hashlib.sha256(key.encode()).hexdigest()
 
 
-def parse_entry(entry: str) -> tuple[str, frozenset[str]]:
+def parse_key_entry(entry: str) -> tuple[str, frozenset[str]]:
     """``"KEY scope1 scope2"`` -> ``("KEY", {"scope1", "scope2"})``."""
     key, *scopes = entry.split()
     return key, frozenset(scopes)
@@ -34,7 +34,7 @@ class APIKeys:
     def __init__(self, keys: Iterable[str]) -> None:
         digests, scopes = [], []
         for entry in keys:
-            key, granted = parse_entry(entry)
+            key, granted = parse_key_entry(entry)
             if key.startswith(HASHED):
                 digests.append(bytes.fromhex(key[len(HASHED) :]))
             else:
