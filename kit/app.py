@@ -25,6 +25,7 @@ try:  # Starlette 1.x; before it, App(max_body_size=) limits kit's routes only
 except ImportError:  # pragma: no cover
     RequestBodyLimitMiddleware = None  # type: ignore[assignment,misc]
 
+from kit.db.connect import reported_once
 from kit.di import Depends
 from kit.dispatch import Dispatch, ServerErrors
 from kit.errors import DEFAULT_HANDLERS, HandledErrors, PayloadTooLarge, server_error_handler
@@ -140,6 +141,7 @@ class App(Starlette):
         )
         self.router = Router(dependencies=dependencies, lifespan=self._lifespan)
         self.router.default_max_body_size = self.body_limit
+        self.router.lifespan = reported_once(self.router.lifespan)  # type: ignore[method-assign]
         for route in routes or ():
             self._add(route)
         # Starlette's Router turns a (deprecated) generator function into a context manager.

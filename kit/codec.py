@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope
 
+from kit.body_timeout import within_body_timeout
 from kit.errors import (
     MAX_ERRORS,
     ErrorItem,
@@ -436,7 +437,7 @@ class BodyDecoder:
 
     async def decode_body(self, scope: Scope, receive: Receive) -> Any:
         """Read and decode the body: 413 over the limit, 415 not JSON, 422 invalid."""
-        raw = await read_body(scope, receive, self.limit)
+        raw = await within_body_timeout(read_body(scope, receive, self.limit), scope)
         if not raw:
             if self.required:
                 raise ValidationFailed([ErrorItem("missing", ["body"], "Field required", None)])

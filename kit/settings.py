@@ -152,8 +152,9 @@ _accepts(_algorithms, "comma-separated, some of " + ", ".join(JWT_ALGORITHMS))
 
 
 def _api_keys(name: str, raw: str) -> tuple[str, ...]:
-    keys = _list(name, raw)
-    for key in keys:
+    keys = _list(name, raw)  # each "KEY" or "KEY scope1 scope2" (kit.security.keys)
+    for entry in keys:
+        key = entry.split()[0]
         if key.startswith("sha256:"):
             digest = key[len("sha256:") :]
             if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
@@ -496,6 +497,15 @@ class Settings:
             "released); also caps outbound calls made while serving it. `0` is no limit."
         ),
     )
+    body_timeout: float = _env(
+        _float(0),
+        "KIT_BODY_TIMEOUT",
+        default=30.0,
+        doc=(
+            "Seconds to receive a whole request body (a chunked one that never ends, one "
+            "trickled); past it 408 and the connection is closed. `0` is no limit."
+        ),
+    )
     rate_limit: float = _env(
         _float(0),
         "KIT_RATE_LIMIT",
@@ -604,7 +614,10 @@ class Settings:
         _bool,
         "KIT_ADMIN",
         default=False,
-        doc="Serve the authenticated `/admin` endpoints (needs a JWT key or `KIT_API_KEYS`).",
+        doc=(
+            "Serve the authenticated `/admin` endpoints (needs a JWT key, or a key in "
+            "`KIT_API_KEYS` with the scope `admin`)."
+        ),
     )
 
     # Exposure to the internet: authentication keys and checks, CORS, trusted hosts.
@@ -672,7 +685,10 @@ class Settings:
         "KIT_API_KEYS",
         default=(),
         repr=False,
-        doc="Comma-separated API keys; `sha256:<hex>` for hashed ones (`kit.security.hash_key`).",
+        doc=(
+            "Comma-separated entries `KEY [SCOPE ...]`: a key (`sha256:<hex>` for a hashed one, "
+            "`kit.security.hash_key`), then the scopes it carries (`admin` for /admin)."
+        ),
         shown="unset",
     )
     cors_origins: tuple[str, ...] = _env(
@@ -688,7 +704,7 @@ class Settings:
         default=(),
         doc=(
             "Comma-separated `Host` values accepted (`*.example.com` patterns); others get a JSON"
-            " 400."
+            " 400, except on `/healthz` and `/readyz` (probes send an IP)."
         ),
         shown="unset (off)",
     )

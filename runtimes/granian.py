@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import signal
@@ -59,6 +60,7 @@ class GranianRuntime(Runtime):
 
     def serve(self, launch: Launch) -> int:
         granian_signals.set_loop_signals = _plain_signal_handlers  # forked workers inherit it
+        logging.getLogger("_granian").addFilter(_PrintedErrors())  # and this
         if multiprocessing.get_start_method() == "forkserver":
             # Python 3.14's default on Linux, where granian would spawn its workers instead;
             # fork, as granian does on earlier Pythons, hands them the handlers above.
@@ -69,6 +71,18 @@ class GranianRuntime(Runtime):
         except SystemExit as exc:  # granian exits non-zero when a worker died
             return exc.code if isinstance(exc.code, int) else 1
         return 0
+
+
+class _PrintedErrors(logging.Filter):
+    """granian logs a failed app startup with the error's traceback; for an error whose one
+    line the app printed already (``reported``), granian's own line is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if getattr(error, "reported", False) is True:
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def _plain_signal_handlers(loop: Any) -> WorkerSignal:

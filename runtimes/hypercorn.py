@@ -22,7 +22,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.utils import load_application
 
 from runtimes.base import Launch, Runtime, quiet_level
-from runtimes.hypercorn_worker import serve_worker
+from runtimes.hypercorn_worker import StartupReported, serve_worker
 
 # Extra time, past the graceful timeout, for lifespan shutdown before a worker is killed.
 SHUTDOWN_MARGIN = 10.0
@@ -98,6 +98,8 @@ def run_worker(config: Config, sockets: Sockets, stop: Event | None) -> None:
         # kit's copy of hypercorn's worker loop: it drains the accept queue and idle
         # connections without resets (runtimes/hypercorn_worker.py)
         loop.run_until_complete(serve_worker(app, config, sockets, trigger))
+    except StartupReported:
+        raise SystemExit(3) from None  # as uvicorn exits when the app's startup failed
     finally:
         loop.close()
 

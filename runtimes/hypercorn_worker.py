@@ -15,14 +15,44 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import hypercorn.protocol
 from hypercorn.asyncio.lifespan import Lifespan
 from hypercorn.asyncio.statsd import StatsdLogger
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config, Sockets
+from hypercorn.events import Closed
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import AppWrapper, LifespanState
 
 from runtimes.listeners import FIRST_REQUEST_WAIT, POLL, buffered, stop_listening
+
+
+class StartupReported(Exception):
+    """The app's startup failed with an error whose one line it printed already."""
+
+
+class BoundedH11Protocol(H11Protocol):
+    """hypercorn's HTTP/1.1 protocol, refusing with 431 a complete header block over the bound.
+
+    h11's ``max_incomplete_event_size`` applies to a block still arriving only: one that came
+    whole within a read was taken up to twice the bound. Here the parsed block is measured
+    (target, names and values, with the bytes around them) before a stream is made for it.
+    """
+
+    async def _create_stream(self, request: Any) -> None:
+        size = len(request.target) + 16  # "GET ", " HTTP/1.1\r\n", the final CRLF
+        for name, value in request.headers.raw_items():
+            size += len(name) + len(value) + 4  # ": " and CRLF
+        if size > self.config.h11_max_incomplete_size:
+            await self._send_error_response(431)
+            await self.send(Closed())
+            return  # no stream: what follows on this connection is ignored
+        await super()._create_stream(request)
+
+
+# The protocol hypercorn's ProtocolWrapper makes for each HTTP/1.1 connection of this worker.
+hypercorn.protocol.H11Protocol = BoundedH11Protocol  # type: ignore[attr-defined]
 
 
 class DrainingTCPServer(TCPServer):
@@ -63,7 +93,12 @@ async def serve_worker(
     lifespan_task = loop.create_task(lifespan.handle_lifespan())
     await lifespan.wait_for_startup()
     if lifespan_task.done() and lifespan_task.exception() is not None:
-        raise lifespan_task.exception()  # type: ignore[misc]
+        error = lifespan_task.exception()
+        # hypercorn raises its LifespanFailureError from the app's error; when the app printed
+        # that error's one line already, exit without a traceback, as the other runtimes do
+        if getattr(getattr(error, "__context__", None), "reported", False) is True:
+            raise StartupReported from None
+        raise error  # type: ignore[misc]
 
     context = WorkerContext(None)
     server_tasks: set[asyncio.Task[None]] = set()

@@ -24,11 +24,26 @@ TOO_LARGE = (
 )
 
 
-class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """Answers 431 and closes once an unfinished header block passes ``max_header_size``.
+class _Refused:
+    """Stands for the request cycle of a refused header block: uvicorn's body and completion
+    callbacks see a finished response and ignore what follows."""
 
-    Bytes are counted per read while the parser is in a header block, so a read that also
-    held earlier pipelined requests counts in full: the bound is exact to within one read.
+    response_complete = True
+    keep_alive = False
+
+
+REFUSED = _Refused()
+# Bytes of a header block beyond its names and values: "GET " and " HTTP/1.1\r\n" around the
+# target, the final CRLF; ": " and CRLF per header.
+BLOCK_OVERHEAD, HEADER_OVERHEAD = 16, 4
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """Answers 431 and closes once a header block passes ``max_header_size``.
+
+    A complete block is measured when it is parsed (its target, names and values): exact,
+    however the bytes arrived. An unfinished one (which httptools buffers whatever its size) is
+    counted per read while the parser is in it, so it is refused within one read of the bound.
     """
 
     max_header_size = int(os.environ.get(HEADER_LIMIT_VARIABLE, 64 * 1024))
@@ -46,6 +61,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_headers = False
         self._header_bytes = 0
+        cycle: object = self.cycle
+        if cycle is REFUSED:
+            return  # a request pipelined behind a refused one
+        size = len(self.url) + BLOCK_OVERHEAD
+        for name, value in self.headers:
+            size += len(name) + len(value) + HEADER_OVERHEAD
+        if size > self.max_header_size:
+            self.cycle = REFUSED  # type: ignore[assignment]
+            self._refuse()
+            return
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
@@ -56,8 +81,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._header_bytes += len(data)
         if self._header_bytes > self.max_header_size:
-            self.transport.write(TOO_LARGE)
-            self.transport.close()
+            self._refuse()
+
+    def _refuse(self) -> None:
+        self.transport.write(TOO_LARGE)
+        self.transport.close()
 
     def shutdown(self) -> None:
         """uvicorn closes an idle connection at once, resetting it if a request is already in

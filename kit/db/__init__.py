@@ -16,6 +16,7 @@ from kit.db.errors import DatabaseUnavailable, conflict_on, install_conflicts
 from kit.db.migrate import MigrationError, apply_migrations
 from kit.db.records import fetch_as, fetch_json, fetchrow_as, rows_as
 from kit.db.retry import retry_transaction
+from kit.db.urls import redact as redact_credentials
 
 __all__ = [
     "Connection",
@@ -36,6 +37,7 @@ __all__ = [
     "install_conflicts",
     "on_commit",
     "read_connection",
+    "redact_credentials",
     "resolve_database_url",
     "retry_transaction",
     "rows_as",

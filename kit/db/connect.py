@@ -6,7 +6,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -26,7 +26,33 @@ CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class DatabaseStartupError(RuntimeError):
-    """The database could not be reached at startup within ``KIT_DB_CONNECT_TIMEOUT``."""
+    """The database could not be reached at startup within ``KIT_DB_CONNECT_TIMEOUT``, or is
+    not what the settings say (a pooler); its one line is printed on stderr already."""
+
+    reported = True  # printed where raised: see reported_once
+
+
+def reported(error: BaseException | None) -> bool:
+    """Whether ``error`` is one whose one line was printed where it was raised."""
+    return getattr(error, "reported", False) is True
+
+
+def reported_once(lifespan: Callable[[Any, Any, Any], Awaitable[None]]) -> Any:
+    """A router's ASGI ``lifespan`` whose startup failure, when its one line was printed
+    already (an error whose class says ``reported``: ``DatabaseStartupError``,
+    ``SecurityStartupError``, ``JWKSUnavailable``), carries no message: the server says that
+    startup failed, without the error's traceback under that line (the error is still raised,
+    as in-process hosts such as the test client expect)."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        async def send_quietly(message: Any) -> None:
+            if message.get("type") == "lifespan.startup.failed" and reported(sys.exc_info()[1]):
+                message = {**message, "message": ""}
+            await send(message)
+
+        await lifespan(scope, receive, send_quietly)
+
+    return wrapped
 
 
 async def connect_with_retry(

@@ -26,6 +26,7 @@ import asyncpg
 
 from kit.db.connect import DatabaseStartupError, connect_with_retry
 from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
+from kit.db.pooler import PREPARED_STATEMENT_ERRORS
 from kit.db.urls import DatabaseURLError, check_database_url, describe_url
 from kit.imports import ImportFromStringError, import_from_string
 from kit.settings import Settings
@@ -107,8 +108,13 @@ async def apply_migrations(
     async def connect(timeout: float) -> asyncpg.Connection:
         # named, so that a runner waiting for the lock can say who holds it
         name = f"kit migrate ({socket.gethostname()} pid {os.getpid()})"
+        # no statement cache: its named statements would collide, through a pooler, with
+        # ones an earlier client left on the server connection, before the pooler is noticed
         return await asyncpg.connect(
-            url, timeout=timeout, server_settings={"application_name": name}
+            url,
+            timeout=timeout,
+            statement_cache_size=0,
+            server_settings={"application_name": name},
         )
 
     conn = await connect_with_retry(connect, url, connect_timeout)
@@ -129,7 +135,10 @@ async def apply_migrations(
 async def _refuse_pooler(conn: asyncpg.Connection, url: str) -> None:
     """Migrations need a session of their own (the lock, the transactions): refuse a pooler,
     which would leave the lock held by one of its server connections."""
-    backend = await conn.fetchval("SELECT pg_backend_pid()")
+    try:
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+    except PREPARED_STATEMENT_ERRORS:  # only a server session shared with others has these
+        backend = None
     if conn.get_server_pid() != backend:
         raise MigrationError(
             f"{describe_url(url)} is a connection pooler (the backend pid differs from the "

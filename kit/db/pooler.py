@@ -24,6 +24,13 @@ logger = logging.getLogger("kit.db")
 
 HINT = "set KIT_DB_PGBOUNCER=1"
 
+# A named statement that exists already, or no longer: the server session is shared with
+# other clients, which only a transaction (or statement) pooler does.
+PREPARED_STATEMENT_ERRORS = (
+    asyncpg.exceptions.DuplicatePreparedStatementError,
+    asyncpg.exceptions.InvalidSQLStatementNameError,
+)
+
 
 def pooled_options(options: dict[str, Any]) -> dict[str, Any]:
     """asyncpg pool options for a transaction-mode pooler.
@@ -66,8 +73,13 @@ async def pooler_mode(conn: asyncpg.Connection, open_other: Any) -> str | None:
 async def check_pooler(pool: asyncpg.Pool, url: str, told: bool, open_other: Any) -> None:
     """Refuse a transaction pooler kit was not told about (one line, at startup, rather than
     prepared-statement errors on requests); note a setting that does nothing."""
-    async with pool.acquire() as conn:
-        mode = await pooler_mode(conn, open_other)
+    try:
+        async with pool.acquire() as conn:
+            mode = await pooler_mode(conn, open_other)
+    except PREPARED_STATEMENT_ERRORS:
+        if told:  # pragma: no cover - no statement cache then, so no named statements
+            raise
+        mode = "transaction"
     where = describe_url(url)
     if mode == "transaction" and not told:
         message = (

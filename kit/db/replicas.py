@@ -35,13 +35,14 @@ CHECK_ERRORS = (*CONNECT_ERRORS, asyncpg.PostgresError, TimeoutError)
 class Replica:
     """One replica: its pool and whether it is in rotation."""
 
-    __slots__ = ("lag", "name", "pool", "up", "url")
+    __slots__ = ("checked", "lag", "name", "pool", "up", "url")
 
     def __init__(self, url: str, pool: asyncpg.Pool) -> None:
         self.url = url
         self.name = describe_url(url)
         self.pool = pool
         self.up = False
+        self.checked = False  # once: a replica down from the start is logged too
         self.lag: float | None = None
 
 
@@ -147,7 +148,10 @@ class Replicas:
 
     def _set(self, replica: Replica, up: bool, lag: float | None, reason: str) -> None:
         replica.lag = lag
-        if up and not replica.up:
+        first, replica.checked = not replica.checked, True
+        if not up and first:
+            logger.warning("replica %s not in rotation from the start: %s", replica.name, reason)
+        elif up and not replica.up:
             replica.up = True
             logger.info("replica %s in rotation", replica.name)
         elif not up and replica.up:

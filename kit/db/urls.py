@@ -6,8 +6,9 @@ message names the host asyncpg would really try.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
 
 SCHEMES = ("postgresql", "postgres")
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -44,17 +45,116 @@ def split_url(url: str) -> URLParts:
     )
 
 
-def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    if "://" not in url:
-        head, at, tail = url.partition("@")
-        return f"{head.partition(':')[0]}:***@{tail}" if at and ":" in head else url
+# Query and key=value parameters whose value is a secret, in any URL or libpq DSN.
+SECRET_PARAMETERS = frozenset(
+    {
+        "password",
+        "sslpassword",
+        "passwd",
+        "pass",
+        "secret",
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "key",
+        "signature",
+        "sig",
+        "x-amz-signature",
+        "x-goog-signature",
+    }
+)
+_ANOTHER_URL = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def redact(text: str, mask: str = "***") -> str:
+    """``text`` with every password in it replaced by ``mask``, found by parsing it the way
+    asyncpg and libpq do: a URL's user information (up to the ``@`` asyncpg would split at,
+    whatever the password holds: ``,``, spaces, ``/``, ``?``), its ``?password=``-like
+    parameters, the ``password='...'`` of a libpq ``key=value`` string, and each URL of a
+    comma-separated list of URLs. Anything it cannot place is hidden rather than shown."""
+    if "://" in text:
+        return ",".join(_redact_url(url, mask) for url in _ANOTHER_URL.split(text))
+    if "=" in text and "@" not in text.partition("=")[0]:
+        return _redact_keywords(text, mask)
+    return _redact_authority(text, mask)  # "user:password@host/db", no scheme
+
+
+def _redact_url(url: str, mask: str) -> str:
     scheme, _, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    auth, at, hostspec = netloc.partition("@")
-    if at and ":" in auth:
-        auth = auth.partition(":")[0] + ":***"
-    return f"{scheme}://{auth}{at}{hostspec}{slash}{path}"
+    return f"{scheme}://{_redact_authority(rest, mask)}"
+
+
+def _redact_authority(rest: str, mask: str) -> str:
+    """``user:password@hosts/path?query`` with the password and secret parameters masked."""
+    query_at = rest.find("?")
+    end = len(rest) if query_at < 0 else query_at
+    at = rest.rfind("@", 0, end)
+    if at < 0 and query_at >= 0:
+        # an "@" past a "?" with no "=" between them: the "?" was in the password
+        later = rest.rfind("@")
+        if later > query_at and "=" not in rest[query_at:later]:
+            at = later
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        # a user name cannot hold "/" or "?": if it seems to, the password began earlier
+        if "/" in user or "?" in user:
+            user, colon = mask, ""
+        rest = f"{user}{':' + mask if colon else ''}{rest[at:]}"
+    head, question, query = rest.partition("?")
+    if not question:
+        return rest
+    query, hash_, fragment = query.partition("#")
+    return f"{head}?{_redact_query(query, mask)}{hash_}{fragment}"
+
+
+def _redact_query(query: str, mask: str) -> str:
+    out = []
+    for item in query.split("&"):
+        name, equals, _ = item.partition("=")
+        if equals and unquote_plus(name).strip().lower() in SECRET_PARAMETERS:
+            item = f"{name}={mask}"
+        out.append(item)
+    return "&".join(out)
+
+
+def _redact_keywords(dsn: str, mask: str) -> str:
+    """A libpq ``key=value`` string (values bare, or single-quoted with ``\\`` escapes)."""
+    out: list[str] = []
+    i, n = 0, len(dsn)
+    while i < n:
+        if dsn[i].isspace():
+            out.append(dsn[i])
+            i += 1
+            continue
+        equals = dsn.find("=", i)
+        if equals < 0:
+            out.append(dsn[i:])
+            break
+        name = dsn[i:equals]
+        out.append(dsn[i : equals + 1])
+        i = equals + 1
+        while i < n and dsn[i].isspace():
+            out.append(dsn[i])
+            i += 1
+        start = i
+        if i < n and dsn[i] == "'":
+            i += 1
+            while i < n and dsn[i] != "'":
+                i += 2 if dsn[i] == "\\" else 1
+            i = min(i + 1, n)  # an unterminated quote runs to the end, as libpq reads it
+        else:
+            while i < n and not dsn[i].isspace():
+                i += 1
+        value = dsn[start:i]
+        secret = name.strip().lower() in SECRET_PARAMETERS
+        out.append(mask if secret else _redact_value(value, mask))
+    return "".join(out)
+
+
+def _redact_value(value: str, mask: str) -> str:
+    """A libpq value that is itself a URL (``host=`` never is, but ``dbname=`` may be)."""
+    return redact(value, mask) if "://" in value or "@" in value else value
 
 
 def describe_url(url: str) -> str:

@@ -22,11 +22,20 @@ CORS_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "X
 CORS_EXPOSED = ["ETag", "Location", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
 
 
+# Probes (a Docker HEALTHCHECK, Kubernetes' httpGet) send the address they dial as the Host:
+# 127.0.0.1, the pod IP. The probes answer with no data, so any Host may ask them.
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+
+
 class AllowedHosts(TrustedHostMiddleware):
-    """Starlette's trusted-host check (``*.example.com`` patterns), without the www redirect."""
+    """Starlette's trusted-host check (``*.example.com`` patterns), without the www redirect;
+    the health probes answer whatever the Host."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self.allow_any:
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in PROBE_PATHS and scope["type"] == "http":
             await self.app(scope, receive, send)
             return
         host = _host(scope)

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import anyio
 import msgspec
 
+from kit.db import redact_credentials
 from kit.di import Depends
 from kit.errors import HTTPException
 from kit.middleware.observe import ObserveMiddleware
@@ -47,18 +48,18 @@ STACK_FRAMES = 8  # innermost frames per task: from the handler down to what it 
 QUERY_CHARS = 200
 REDACTED = "<redacted>"
 _SECRET_NAME = re.compile(r"secret|password|passwd|token|key", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(://[^:/@\s,]*:)[^@\s,]*@")
 Level = Literal["debug", "info", "warning", "error", "critical", "notset"]
 
 
 def redact(name: str, value: Any) -> Any:
-    """A setting's value fit to show: secrets replaced, passwords cut out of URLs."""
+    """A setting's value fit to show: secrets replaced, passwords cut out of URLs and DSNs
+    (found by parsing them, ``kit.db.urls.redact``)."""
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if _SECRET_NAME.search(name):
         return REDACTED
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(rf"\1{REDACTED}@", value)
+        return redact_credentials(value, REDACTED)
     if isinstance(value, (tuple, list)):  # e.g. replica URLs
         return [redact(name, item) for item in value]
     return str(value)  # anything else is shown as text, never as an object to walk

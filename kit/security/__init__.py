@@ -5,7 +5,7 @@ from kit.security.base import Forbidden, SecurityScheme, Unauthorized
 from kit.security.http import HTTPBasic, HTTPBasicCredentials, HTTPBearer, JWTBearer
 from kit.security.jwks import JWKS, JWKSUnavailable
 from kit.security.jwt import Claims, InvalidToken, JWTVerifier
-from kit.security.keys import APIKeys, hash_key
+from kit.security.keys import APIKeys, hash_key, parse_key_entry
 from kit.security.oauth2 import OAuth2ClientCredentials, OAuth2PasswordBearer
 from kit.security.scopes import Requirement, Security
 from kit.security.startup import Authentication, SecurityStartupError
@@ -34,4 +34,5 @@ __all__ = [
     "SecurityStartupError",
     "Unauthorized",
     "hash_key",
+    "parse_key_entry",
 ]

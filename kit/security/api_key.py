@@ -19,9 +19,11 @@ Location = Literal["header", "query", "cookie"]
 
 
 class APIKeyScheme(SecurityScheme):
-    """An API key named ``name`` in ``location``; the handler receives the key."""
+    """An API key named ``name`` in ``location``; the handler receives the key. With
+    ``Security(scheme, scopes=[...])`` the key needs those scopes in ``KIT_API_KEYS``."""
 
     location: Location = "header"
+    has_scopes = True
 
     def __init__(
         self,
@@ -50,13 +52,25 @@ class APIKeyScheme(SecurityScheme):
         return {"type": "apiKey", "name": self.name, "in": self.location}
 
     async def authenticate(self, request: Request) -> str:
+        return (await self._scoped(request))[0]
+
+    async def authorize(self, request: Request, required: frozenset[str]) -> str:
+        key, scopes = await self._scoped(request)
+        missing = required - scopes
+        if missing:
+            raise self.insufficient(missing)
+        return key
+
+    async def _scoped(self, request: Request) -> tuple[str, frozenset[str]]:
+        """The key presented and its scopes; 401 when missing or not one of the keys."""
         key = self._read(request)
         if not key:
             raise Unauthorized("Not authenticated", self.challenge)
         keys = self.keys or authentication_of(request).api_keys
-        if len(key) > MAX_KEY_LENGTH or not keys.match(key):
+        scopes = keys.scopes_of(key) if len(key) <= MAX_KEY_LENGTH else None
+        if scopes is None:
             raise Unauthorized("Invalid API key", self.challenge)
-        return str(key)
+        return str(key), scopes
 
     def needs(self) -> dict[str, bool]:
         return {"api_keys": self.keys is None}

@@ -31,7 +31,7 @@ class SecurityScheme:
     Subclasses set ``kind`` (the default name in ``components.securitySchemes``), describe
     themselves in ``openapi()``, and implement ``authenticate``, which returns what the
     handler receives or raises ``Unauthorized``. A scheme whose credentials carry scopes
-    sets ``has_scopes`` and implements ``granted``.
+    sets ``has_scopes`` and implements ``granted`` (or ``authorize``).
     """
 
     kind = "security"
@@ -57,6 +57,15 @@ class SecurityScheme:
     def granted(self, credentials: Any) -> frozenset[str]:
         """The scopes ``credentials`` carry."""
         return frozenset()
+
+    async def authorize(self, request: Request, required: frozenset[str]) -> Any:
+        """What ``authenticate`` returns, once it is known to carry every ``required`` scope
+        (else the 403 of ``insufficient``)."""
+        credentials = await self.authenticate(request)
+        missing = required - self.granted(credentials)
+        if missing:
+            raise self.insufficient(missing)
+        return credentials
 
     def insufficient(self, scopes: Iterable[str]) -> Forbidden:
         return Forbidden(f"missing scope: {' '.join(sorted(scopes))}")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +13,12 @@ from starlette.requests import Request
 from kit.security.base import Forbidden, SecurityScheme, Unauthorized
 from kit.security.jwt import MAX_TOKEN_LENGTH, Claims, InvalidToken, JWTVerifier
 from kit.security.startup import authentication_of
+
+
+def _quoted(text: str) -> str:
+    """``text`` fit for a quoted-string parameter: printable ASCII, no quote nor backslash
+    (RFC 6750 3 allows nothing else in ``error_description``)."""
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
 
 
 class HTTPBasicCredentials(msgspec.Struct, frozen=True):
@@ -51,7 +56,8 @@ class HTTPBearer(SecurityScheme):
     ) -> None:
         super().__init__(scheme_name=scheme_name, description=description)
         self.bearer_format = bearer_format
-        self.challenge = f'Bearer realm="{realm}"' if realm else "Bearer"
+        self.realm = f'realm="{_quoted(realm)}"' if realm else None
+        self.challenge = f"Bearer {self.realm}" if self.realm else "Bearer"
 
     def openapi(self) -> dict[str, Any]:
         scheme: dict[str, Any] = {"type": "http", "scheme": "bearer"}
@@ -68,7 +74,16 @@ class HTTPBearer(SecurityScheme):
         return token
 
     def invalid(self, reason: str) -> Unauthorized:
-        return Unauthorized(reason, f'{self.challenge}, error="invalid_token"')
+        return Unauthorized(reason, self.error_challenge("invalid_token", reason))
+
+    def error_challenge(self, error: str, description: str, scope: str | None = None) -> str:
+        """RFC 6750 section 3: ``Bearer realm="...", error="...", error_description="..."``
+        (the scheme, one space, then comma-separated parameters)."""
+        params = [self.realm] if self.realm else []
+        params += [f'error="{error}"', f'error_description="{_quoted(description)}"']
+        if scope is not None:
+            params.append(f'scope="{_quoted(scope)}"')
+        return "Bearer " + ", ".join(params)
 
     async def authenticate(self, request: Request) -> Any:
         return self.token(request)
@@ -108,10 +123,8 @@ class JWTBearer(HTTPBearer):
 
     def insufficient(self, scopes: Iterable[str]) -> Forbidden:
         needed = " ".join(sorted(scopes))
-        return Forbidden(
-            f"missing scope: {needed}",
-            f'{self.challenge}, error="insufficient_scope", scope="{needed}"',
-        )
+        detail = f"missing scope: {needed}"
+        return Forbidden(detail, self.error_challenge("insufficient_scope", detail, needed))
 
     def needs(self) -> dict[str, bool]:
         return {"jwt": self.verifier is None}
@@ -130,7 +143,7 @@ class HTTPBasic(SecurityScheme):
         description: str | None = None,
     ) -> None:
         super().__init__(scheme_name=scheme_name, description=description)
-        self.challenge = f'Basic realm="{realm}", charset="UTF-8"' if realm else "Basic"
+        self.challenge = f'Basic realm="{_quoted(realm)}", charset="UTF-8"' if realm else "Basic"
 
     def openapi(self) -> dict[str, Any]:
         return {"type": "http", "scheme": "basic"}
@@ -141,7 +154,7 @@ class HTTPBasic(SecurityScheme):
             raise Unauthorized("Not authenticated", self.challenge)
         try:
             decoded = base64.b64decode(encoded, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text
             raise Unauthorized("Invalid basic credentials", self.challenge) from None
         username, colon, password = decoded.partition(":")
         if not colon:

@@ -153,7 +153,9 @@ class JWTVerifier:
             raise InvalidToken("token is too long")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except (jwt.InvalidTokenError, ValueError, TypeError, RecursionError):
+            # DecodeError, a "kid" that is not a string, a "crit" header: anything the
+            # sender wrote badly is a 401, never a 500
             raise InvalidToken("token is malformed") from None
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.algorithms:
@@ -191,7 +193,7 @@ class JWTVerifier:
             raise InvalidToken(f"token has no {exc.claim!r} claim") from None
         except jwt.InvalidSignatureError:
             raise InvalidToken("token signature does not verify") from None
-        except (jwt.InvalidTokenError, jwt.InvalidKeyError, ValueError, TypeError):
+        except (jwt.InvalidTokenError, jwt.PyJWTError, ValueError, TypeError, RecursionError):
             raise InvalidToken("token is invalid") from None
         return Claims(payload)
 

@@ -60,15 +60,10 @@ def _check(scheme: SecurityScheme, scopes: tuple[str, ...]) -> Callable[..., Any
             return await authenticate(request)
 
     else:
-        granted = scheme.granted
-        forbidden = scheme.insufficient
+        authorize = scheme.authorize
 
         async def check(request: Request) -> Any:
-            credentials = await authenticate(request)
-            missing = required - granted(credentials)
-            if missing:
-                raise forbidden(missing)
-            return credentials
+            return await authorize(request, required)
 
     check.__kit_security__ = Requirement(scheme, scopes)  # type: ignore[attr-defined]
     _CHECKS[key] = check

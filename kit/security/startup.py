@@ -31,6 +31,8 @@ STATE_KEY = "kit_auth"
 class SecurityStartupError(RuntimeError):
     """The app's authentication settings cannot work; one line for the user."""
 
+    reported = True  # printed on stderr where raised (kit.db.connect.reported_once)
+
 
 class Authentication:
     """What ``JWTBearer()`` and the API key schemes verify with, when not given their own."""

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +26,8 @@ from kit.settings import Settings
 from kit.testing import ServerProcess, TemplateDatabases, bearer, mint_token, with_database
 from kit.testing.pgbouncer import HAVE_PGBOUNCER, PgBouncer
 from tests.kit.db.conftest import running
+
+RUNTIMES = [name for name in ("uvicorn", "granian", "hypercorn") if find_spec(name) is not None]
 
 pytestmark = [
     pytest.mark.anyio,
@@ -297,3 +303,66 @@ async def test_the_setting_on_a_direct_url_is_pointed_out(
             assert (await c.get("/queries?queries=3")).status_code == 200
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("leads straight to PostgreSQL" in w for w in warnings)
+
+
+async def poison_server_connections(url: str, names: int = 8) -> None:
+    """Leave asyncpg's first statement names prepared on each of the pooler's server
+    connections, as an earlier client with a statement cache does: a new process names its
+    statements ``__asyncpg_stmt_1__``... and collides with them."""
+    clients = [await asyncpg.connect(url, statement_cache_size=0) for _ in range(2)]
+    try:
+        # both in a transaction at once: two different server connections (the pool has 2)
+        for client in clients:
+            await client.execute("BEGIN")
+        for client in clients:
+            await client.execute("DEALLOCATE ALL")
+            for n in range(1, names + 1):
+                await client.execute(f"PREPARE __asyncpg_stmt_{n:x}__ AS SELECT {n}")
+        for client in clients:
+            await client.execute("COMMIT")
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def kit_command(
+    command: str, env: dict[str, str], *args: str, runtime: str = "uvicorn"
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kit.cli", command, "services.bench.app:app", *args],
+        cwd=REPO,
+        env={**os.environ, "KIT_LOG_FORMAT": "json", "KIT_RUNTIME": runtime, **env},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+async def test_named_statements_left_on_the_pooler_get_the_one_line_messages(
+    pgbouncer: PgBouncer, kit_template_databases: TemplateDatabases
+) -> None:
+    direct = kit_template_databases.create(None)
+    pooled = through(pgbouncer, direct)
+    await poison_server_connections(pooled)
+
+    migrate = kit_command("migrate", {"DATABASE_URL": pooled})
+    assert migrate.returncode == 1
+    lines = migrate.stderr.strip().splitlines()
+    assert len(lines) == 1, migrate.stderr
+    assert "connection pooler" in lines[0]
+    assert "KIT_DB_MIGRATE_URL" in lines[0]
+
+    for runtime in RUNTIMES:  # each server reports the failed startup without a traceback
+        await poison_server_connections(pooled)
+        serve = kit_command(
+            "serve",
+            {"DATABASE_URL": pooled, "KIT_DB_MIGRATE_URL": direct},
+            "--port",
+            "0",
+            runtime=runtime,
+        )
+        assert serve.returncode != 0, runtime
+        assert "Traceback" not in serve.stderr, (runtime, serve.stderr)
+        refused = [line for line in serve.stderr.splitlines() if "KIT_DB_PGBOUNCER=1" in line]
+        assert len(refused) == 1, (runtime, serve.stderr)
+        assert "transaction-mode pooler" in refused[0]

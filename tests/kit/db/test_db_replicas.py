@@ -200,10 +200,11 @@ async def test_lag_takes_a_replica_out_of_rotation_and_back(
             await primary.close()
 
 
-async def test_replica_down_at_startup_does_not_stop_the_app(
-    servers: Servers, settings: Settings
+async def test_replica_down_at_startup_does_not_stop_the_app_and_is_logged(
+    servers: Servers, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    dead = with_database(f"postgresql://postgres@127.0.0.1:{free_port()}/x", "catalog")
+    port = free_port()
+    dead = with_database(f"postgresql://postgres:dead,pw x@127.0.0.1:{port}/x", "catalog")
     probe.database.url = servers.primary_url  # type: ignore[union-attr]
     probe.settings = replica_settings(settings, servers).with_(
         database_replica_urls=(dead, servers.replica_url)
@@ -211,6 +212,15 @@ async def test_replica_down_at_startup_does_not_stop_the_app(
     async with running(probe) as client:
         answers = [(await client.get("/where")).json()["replica"] for _ in range(4)]
         assert answers == [True] * 4  # the dead one is out of rotation from the start
+    down = [r for r in caplog.records if "not in rotation from the start" in r.getMessage()]
+    assert len(down) == 1, [r.getMessage() for r in caplog.records]
+    (record,) = down
+    assert record.levelname == "WARNING"
+    message = record.getMessage()
+    assert message.startswith(f"replica 127.0.0.1:{port}/catalog not in rotation from the start: ")
+    assert "\n" not in message
+    assert "dead,pw" not in message
+    assert "pw x" not in message
 
 
 class SyncClient:

@@ -24,7 +24,7 @@ from tests.kit.obs.conftest import REPO
 KEY = "admin-key-" + secrets.token_hex(8)
 HASHED = "sha256:" + hashlib.sha256(KEY.encode()).hexdigest()
 ROLE = "kit_admin_probe"
-OTHER_KEY = "another-admin-key-0123"  # plain keys: at least 16 characters
+OTHER_KEY = "another-service-key-0123"  # plain keys: at least 16 characters
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def admin(serve: Any, runtime: str, password_url: tuple[str, str], **env: str) -
     return serve(
         runtime,
         KIT_ADMIN="1",
-        KIT_API_KEYS=f"{OTHER_KEY},{HASHED}",
+        KIT_API_KEYS=f"{OTHER_KEY},{HASHED} admin",  # only the second may use /admin
         OBS_DB="1",
         DATABASE_URL=password_url[0],
         KIT_MIGRATE="0",
@@ -159,8 +159,12 @@ def test_admin_needs_a_key(serve: Any, password_url: tuple[str, str]) -> None:
         headers={"content-type": "application/json"},
     )
     assert garbage.status_code == 401
+    # a valid key without the admin scope: known, not allowed
     plain = httpx.get(server.url + "/admin/info", headers={"X-API-Key": OTHER_KEY})
-    assert plain.status_code == 200
+    assert plain.status_code == 403
+    assert plain.json() == {"detail": "missing scope: admin"}
+    allowed = httpx.get(server.url + "/admin/info", headers={"X-API-Key": KEY})
+    assert allowed.status_code == 200
 
 
 def test_admin_with_bearer_tokens(serve: Any, password_url: tuple[str, str]) -> None:
@@ -201,10 +205,28 @@ def test_admin_without_authentication_refuses_to_start() -> None:
         timeout=60,
     )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "kit serve: KIT_ADMIN=1 needs authentication: set KIT_API_KEYS, or KIT_AUTH_JWT_SECRET,"
-        " KIT_AUTH_JWT_PUBLIC_KEY or KIT_AUTH_JWKS_URL for bearer tokens with scope admin"
-    ]
+    assert done.stderr.strip().splitlines() == [ADMIN_NEEDS_AUTH]
+
+
+ADMIN_NEEDS_AUTH = (
+    "kit serve: KIT_ADMIN=1 needs authentication: give a key in KIT_API_KEYS the scope admin "
+    '("KEY admin"), or set KIT_AUTH_JWT_SECRET, KIT_AUTH_JWT_PUBLIC_KEY or KIT_AUTH_JWKS_URL '
+    "for bearer tokens with scope admin"
+)
+
+
+def test_admin_with_keys_but_none_with_the_admin_scope_refuses_to_start() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIT_API_KEYS", "KIT_AUTH"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "serve", "tests.kit.obs.app:app"],
+        cwd=REPO,
+        env={**env, "KIT_ADMIN": "1", "KIT_API_KEYS": f"{OTHER_KEY},{HASHED} catalog:write"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [ADMIN_NEEDS_AUTH]
 
 
 def test_admin_is_off_by_default(serve: Any) -> None:

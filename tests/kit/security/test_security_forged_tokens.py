@@ -111,10 +111,13 @@ def test_forged_token_is_refused_and_nothing_is_written(
     client, writes = rs_client
     response = client.post("/notes", json={"text": name}, headers=bearer(FORGED[name]()))
     assert response.status_code == 401, response.text
-    assert response.headers["www-authenticate"].startswith('Bearer, error="invalid_token"') or (
-        response.headers["www-authenticate"] == "Bearer"
-    )
+    detail = response.json()["detail"]
     assert set(response.json()) == {"detail"}
+    # RFC 6750 3: the scheme, one space, the parameters (no comma after "Bearer")
+    assert response.headers["www-authenticate"] in (
+        f'Bearer error="invalid_token", error_description="{detail}"',
+        "Bearer",
+    )
     assert name not in writes
 
 
@@ -144,7 +147,8 @@ def test_valid_token_without_the_scope_is_403(rs_client: tuple[TestClient, list[
     response = client.post("/notes", json={"text": "scope"}, headers=bearer(token))
     assert response.status_code == 403
     assert response.headers["www-authenticate"] == (
-        'Bearer, error="insufficient_scope", scope="notes:write"'
+        'Bearer error="insufficient_scope", error_description="missing scope: notes:write", '
+        'scope="notes:write"'
     )
     assert "scope" not in writes
 

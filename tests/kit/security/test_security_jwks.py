@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import select
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -177,3 +179,144 @@ def test_jwks_keys_that_declare_another_alg_are_not_used_for_it(jwks_server: JWK
         asyncio.run(scenario())
     finally:
         jwks.close()
+
+
+class TricklingJWKS:
+    """Answers ``GET`` with a status line, then one byte of a header every ``interval``
+    seconds (at most ``limit`` bytes), each read well within any per-read timeout: only an
+    overall deadline ends it. ``connections`` counts the requests and
+    ``closed_after`` holds, for each, how long until the client hung up."""
+
+    def __init__(self, interval: float = 3.0, limit: int = 40) -> None:
+        self.interval, self.limit = interval, limit
+        self.connections = 0
+        self.closed_after: list[float] = []
+        self.stop = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/jwks"
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        started = time.monotonic()
+        with conn:
+            conn.settimeout(self.interval)
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-slow: ")
+                for _ in range(self.limit):
+                    if self.stop.wait(self.interval):
+                        return
+                    conn.sendall(b"z")
+                    readable, _, _ = select.select([conn], [], [], 0)
+                    if readable and conn.recv(1, socket.MSG_PEEK) == b"":
+                        break  # the client hung up
+            except OSError:
+                pass
+            finally:
+                self.closed_after.append(time.monotonic() - started)
+
+    def __enter__(self) -> TricklingJWKS:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_a_trickling_endpoint_never_holds_a_request(jwks_server: JWKSServer) -> None:
+    """Keys read once; then the endpoint trickles one byte a second, each within any per-read
+    timeout. Unknown kids get their 401 after at most ``refresh_wait``, known kids keep
+    verifying with the last good keys, one refresh is in flight for all of them, and it is cut
+    at its overall deadline."""
+    with TricklingJWKS(interval=1.0, limit=60) as trickling:
+        jwks = JWKS(jwks_server.url, fetch_timeout=2.0, refresh_wait=0.5, min_interval=30)
+        verifier = JWTVerifier(jwks=jwks)
+
+        async def scenario() -> list[BaseException | Claims]:
+            await jwks.start(5)
+            jwks.url = trickling.url  # the issuer's endpoint goes slow
+            forged = [token("other", f"unknown-{n}") for n in range(20)]
+            results = await asyncio.wait_for(
+                asyncio.gather(*(verifier.verify(t) for t in forged), return_exceptions=True),
+                20,  # before: each waited for the whole trickle (60 bytes, 1 s apart)
+            )
+            known = await asyncio.wait_for(verifier.verify(token("main", "k1")), 20)
+            results.append(known)
+            for _ in range(200):  # wait for the refresh to end (its deadline is 2 s)
+                if jwks._inflight is not None and jwks._inflight.done():
+                    break
+                await asyncio.sleep(0.05)
+            return results
+
+        try:
+            results = asyncio.run(scenario())
+        finally:
+            jwks.close()
+        *refused, known = results
+        assert {str(result) for result in refused} == {"token key id is unknown"}
+        assert isinstance(known, Claims)
+        assert known.subject == "ann"
+        assert trickling.connections == 1  # one refresh for the whole burst
+        assert jwks.last_error is not None
+        assert "TimeoutError" in jwks.last_error
+        assert jwks_server.requests == 1
+        for _ in range(100):  # the server notices the hang-up at its next byte
+            if trickling.closed_after:
+                break
+            time.sleep(0.1)
+        assert trickling.closed_after
+        assert trickling.closed_after[0] < 30
+
+
+def test_an_unknown_kid_is_refused_at_once_while_refreshes_are_rate_limited(
+    jwks_server: JWKSServer,
+) -> None:
+    jwks = JWKS(jwks_server.url, min_interval=30, refresh_wait=30)
+    verifier = JWTVerifier(jwks=jwks)
+
+    async def scenario() -> None:
+        await jwks.start(5)
+        with pytest.raises(InvalidToken):
+            await verifier.verify(token("other", "k2"))  # the one refresh allowed
+        jwks_server.keys = []  # from now on any wait would be visible as a refresh
+        for n in range(50):
+            with pytest.raises(InvalidToken, match="unknown"):
+                await asyncio.wait_for(verifier.verify(token("other", f"k{n + 3}")), 5)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        jwks.close()
+    assert jwks_server.requests == 2
+
+
+def test_a_failed_refresh_keeps_the_last_good_keys(jwks_server: JWKSServer) -> None:
+    jwks = JWKS(jwks_server.url, min_interval=0, max_age=0)
+    verifier = JWTVerifier(jwks=jwks)
+
+    async def scenario() -> None:
+        await jwks.start(5)
+        jwks_server.keys = [{"kty": "nonsense"}]  # the next read has no usable key
+        with pytest.raises(InvalidToken):
+            await verifier.verify(token("other", "k2"))
+        assert jwks.last_error is not None
+        assert "no usable signing key" in jwks.last_error
+        assert (await verifier.verify(token("main", "k1"))).subject == "ann"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        jwks.close()
+    assert jwks_server.requests >= 2

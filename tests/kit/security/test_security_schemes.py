@@ -4,6 +4,7 @@ authentication before the body, API keys, Basic, and the startup and settings er
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Annotated, Any
 
 import msgspec
@@ -332,7 +333,7 @@ def test_algorithms_setting_is_normalised() -> None:
 
 def test_security_marker_refuses_what_cannot_work() -> None:
     with pytest.raises(TypeError, match="carries no scopes"):
-        Security(header_key, scopes=["x"])
+        Security(basic, scopes=["x"])
     with pytest.raises(TypeError, match="list of strings"):
         Security(jwt_auth, scopes="items:write")
     with pytest.raises(TypeError, match="needs a security scheme"):
@@ -368,3 +369,98 @@ def test_security_deep_in_a_dependency_still_runs_before_the_body() -> None:
         assert client.post("/profile", json={"name": 1}, headers=token).status_code == 422
         ok = client.post("/profile", json={"name": "a", "size": 1}, headers=token)
         assert ok.json() == "ann:a"
+
+
+def test_basic_with_bytes_that_are_not_base64_text_is_a_401(client: TestClient) -> None:
+    for value in [
+        b"Basic \xc3\xa9\xc3\xa9",  # non-ASCII: b64decode raises ValueError, not binascii.Error
+        b"Basic \xff\xfe",
+        b"Basic " + base64.b64encode(b"\xff\xfe:pw"),  # base64 of bytes that are not UTF-8
+        b"Basic YW5u=====",
+    ]:
+        response = client.get("/basic", headers=[(b"authorization", value)])
+        assert response.status_code == 401, (value, response.text)
+        assert response.json() == {"detail": "Invalid basic credentials"}
+
+
+realm_auth = JWTBearer(realm="notes")
+
+
+def test_bearer_challenges_have_the_rfc_6750_form() -> None:
+    app = App(settings=SETTINGS)
+
+    @app.get("/plain")
+    async def plain(claims: Annotated[Claims, Security(jwt_auth, scopes=["items:write"])]) -> str:
+        return "ok"
+
+    @app.get("/realm")
+    async def realm(claims: Annotated[Claims, Security(realm_auth, scopes=["items:write"])]) -> str:
+        return "ok"
+
+    reader = bearer(mint_token(secret=SECRET, scopes=["items:read"]))
+    with TestClient(app) as test:
+        for path, prefix in [("/plain", "Bearer "), ("/realm", 'Bearer realm="notes", ')]:
+            assert test.get(path).headers["www-authenticate"] == prefix.strip(", ")
+            bad = test.get(path, headers={"authorization": "Bearer not-a-jwt"})
+            assert bad.headers["www-authenticate"] == (
+                prefix + 'error="invalid_token", error_description="token is malformed"'
+            )
+            forbidden = test.get(path, headers=reader)
+            assert forbidden.status_code == 403
+            assert forbidden.headers["www-authenticate"] == (
+                prefix + 'error="insufficient_scope", '
+                'error_description="missing scope: items:write", scope="items:write"'
+            )
+
+
+scoped_key = APIKeyHeader()
+
+
+def scoped_keys_app(keys: str) -> App:
+    app = App(settings=Settings.from_env({"KIT_API_KEYS": keys}, **BASE))
+
+    @app.post("/catalog", status_code=201)
+    async def write(key: Annotated[str, Security(scoped_key, scopes=["catalog:write"])]) -> str:
+        return "written"
+
+    @app.get("/catalog")
+    async def read(key: Annotated[str, Security(scoped_key)]) -> str:
+        return key
+
+    return app
+
+
+def test_api_keys_carry_their_own_scopes() -> None:
+    writer = "w" * 24
+    entries = f"{KEY}, {hash_key(writer)} catalog:write admin, {OTHER_KEY} catalog:read"
+    settings = Settings.from_env({"KIT_API_KEYS": entries})
+    assert settings.api_keys == (
+        KEY,
+        f"{hash_key(writer)} catalog:write admin",
+        f"{OTHER_KEY} catalog:read",
+    )
+    keys = APIKeys(settings.api_keys)
+    assert keys.scopes_of(KEY) == frozenset()
+    assert keys.scopes_of(writer) == {"catalog:write", "admin"}
+    assert keys.scopes_of(OTHER_KEY) == {"catalog:read"}
+    assert keys.scopes_of("catalog:write") is None
+    with TestClient(scoped_keys_app(entries)) as test:
+        for key in (KEY, OTHER_KEY):  # a plain key, and one with another scope: known, refused
+            denied = test.post("/catalog", headers={"x-api-key": key})
+            assert (denied.status_code, denied.json()) == (
+                403,
+                {"detail": "missing scope: catalog:write"},
+            )
+            assert test.get("/catalog", headers={"x-api-key": key}).json() == key
+        assert test.post("/catalog", headers={"x-api-key": writer}).status_code == 201
+        unknown = test.post("/catalog", headers={"x-api-key": "u" * 24})
+        assert unknown.status_code == 401
+
+
+def test_a_scoped_entry_is_checked_like_a_plain_one() -> None:
+    for raw, message in [
+        ("short admin", "at least 16 characters"),
+        ("sha256:abc admin", "64 hex digits"),
+    ]:
+        with pytest.raises(SettingsError, match=message):
+            Settings.from_env({"KIT_API_KEYS": raw})

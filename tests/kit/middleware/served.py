@@ -1,0 +1,35 @@
+"""The app the middleware tests serve on real server processes: a kit route with a JSON body,
+a plain Starlette route that reads its raw body, and a GET."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from kit import App
+
+
+class Note(msgspec.Struct):
+    text: str
+
+
+app = App(title="served")
+
+
+@app.get("/thing")
+async def thing() -> dict[str, int]:
+    return {"n": 1}
+
+
+@app.post("/notes")
+async def create_note(note: Note) -> dict[str, int]:
+    return {"length": len(note.text)}
+
+
+async def raw_upload(request: Request) -> JSONResponse:
+    return JSONResponse({"bytes": len(await request.body())})
+
+
+app.router.routes.append(Route("/raw", raw_upload, methods=["POST"]))
