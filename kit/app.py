@@ -24,7 +24,7 @@ from kit.middleware.observe import TRACKING
 from kit.openapi import docs_part
 from kit.operations import operations_part
 from kit.parts import LifespanFactory, Part
-from kit.routing import APIRoute, Handler, RouteKeywords, Router
+from kit.routing import APIRoute, DependencyOverrides, Handler, RouteKeywords, Router
 from kit.security.startup import security_part
 from kit.settings import Settings
 
@@ -171,21 +171,22 @@ class App(Starlette):
             errors = Middleware(
                 ServerErrors, handler=error_handler or server_error_handler, tracking=TRACKING
             )
+        # the 500 layer sits where Starlette's does: outside the user's middleware, always
         middleware = [entry for part in self.parts for entry in part.middleware]
-        if self.user_middleware or self.debug:
-            middleware += [errors, *self.user_middleware]
-        else:
-            # Kit routes answer their own errors, so only the other routes need the 500 layer.
-            cls, args, kwargs = errors
-            handled = cls(handled, *args, **kwargs)
+        middleware += [errors, *self.user_middleware]
         app: ASGIApp = Dispatch(handled, self.router, table)
         for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
         return app
 
+    @property
+    def dependency_overrides(self) -> DependencyOverrides:
+        """provider → replacement, as in FastAPI; a change recompiles the routes' plans."""
+        return self.router.dependency_overrides
+
     def _add(self, route: BaseRoute) -> None:
-        if isinstance(route, APIRoute) and route.max_body_size is None:
-            route.bind(self.body_limit)
+        if isinstance(route, APIRoute):
+            route.bind(self.body_limit, self.router.dependency_overrides)
         self.router.routes.append(route)
 
     def add_api_route(

@@ -21,7 +21,7 @@ from kit.params import (
     ParamInfo,
     Special,
     classify,
-    extractor_for,
+    source_extractors,
     special_kind,
     unwrap_annotated,
 )
@@ -54,9 +54,18 @@ class Depends:
         self.use_cache = use_cache
         self.scope = scope
 
+    def override_keys(self) -> tuple[Any, ...]:
+        """What ``app.dependency_overrides`` may be keyed by to replace this dependency."""
+        return (self.dependency,)
+
     def __repr__(self) -> str:
         name = getattr(self.dependency, "__name__", repr(self.dependency))
         return f"Depends({name}, scope={self.scope!r})"
+
+
+# ``app.dependency_overrides``: original provider (or what ``override_keys`` names) → the
+# provider used instead. Read when plans are compiled, never per request.
+Overrides = typing.Mapping[Any, Callable[..., Any]]
 
 
 # Opens a request-only resource: its value and what ``Close`` needs to release it.
@@ -65,9 +74,6 @@ Open = Callable[[Request], Awaitable[tuple[Any, Any]]]
 Close = Callable[[Any, BaseException | None], Awaitable[None]]
 # An open step of cleanup: a generator to resume, or a resource's close with its state.
 Exit = typing.Union[AsyncGenerator[Any, None], tuple[Close, Any]]  # noqa: UP007
-
-# The providers ``resource`` made, with their two halves: kit calls those directly.
-RESOURCES: dict[Callable[..., Any], tuple[Open, Close]] = {}
 
 
 def resource(
@@ -94,8 +100,15 @@ def resource(
     provide.__name__ = provide.__qualname__ = name or str(getattr(open_, "__name__", "resource"))
     provide.__module__ = open_.__module__
     provide.__doc__ = open_.__doc__
-    RESOURCES[provide] = (open_, close)
+    # what it is, on the provider itself: kit calls the two halves directly
+    provide.__kit_resource__ = (open_, close)  # type: ignore[attr-defined]
     return provide
+
+
+def resource_halves(call: Callable[..., Any]) -> tuple[Open, Close] | None:
+    """The open and close halves of a provider made by ``resource``, else None."""
+    halves = getattr(call, "__kit_resource__", None)
+    return halves if isinstance(halves, tuple) else None
 
 
 class CleanupGroup:
@@ -154,7 +167,8 @@ class Plan:
 
     call: Callable[..., Any]
     params: list[ParamInfo] = field(default_factory=list)
-    extractors: list[tuple[str, Extractor]] = field(default_factory=list)
+    # one per source its parameters come from (path, query, header, cookie)
+    extractors: list[Extractor] = field(default_factory=list)
     dependencies: list[tuple[str | None, Dependency]] = field(default_factory=list)
     specials: list[tuple[str, Special]] = field(default_factory=list)
     # Resolved before the request body is read (e.g. authentication): a failure answers
@@ -214,7 +228,7 @@ class Dependency:
             kind is Special.REQUEST for _, kind in plan.specials
         ):
             self.request_only = [name for name, _ in plan.specials]
-        self.resource = RESOURCES.get(plan.call) if self.request_only is not None else None
+        self.resource = resource_halves(plan.call) if self.request_only is not None else None
 
 
 def _kind(call: Callable[..., Any]) -> Literal["async", "sync", "asyncgen", "gen"]:
@@ -248,8 +262,10 @@ def compile_plan(
     path_names: set[str],
     extra_dependencies: typing.Sequence[Depends] = (),
     guards: typing.Sequence[Depends] = (),
+    overrides: Overrides | None = None,
 ) -> Plan:
-    """Inspect ``call`` once and decide how each of its parameters is provided."""
+    """Inspect ``call`` once and decide how each of its parameters is provided; a dependency
+    named in ``overrides`` is provided by its replacement (sub-dependencies included)."""
     try:
         hints = typing.get_type_hints(call, include_extras=True)
     except (NameError, TypeError) as exc:
@@ -261,19 +277,20 @@ def compile_plan(
     elif plan.kind == "gen":
         plan.agen = _threaded_generator(call)
     for guard in guards:
-        dep = _dependency(guard, path_names)
+        dep = _dependency(guard, path_names, None, overrides)
         if any(p.body is not None for p in dep.plan.walk()):
             raise TypeError(f"{guard!r}: a dependency run before the body cannot take the body")
         plan.guards.append(dep)
     for extra in extra_dependencies:
-        plan.dependencies.append((None, _dependency(extra, path_names)))
+        plan.dependencies.append((None, _dependency(extra, path_names, None, overrides)))
     for name, parameter in signature.parameters.items():
         if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
         annotation = hints.get(name, Any)
         marker, default = _markers(annotation, parameter.default)
         if isinstance(marker, Depends):
-            plan.dependencies.append((name, _dependency(marker, path_names, annotation)))
+            dep = _dependency(marker, path_names, annotation, overrides)
+            plan.dependencies.append((name, dep))
             continue
         special = special_kind(annotation)
         if special is not None and marker is None:
@@ -288,18 +305,34 @@ def compile_plan(
             plan.body = info
         else:
             plan.params.append(info)
-            plan.extractors.append((name, extractor_for(info)))
+    plan.extractors = source_extractors(plan.params)
     return plan
 
 
-def _dependency(marker: Depends, path_names: set[str], annotation: Any = None) -> Dependency:
+def _dependency(
+    marker: Depends, path_names: set[str], annotation: Any, overrides: Overrides | None
+) -> Dependency:
     provider = marker.dependency
     if provider is None:
         # ``x: Annotated[Thing, Depends()]`` means ``Depends(Thing)``, as in FastAPI.
         provider, _ = unwrap_annotated(annotation)
+    if overrides:
+        for key in (provider, *marker.override_keys()):
+            replacement = overrides.get(key) if _hashable(key) else None
+            if replacement is not None:
+                provider = replacement
+                break
     if not callable(provider):
         raise TypeError(f"Depends needs a callable, got {provider!r}")
-    return Dependency(marker, compile_plan(provider, path_names))
+    return Dependency(marker, compile_plan(provider, path_names, overrides=overrides))
+
+
+def _hashable(key: Any) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
 
 
 _DONE = object()
@@ -366,7 +399,10 @@ async def close_generators(exits: list[Exit], exc: BaseException | None) -> Base
 
 
 def extract_params(plan: Plan, request: Request, errors: list[ErrorItem]) -> dict[str, Any]:
-    return {name: extract(request, errors) for name, extract in plan.extractors}
+    kwargs: dict[str, Any] = {}
+    for extract in plan.extractors:
+        extract(request, kwargs, errors)
+    return kwargs
 
 
 def fill_specials(plan: Plan, kwargs: dict[str, Any], ctx: Context) -> None:
@@ -403,37 +439,6 @@ async def solve(plan: Plan, ctx: Context, body: Any) -> Any:
     if failed or ctx.errors:
         return _FAILED
     return kwargs
-
-
-# How a direct dependency is called: awaited, stepped as a generator, or a resource's open.
-CALL, GENERATOR, RESOURCE = 0, 1, 2
-# (parameter name or None, provider or open, its request parameters, how, function scope,
-# the resource's close or None)
-DirectDependency = tuple[str | None, Callable[..., Any], list[str], int, bool, Close | None]
-
-
-def direct_dependencies(plan: Plan) -> list[DirectDependency] | None:
-    """The handler's dependencies as direct calls, when every one takes only the request and
-    none repeats (so nothing is cached) and nothing runs before the body; else None."""
-    if plan.guards or not plan.dependencies:
-        return None
-    direct: list[DirectDependency] = []
-    keys = set()
-    for name, dep in plan.dependencies:
-        if dep.request_only is None or dep.plan.kind not in ("async", "asyncgen"):
-            return None
-        if dep.cache_key in keys:
-            return None
-        keys.add(dep.cache_key)
-        if dep.resource is not None:
-            open_, close = dep.resource
-            direct.append((name, open_, dep.request_only, RESOURCE, dep.function_scope, close))
-            continue
-        how = GENERATOR if dep.plan.kind == "asyncgen" else CALL
-        call = dep.plan.agen if how == GENERATOR else dep.plan.call
-        assert call is not None
-        direct.append((name, call, dep.request_only, how, dep.function_scope, None))
-    return direct
 
 
 def lift_guards(plan: Plan) -> None:

@@ -1,25 +1,26 @@
-"""The two ends of an App's request path, around the user's middleware.
+"""The routing table, and the two ends of an App's request path around the user's middleware.
 
-``ServerErrors`` (outside the user's middleware) answers an exception nothing else answered
-with the app's 500 handler, as Starlette's ServerErrorMiddleware does, but without wrapping
-``send`` when an outer kit layer already knows whether the response started. ``Dispatch``
-(inside it) sends a request for a kit route with a fixed path straight to that route's
-handler; everything else takes Starlette's way (``HandledErrors``, then the router's scan).
+``ServerErrors`` (outside the user's middleware, always) answers an exception nothing else
+answered with the app's 500 handler, as Starlette's ServerErrorMiddleware does, without
+wrapping ``send`` when an outer kit layer already knows whether the response started.
+``Dispatch`` (inside it) finds a kit route in the ``RouteTable`` (a fixed path by one lookup;
+a path with parameters among the routes under its first segment) and runs its executor;
+everything else takes Starlette's way (``HandledErrors``, then the router's scan).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match, Mount, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.errors import Handlers, call_handler
 
 if TYPE_CHECKING:
-    from kit.routing import Router
+    from kit.routing import APIRoute, Router
 
 
 class _Started:
@@ -65,8 +66,87 @@ class ServerErrors:
             raise
 
 
+def _could_match(route: BaseRoute, scope: Scope) -> bool:
+    try:
+        match, _ = route.matches(scope)
+    except Exception:  # a route kind that needs more of the scope: assume it could match
+        return True
+    return match is Match.FULL
+
+
+class RouteTable:
+    """Where a request to a typed route goes, found without Starlette's scan whenever that
+    gives the same answer: ``static`` (path → method → route, for routes without path
+    parameters) and ``by_segment`` (first path segment → the typed routes under it)."""
+
+    __slots__ = ("built_for", "by_segment", "static")
+
+    def __init__(self, routes: Sequence[BaseRoute], kind: type[APIRoute]) -> None:
+        # ``kind``: kit.routing's APIRoute (which imports this module)
+        self.built_for = len(routes)
+        self.static = _static_routes(routes, kind)
+        self.by_segment = _routes_by_first_segment(routes, kind)
+
+    def static_route(self, path: str, method: str) -> APIRoute | None:
+        """The typed route with no path parameters that answers ``method path``, if one does."""
+        methods = self.static.get(path)
+        return None if methods is None else methods.get(method)
+
+    def routes_for(self, path: str) -> list[APIRoute] | None:
+        """The typed routes, in order, that can match ``path``: those whose first path
+        segment is ``path``'s. None when a route of another kind could match too (a Mount, a
+        plain Route, a parameter as first segment): then only Starlette's scan is exact."""
+        if self.by_segment is None:
+            return None
+        return self.by_segment.get(path.split("/", 2)[1] if path.count("/") else path)
+
+
+def _static_routes(routes: Sequence[BaseRoute], kind: type[APIRoute]) -> dict[str, dict[str, Any]]:
+    """Map path → method → the route that would win for it, for routes without parameters.
+
+    A route is only mapped when no route before it could match the same request, so the
+    shortcut never changes which route answers; everything else takes Starlette's scan.
+    """
+    static: dict[str, dict[str, Any]] = {}
+    for index, route in enumerate(routes):
+        if not isinstance(route, kind) or route.param_convertors:
+            continue
+        for method in route.methods or ():
+            probe: Scope = {"type": "http", "path": route.path, "root_path": "", "method": method}
+            probe["headers"] = []
+            methods = static.setdefault(route.path, {})
+            if method not in methods and not any(
+                _could_match(earlier, probe) for earlier in routes[:index]
+            ):
+                methods[method] = route
+    return static
+
+
+def _routes_by_first_segment(
+    routes: Sequence[BaseRoute], kind: type[APIRoute]
+) -> dict[str, list[Any]] | None:
+    """First path segment → the typed routes under it, in order; a segment any other kind of
+    route could also match maps to None (the scan decides), and a route that could match
+    under any segment makes the whole map None."""
+    by_segment: dict[str, list[Any] | None] = {}
+    for route in routes:
+        path = getattr(route, "path", None)
+        if not isinstance(path, str) or not path.startswith("/"):
+            return None
+        segment = path.split("/", 2)[1]
+        if "{" in segment or (isinstance(route, Mount) and not segment):
+            return None
+        if isinstance(route, kind):
+            listed = by_segment.setdefault(segment, [])
+            if listed is not None:
+                listed.append(route)
+        elif not isinstance(route, WebSocketRoute):
+            by_segment[segment] = None  # a plain Route or a Mount shares this segment
+    return {segment: listed for segment, listed in by_segment.items() if listed is not None}
+
+
 class Dispatch:
-    """A kit route with a fixed path, found by one dictionary lookup and called directly."""
+    """The one routing table of an App: a kit route found here runs its executor directly."""
 
     def __init__(self, app: ASGIApp, router: Router, handlers: Handlers) -> None:
         self.app = app  # HandledErrors around the router: the way for everything else
@@ -76,25 +156,27 @@ class Dispatch:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
             router = self.router
-            route = router.static_route(scope["path"], scope["method"])
+            table = router.table
+            path = scope["path"]
+            methods = table.static.get(path)
+            route = None if methods is None else methods.get(scope["method"])
+            params: dict[str, Any] = {}
+            if route is None:  # path parameters: only the routes under the same first segment
+                for candidate in table.routes_for(path) or ():
+                    match = candidate.path_regex.match(path)
+                    # only a full match: a 405 is for the scan to decide, with its Allow
+                    if match is not None and scope["method"] in candidate.methods:  # type: ignore[operator]
+                        route, params = candidate, match.groupdict()
+                        for key, convertor in candidate.converted_params:
+                            params[key] = convertor.convert(params[key])
+                        break
             if route is not None:
                 scope["starlette.exception_handlers"] = self.handlers
                 if "router" not in scope:
                     scope["router"] = router
                 scope["endpoint"] = route.endpoint
-                scope["path_params"] = {}
+                scope["path_params"] = params
                 scope["kit.route"] = route.path
                 await route.handler(scope, receive, send)
                 return
-            candidates = router.routes_for(scope["path"])
-            if candidates:  # path parameters: only the routes under the same first segment
-                for route in candidates:
-                    match, child_scope = route.matches(scope)
-                    if match is Match.FULL:
-                        scope.update(child_scope)
-                        scope["starlette.exception_handlers"] = self.handlers
-                        if "router" not in scope:
-                            scope["router"] = router
-                        await route.handle(scope, receive, send)
-                        return
         await self.app(scope, receive, send)
