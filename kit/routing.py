@@ -14,6 +14,8 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
+import msgspec.inspect
 from starlette.convertors import StringConvertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -104,6 +106,8 @@ class APIRoute(Route):
         self.return_annotation = typing.get_type_hints(endpoint, include_extras=True).get("return")
         # what a result is converted to before encoding: the declared response model only
         self.response_model = None if options.response_model is UNSET else options.response_model
+        if self.response_model is not None:
+            _check_response_model(f"{' '.join(methods)} {path}", self.response_model)
         # what /openapi.json documents: the response model when declared (None: nothing)
         self.response_type = (
             self.return_annotation if options.response_model is UNSET else self.response_model
@@ -167,6 +171,18 @@ class APIRoute(Route):
         if self.methods and scope["method"] not in self.methods:
             raise StarletteHTTPException(405, headers={"Allow": self._allow})
         await self.handler(scope, receive, send)
+
+
+def _check_response_model(where: str, model: Any) -> None:
+    try:
+        info = msgspec.inspect.type_info(model)
+    except (TypeError, ValueError):
+        info = None
+    if info is None or isinstance(info, msgspec.inspect.CustomType):
+        raise TypeError(
+            f"{where}: response_model={model!r} is not a type kit can convert a result to: use "
+            f"a Struct, a dataclass, a TypedDict, a collection of them, or a scalar"
+        )
 
 
 class DependencyOverrides(dict[Any, Callable[..., Any]]):
