@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from kit._plan import GENERATOR, RESOURCE, RoutePlan
-from kit.di import FAILED, CleanupGroup, Context, solve, solve_guards
+from kit.di import FAILED, CleanupGroup, Context, read_parameters, solve, solve_guards
 from kit.errors import (
     ErrorItem,
     ValidationFailed,
@@ -51,6 +51,8 @@ class Executor:
                 raise ValidationFailed(ctx.errors)
             body = await plan.body.decode_body(scope, receive) if plan.body is not None else None
             if ctx is not None:
+                if not read_parameters(plan.solver, ctx):  # type: ignore[arg-type]
+                    raise ValidationFailed(ctx.errors)
                 kwargs = await solve(plan.solver, ctx, body)  # type: ignore[arg-type]
                 if kwargs is FAILED:
                     raise ValidationFailed(ctx.errors)

@@ -140,6 +140,7 @@ class RoutePlan:
         "request_names",
         "shape",
         "solver",
+        "source",
         "steps",
     )
 
@@ -147,6 +148,7 @@ class RoutePlan:
         self,
         *,
         shape: Shape,
+        source: Plan,
         call: Callable[..., Any],
         is_async: bool,
         renderer: Renderer,
@@ -158,6 +160,7 @@ class RoutePlan:
         solver: Plan | None = None,
     ) -> None:
         self.shape = shape
+        self.source = source  # the dependency plan this was compiled from
         self.call = call
         self.is_async = is_async
         self.renderer = renderer
@@ -183,12 +186,20 @@ def compile_route_plan(
     response_class: type[Response] | None,
     response_model: Any,
     body_limit: int,
-    general: bool | None = None,
+    shape: Shape | None = None,
 ) -> RoutePlan:
     """The plan of a route whose handler's dependency plan is ``plan``: the cheapest shape
-    that does everything the route needs (or the general one when ``general``)."""
-    general = GENERAL if general is None else general
-    renderer = Renderer(status_code, response_class, response_model, general)
+    that does everything the route needs, or ``shape`` (one of ``possible_shapes(plan)``);
+    ``GENERAL`` makes the default the general one."""
+    if shape is None and GENERAL:
+        shape = "solver"
+    possible = possible_shapes(plan)
+    if shape is None:
+        shape = possible[0]
+    elif shape not in possible:
+        raise ValueError(f"{plan.call!r} cannot run in the {shape!r} shape (only {possible})")
+    # the general shape renders text through the Response class, as Starlette would
+    renderer = Renderer(status_code, response_class, response_model, general=shape == "solver")
     body: BodyDecoder | None = None
     body_name: str | None = None
     info = plan.body_param
@@ -201,27 +212,37 @@ def compile_route_plan(
         )
         body_name = info.name
     common: dict[str, Any] = {
+        "shape": shape,
+        "source": plan,
         "call": plan.call,
         "is_async": plan.kind == "async",
         "renderer": renderer,
         "body": body,
         "body_name": body_name,
     }
-    if general:
-        return RoutePlan(shape="solver", solver=plan, **common)
-    steps = _steps(plan)
-    if steps is None:
-        return RoutePlan(shape="solver", solver=plan, **common)
-    takes_arguments = bool(plan.extractors or plan.specials or steps or body is not None)
-    if not takes_arguments and plan.kind == "async":
-        return RoutePlan(shape="bare", **common)
+    if shape == "solver":
+        return RoutePlan(solver=plan, **common)
+    if shape == "bare":
+        return RoutePlan(**common)
     return RoutePlan(
-        shape="steps" if steps else "arguments",
         extractors=plan.extractors,
         request_names=[name for name, _ in plan.specials],
-        steps=steps,
+        steps=_steps(plan) or (),
         **common,
     )
+
+
+def possible_shapes(plan: Plan) -> list[Shape]:
+    """The shapes a route with this dependency plan can run in, cheapest first; the last is
+    always the general one."""
+    steps = _steps(plan)
+    if steps is None:
+        return ["solver"]
+    if steps:
+        return ["steps", "solver"]
+    if plan.kind == "async" and not (plan.extractors or plan.specials or plan.body_param):
+        return ["bare", "arguments", "solver"]
+    return ["arguments", "solver"]
 
 
 def _steps(plan: Plan) -> list[Step] | None:

@@ -23,7 +23,7 @@ from starlette.routing import Router as StarletteRouter
 from starlette.types import Lifespan, Receive, Scope, Send
 
 from kit._executor import Executor, answer_error
-from kit._plan import RoutePlan, compile_route_plan
+from kit._plan import RoutePlan, Shape, compile_route_plan, possible_shapes
 from kit.di import Depends, Overrides, Plan, compile_plan, lift_guards
 from kit.dispatch import RouteTable
 from kit.params import UnbindableParameter, type_name
@@ -149,7 +149,7 @@ class APIRoute(Route):
         lift_guards(plan)  # authentication declared anywhere runs before the body
         return plan
 
-    def _route_plan(self, plan: Plan) -> RoutePlan:
+    def _route_plan(self, plan: Plan, shape: Shape | None = None) -> RoutePlan:
         limit = self.max_body_size if self.max_body_size is not None else self._body_limit
         return compile_route_plan(
             plan,
@@ -157,7 +157,16 @@ class APIRoute(Route):
             response_class=self.response_class,
             response_model=self.response_model,
             body_limit=limit,
+            shape=shape,
         )
+
+    def shapes(self) -> list[Shape]:
+        """The shapes this route's plan can take, cheapest first (the last is the general)."""
+        return possible_shapes(self.handler.plan.source)
+
+    def use_shape(self, shape: Shape | None) -> None:
+        """Run in ``shape`` from now on (None: the default); differential tests compare them."""
+        self.handler.plan = self._route_plan(self.handler.plan.source, shape)
 
     def bind(self, default_max_body_size: int, overrides: Overrides | None = None) -> None:
         """Called when the route joins an app (the app's body limit applies unless ours is
