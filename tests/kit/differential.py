@@ -5,7 +5,7 @@ which dependencies were opened and closed. Used by test_differential*.py."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from starlette.testclient import TestClient

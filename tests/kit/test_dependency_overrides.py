@@ -4,7 +4,7 @@ resources, generators), set and cleared after the app is built, in both plan sha
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
@@ -47,9 +47,9 @@ async def session() -> AsyncIterator[str]:
 
 
 @pytest.fixture(params=[False, True], ids=["shapes", "general"])
-def general(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+def general(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     monkeypatch.setattr(plan_module, "GENERAL", request.param)
-    yield request.param
+    return request.param
 
 
 def build() -> App:
@@ -194,7 +194,8 @@ def test_routes_added_after_an_override_use_it() -> None:
 def test_an_empty_overrides_dict_leaves_the_plans_alone() -> None:
     app = build()
     shapes = {r.path: r.handler.plan.shape for r in app.routes if hasattr(r, "handler")}
-    assert shapes["/db"] == "steps" and shapes["/user"] == "steps"
+    assert shapes["/db"] == "steps"
+    assert shapes["/user"] == "steps"
     app.dependency_overrides[connection] = lambda: "x"
     db = next(r for r in app.routes if getattr(r, "path", "") == "/db")
     assert db.handler.plan.shape == "solver"  # a sync replacement runs in the threadpool

@@ -115,4 +115,5 @@ def test_a_broken_shape_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(plan_module, "_steps", reversed_steps)
     found = differences(app, client, requests, events)
-    assert len(found) == 1 and "open:second" in found[0]
+    assert len(found) == 1
+    assert "open:second" in found[0]
