@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from kit._plan import GENERATOR, RESOURCE, RoutePlan
 from kit.di import FAILED, CleanupGroup, Context, read_parameters, solve, solve_guards
+from kit.dispatch import STARTED
 from kit.errors import (
     ErrorItem,
     ValidationFailed,
@@ -69,16 +70,18 @@ class Executor:
                 for special in plan.request_names:
                     kwargs[special] = request
                 for name, call, request_names, how, function_scope, close in plan.steps:
-                    exits = cleanup.function_exits if function_scope else cleanup.exits
+                    # (CleanupGroup.add, without the call it would cost per step)
                     if how == RESOURCE:
                         value, state = await call(request)
-                        exits.append((close, state))
+                        cleanup.append((close, state, function_scope))
                     elif how == GENERATOR:
                         gen = call(**dict.fromkeys(request_names, request))
                         value = await gen.__anext__()
-                        exits.append(gen)
+                        cleanup.append((None, gen, function_scope))
                     else:
                         value = await call(**dict.fromkeys(request_names, request))
+                    if function_scope:
+                        cleanup.function_scoped = True
                     if name is not None:
                         kwargs[name] = value
             else:
@@ -89,7 +92,7 @@ class Executor:
                 result = await plan.call(**kwargs)
             else:
                 result = await run_in_threadpool(plan.call, **kwargs)
-            if cleanup is not None and cleanup.function_exits:
+            if cleanup is not None and cleanup.function_scoped:
                 raised = await cleanup.close_function_scope()
                 if raised is not None:
                     raise raised
@@ -98,6 +101,7 @@ class Executor:
             await fail(scope, receive, send, cleanup, exc)
             return
         # The response is on its way: failures now can only be raised, not answered.
+        scope[STARTED] = True
         try:
             if out.__class__ is tuple:
                 await send({"type": "http.response.start", "status": out[0], "headers": out[1]})
@@ -112,7 +116,7 @@ class Executor:
                 if raised is not exc:
                     raise typing.cast(BaseException, raised) from exc
             raise
-        if cleanup is not None and cleanup.exits:
+        if cleanup:  # request-scoped entries wait for the response to be sent
             raised = await cleanup.close(None)
             if raised is not None:
                 raise raised

@@ -169,12 +169,15 @@ class App(Starlette):
             errors = Middleware(ServerErrorMiddleware, handler=error_handler, debug=True)
         else:
             errors = Middleware(
-                ServerErrors, handler=error_handler or server_error_handler, tracking=TRACKING
+                ServerErrors,
+                handler=error_handler or server_error_handler,
+                tracking=TRACKING,
+                wrap=bool(self.user_middleware),  # else only kit's layers: they mark the scope
             )
         # the 500 layer sits where Starlette's does: outside the user's middleware, always
         middleware = [entry for part in self.parts for entry in part.middleware]
         middleware += [errors, *self.user_middleware]
-        app: ASGIApp = Dispatch(handled, self.router, table)
+        app: ASGIApp = Dispatch(handled, self.router, table, TRACKING)
         for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
         return app

@@ -72,8 +72,9 @@ Overrides = typing.Mapping[Any, Callable[..., Any]]
 Open = Callable[[Request], Awaitable[tuple[Any, Any]]]
 # Releases it, given that state and the exception in flight (None on success); may raise.
 Close = Callable[[Any, BaseException | None], Awaitable[None]]
-# An open step of cleanup: a generator to resume, or a resource's close with its state.
-Exit = typing.Union[AsyncGenerator[Any, None], tuple[Close, Any]]  # noqa: UP007
+# An open step of cleanup: a resource's close with its state, or (None, a generator to
+# resume), and whether it closes with the function (``scope="function"``).
+Exit = tuple[Close | None, Any, bool]
 
 
 def resource(
@@ -111,32 +112,67 @@ def resource_halves(call: Callable[..., Any]) -> tuple[Open, Close] | None:
     return halves if isinstance(halves, tuple) else None
 
 
-class CleanupGroup:
-    """The generator dependencies one request opened, closed last opened first.
+class CleanupGroup(list[Exit]):
+    """What one request opened (generator dependencies, resources), closed last opened first:
+    ``close_function_scope()`` when the handler returns (``scope="function"``), ``close(exc)``
+    for everything still open, once, after the response is sent or when the request fails,
+    seeing the exception in flight (Litestar's DependencyCleanupGroup).
 
-    ``close_function_scope()`` runs when the handler returns (``scope="function"``);
-    ``close(exc)`` runs everything still open exactly once, after the response is sent or when
-    the request fails, seeing the exception in flight (Litestar's DependencyCleanupGroup).
+    A list of ``Exit`` entries, so that a request pays no call to make one; ``function_scoped``
+    says whether any entry closes with the function.
     """
 
-    __slots__ = ("exits", "function_exits")
+    function_scoped = False
 
-    def __init__(self) -> None:
-        self.exits: list[Exit] = []
-        self.function_exits: list[Exit] = []
+    def add(self, close: Close | None, state: Any, function_scope: bool) -> None:
+        self.append((close, state, function_scope))
+        if function_scope:
+            self.function_scoped = True
 
     async def close_function_scope(self) -> BaseException | None:
-        """Close the function-scoped generators; the exception to raise, or None."""
-        if not self.function_exits:
-            return None
-        return await close_generators(self.function_exits, None)
+        """Close the function-scoped entries; the exception to raise, or None."""
+        self.function_scoped = False
+        return await self.close(None, function_scope_only=True)
 
-    async def close(self, exc: BaseException | None) -> BaseException | None:
-        """Close everything still open, function scope first; the exception to raise, or None."""
-        if self.function_exits:
-            exc = await close_generators(self.function_exits, exc)
-        if self.exits:
-            exc = await close_generators(self.exits, exc)
+    async def close(
+        self, exc: BaseException | None, *, function_scope_only: bool = False
+    ) -> BaseException | None:
+        """Close the entries still open, function-scoped ones first (or only those, if asked),
+        each group last opened first; the exception the caller must raise, or None.
+
+        Each sees the exception in flight (a generator at its ``yield``). Swallowing it does
+        not turn a failed request into a success: the original exception still decides the
+        answer. An exception raised while closing replaces ``exc`` for the entries after it.
+        """
+        if self.function_scoped and not function_scope_only:  # function scope first
+            self.function_scoped = False
+            exc = await self.close(exc, function_scope_only=True)
+        kept: list[Exit] = []
+        while self:
+            close, state, function_scope = entry = self[-1]
+            del self[-1]
+            if function_scope_only and not function_scope:
+                kept.append(entry)
+                continue
+            if close is not None:
+                try:
+                    await close(state, exc)
+                except BaseException as raised:
+                    exc = raised
+                continue
+            try:
+                if exc is None:
+                    await state.__anext__()
+                else:
+                    await state.athrow(exc)
+            except StopAsyncIteration:
+                continue
+            except BaseException as raised:
+                exc = raised
+                continue
+            exc = RuntimeError(f"generator dependency {state!r} yielded more than once")
+        if kept:
+            self.extend(reversed(kept))
         return exc
 
 
@@ -154,10 +190,6 @@ class Context:
         self.cleanup = CleanupGroup()
         self.background: BackgroundTasks | None = None
         self.response: Response | None = None
-
-    def nothing_after_response(self) -> bool:
-        """No background task and no request-scoped cleanup waits for the response."""
-        return self.background is None and not self.cleanup.exits
 
 
 _FAILED = object()
@@ -368,38 +400,6 @@ def _threaded_generator(call: Callable[..., Any]) -> Callable[..., AsyncGenerato
     return steps
 
 
-async def close_generators(exits: list[Exit], exc: BaseException | None) -> BaseException | None:
-    """Run the code after ``yield`` of each open generator (or a resource's close), last opened
-    first.
-
-    A generator sees the exception in flight (``exc``) at its ``yield``. Swallowing it does not
-    turn a failed request into a success: the original exception still decides the answer. An
-    exception raised during cleanup replaces ``exc`` for the generators closed after it.
-    Returns the exception the caller must raise, or None.
-    """
-    while exits:
-        gen = exits.pop()
-        if isinstance(gen, tuple):
-            close, state = gen
-            try:
-                await close(state, exc)
-            except BaseException as raised:
-                exc = raised
-            continue
-        try:
-            if exc is None:
-                await gen.__anext__()
-            else:
-                await gen.athrow(exc)
-        except StopAsyncIteration:
-            continue
-        except BaseException as raised:
-            exc = raised
-            continue
-        exc = RuntimeError(f"generator dependency {gen!r} yielded more than once")
-    return exc
-
-
 def extract_params(plan: Plan, request: Request, errors: list[ErrorItem]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     for extract in plan.extractors:
@@ -500,8 +500,7 @@ async def resolve(dep: Dependency, ctx: Context, body: Any) -> Any:
     if dep.resource is not None:
         open_, close = dep.resource
         value, state = await open_(ctx.request)
-        cleanup = ctx.cleanup
-        (cleanup.function_exits if dep.function_scope else cleanup.exits).append((close, state))
+        ctx.cleanup.add(close, state, dep.function_scope)
     elif kind == "async":
         value = await plan.call(**kwargs)
     elif kind == "sync":
@@ -510,8 +509,7 @@ async def resolve(dep: Dependency, ctx: Context, body: Any) -> Any:
         assert plan.agen is not None
         gen = plan.agen(**kwargs)
         value = await gen.__anext__()
-        cleanup = ctx.cleanup
-        (cleanup.function_exits if dep.function_scope else cleanup.exits).append(gen)
+        ctx.cleanup.add(None, gen, dep.function_scope)
     if dep.use_cache:
         ctx.cache[dep.cache_key] = value
     return value

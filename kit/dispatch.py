@@ -23,19 +23,23 @@ if TYPE_CHECKING:
     from kit.routing import APIRoute, Router
 
 
+# scope key: a response was started for this request (set by kit's own layers)
+STARTED = "kit.started"
+
+
 class _Started:
-    """A send that remembers whether the response started (when no outer layer does)."""
+    """A send that marks the scope when the response starts (when no outer layer tracks it)."""
 
-    __slots__ = ("send", "status")
+    __slots__ = ("scope", "send")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, scope: Scope) -> None:
         self.send = send
-        self.status = 0
+        self.scope = scope
 
     def __call__(self, message: Message) -> Awaitable[None]:
         # not a coroutine: it hands back the server's awaitable, so a message costs no frame
         if message["type"] == "http.response.start":
-            self.status = message["status"]
+            self.scope[STARTED] = True
         return self.send(message)
 
 
@@ -44,25 +48,33 @@ class ServerErrors:
     re-raised so that the server logs it (and a test client can raise it)."""
 
     def __init__(
-        self, app: ASGIApp, handler: Callable[..., Any], tracking: tuple[type, ...] = ()
+        self,
+        app: ASGIApp,
+        handler: Callable[..., Any],
+        tracking: tuple[type, ...] = (),
+        wrap: bool = True,
     ) -> None:
         self.app = app
         self.handler = handler
         # send callables whose ``status`` says whether the response started (kit's observer)
         self.tracking = tracking
+        # False when only kit's layers are inside: they mark the scope when they start a
+        # response (the executor, Dispatch's way to the other routes), so send stays as is
+        self.wrap = wrap
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        tracked: Any = send if send.__class__ in self.tracking else _Started(send)
+        tracked = send.__class__ in self.tracking
+        inner: Any = send if tracked or not self.wrap else _Started(send, scope)
         try:
-            await self.app(scope, receive, tracked)
+            await self.app(scope, receive, inner)
         except Exception as exc:
-            if tracked.status:
+            if send.status if tracked else scope.get(STARTED):  # type: ignore[attr-defined]
                 raise
             response = await call_handler(self.handler, Request(scope, receive, send), exc)
-            await response(scope, receive, tracked)
+            await response(scope, receive, send)
             raise
 
 
@@ -148,15 +160,21 @@ def _routes_by_first_segment(
 class Dispatch:
     """The one routing table of an App: a kit route found here runs its executor directly."""
 
-    def __init__(self, app: ASGIApp, router: Router, handlers: Handlers) -> None:
+    def __init__(
+        self, app: ASGIApp, router: Router, handlers: Handlers, tracking: tuple[type, ...] = ()
+    ) -> None:
         self.app = app  # HandledErrors around the router: the way for everything else
         self.router = router
         self.handlers = handlers
+        self.tracking = tracking  # as ServerErrors's
+        self.table = router.table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
             router = self.router
-            table = router.table
+            table = self.table
+            if table.built_for != len(router.routes):  # routes were added since
+                table = self.table = router.table
             path = scope["path"]
             methods = table.static.get(path)
             route = None if methods is None else methods.get(scope["method"])
@@ -179,4 +197,8 @@ class Dispatch:
                 scope["kit.route"] = route.path
                 await route.handler(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        # the other routes: Starlette's way, with a send that marks the scope when it starts
+        await self.app(scope, receive, send if self.tracked(send) else _Started(send, scope))
+
+    def tracked(self, send: Send) -> bool:
+        return send.__class__ in self.tracking
