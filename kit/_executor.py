@@ -93,7 +93,7 @@ class Executor:
             else:
                 result = await run_in_threadpool(plan.call, **kwargs)
             if cleanup is not None and cleanup.function_scoped:
-                raised = await cleanup.close_function_scope()
+                raised = await cleanup.close(None, function_scope_only=True)
                 if raised is not None:
                     raise raised
             out = plan.renderer.render(result, ctx)

@@ -114,9 +114,9 @@ def resource_halves(call: Callable[..., Any]) -> tuple[Open, Close] | None:
 
 class CleanupGroup(list[Exit]):
     """What one request opened (generator dependencies, resources), closed last opened first:
-    ``close_function_scope()`` when the handler returns (``scope="function"``), ``close(exc)``
-    for everything still open, once, after the response is sent or when the request fails,
-    seeing the exception in flight (Litestar's DependencyCleanupGroup).
+    ``close(None, function_scope_only=True)`` when the handler returns (``scope="function"``),
+    ``close(exc)`` for everything still open, once, after the response is sent or when the
+    request fails, seeing the exception in flight (Litestar's DependencyCleanupGroup).
 
     A list of ``Exit`` entries, so that a request pays no call to make one; ``function_scoped``
     says whether any entry closes with the function.
@@ -129,11 +129,6 @@ class CleanupGroup(list[Exit]):
         if function_scope:
             self.function_scoped = True
 
-    async def close_function_scope(self) -> BaseException | None:
-        """Close the function-scoped entries; the exception to raise, or None."""
-        self.function_scoped = False
-        return await self.close(None, function_scope_only=True)
-
     async def close(
         self, exc: BaseException | None, *, function_scope_only: bool = False
     ) -> BaseException | None:
@@ -144,9 +139,10 @@ class CleanupGroup(list[Exit]):
         not turn a failed request into a success: the original exception still decides the
         answer. An exception raised while closing replaces ``exc`` for the entries after it.
         """
-        if self.function_scoped and not function_scope_only:  # function scope first
+        if self.function_scoped:
             self.function_scoped = False
-            exc = await self.close(exc, function_scope_only=True)
+            if not function_scope_only:  # function scope first
+                exc = await self.close(exc, function_scope_only=True)
         kept: list[Exit] = []
         while self:
             close, state, function_scope = entry = self[-1]

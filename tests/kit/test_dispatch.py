@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -305,3 +305,57 @@ def test_a_route_that_can_match_any_first_segment_turns_the_shortcut_off() -> No
     with TestClient(app) as client:  # the Mount comes first, as in Starlette: its 404
         assert client.get("/items/4").status_code == 404
     assert app.router.table.routes_for("/items/4") is None
+
+
+@pytest.mark.parametrize("middleware", [False, True], ids=["alone", "user-middleware"])
+@pytest.mark.parametrize("operations", [False, True], ids=["bare", "operations"])
+def test_one_500_layer_answers_before_the_start_and_only_then(
+    middleware: bool, operations: bool
+) -> None:
+    """Whatever is inside it (kit routes, other routes, the user's middleware) and whether
+    or not kit's observer tracks the response, an exception is answered with the JSON 500
+    only if nothing was sent yet; after the start it is raised, never answered twice."""
+
+    async def stream() -> Any:
+        yield b"partial"
+        raise Boom("mid-stream")
+
+    async def legacy_late(request: Request) -> StreamingResponse:
+        return StreamingResponse(stream())
+
+    async def legacy_early(request: Request) -> PlainTextResponse:
+        raise Boom("early")
+
+    class Failing:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["path"] == "/middleware":
+                raise Boom("in the middleware")
+            await self.app(scope, receive, send)
+
+    settings = Settings.from_env({}, metrics=operations, access_log=False)
+    app = App(
+        settings=settings,
+        routes=[Route("/late", legacy_late), Route("/early", legacy_early)],
+        middleware=[Middleware(Failing)] if middleware else None,
+    )
+
+    @app.get("/kit-late")
+    async def kit_late() -> StreamingResponse:
+        return StreamingResponse(stream())
+
+    layer: Any = app.build_middleware_stack()
+    while not isinstance(layer, ServerErrors):
+        layer = layer.app
+    assert layer.wrap is middleware
+    with TestClient(app, raise_server_exceptions=False) as client:
+        early = client.get("/early")
+        assert (early.status_code, early.json()) == (500, {"detail": "Internal Server Error"})
+        for path in ("/late", "/kit-late"):
+            late = client.get(path)  # one start, the partial body: not a second answer
+            assert (late.status_code, late.content) == (200, b"partial"), path
+        if middleware:
+            failed = client.get("/middleware")
+            assert (failed.status_code, failed.json()) == (500, {"detail": "Internal Server Error"})
