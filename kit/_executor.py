@@ -57,12 +57,12 @@ class Executor:
                 kwargs = await solve(plan.solver, ctx, body)  # type: ignore[arg-type]
                 if kwargs is FAILED:
                     raise ValidationFailed(ctx.errors)
-            elif plan.needs_request:
+            elif plan.takes_arguments:
                 kwargs = {}
                 if plan.extractors:
                     errors: list[ErrorItem] = []
                     for extract in plan.extractors:
-                        extract(request, kwargs, errors)
+                        extract(scope, kwargs, errors)
                     if errors:
                         raise ValidationFailed(errors)
                 if plan.body_name is not None:

@@ -142,6 +142,7 @@ class RoutePlan:
         "solver",
         "source",
         "steps",
+        "takes_arguments",
     )
 
     def __init__(
@@ -173,7 +174,10 @@ class RoutePlan:
         self.solver = solver
         self.guards = solver is not None and bool(solver.guards)
         self.needs_context = solver is not None
-        self.needs_request = shape != "bare"
+        self.takes_arguments = shape != "bare"
+        # a Request object: for the handler, the providers, or the solver (extractors read
+        # the scope)
+        self.needs_request = bool(solver is not None or self.request_names or self.steps)
 
     def __repr__(self) -> str:
         return f"<RoutePlan {self.shape} {getattr(self.call, '__qualname__', self.call)}>"

@@ -398,8 +398,9 @@ def _threaded_generator(call: Callable[..., Any]) -> Callable[..., AsyncGenerato
 
 def extract_params(plan: Plan, request: Request, errors: list[ErrorItem]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
+    scope = request.scope
     for extract in plan.extractors:
-        extract(request, kwargs, errors)
+        extract(scope, kwargs, errors)
     return kwargs
 
 

@@ -110,7 +110,7 @@ class RouteTable:
         plain Route, a parameter as first segment): then only Starlette's scan is exact."""
         if self.by_segment is None:
             return None
-        return self.by_segment.get(path.split("/", 2)[1] if path.count("/") else path)
+        return self.by_segment.get(path[1:].partition("/")[0])
 
 
 def _static_routes(routes: Sequence[BaseRoute], kind: type[APIRoute]) -> dict[str, dict[str, Any]]:
@@ -180,10 +180,12 @@ class Dispatch:
             route = None if methods is None else methods.get(scope["method"])
             params: dict[str, Any] = {}
             if route is None:  # path parameters: only the routes under the same first segment
-                for candidate in table.routes_for(path) or ():
+                by_segment = table.by_segment  # (routes_for, without its call)
+                segment = path[1:].partition("/")[0]
+                for candidate in (by_segment.get(segment) or ()) if by_segment else ():
                     match = candidate.path_regex.match(path)
                     # only a full match: a 405 is for the scan to decide, with its Allow
-                    if match is not None and scope["method"] in candidate.methods:  # type: ignore[operator]
+                    if match is not None and scope["method"] in candidate.methods:
                         route, params = candidate, match.groupdict()
                         for key, convertor in candidate.converted_params:
                             params[key] = convertor.convert(params[key])

@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 import msgspec
 from starlette.background import BackgroundTasks
-from starlette.requests import HTTPConnection, Request
+from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection, cookie_parser
 from starlette.responses import Response
+from starlette.types import Scope
 from starlette.websockets import WebSocket
 
 from kit.codec import collect_errors, error_from_exception
@@ -311,8 +313,9 @@ def classify(
 
 
 # An extractor reads every parameter of one source (path, query, header or cookie) from a
-# request into the keyword arguments; a value that fails is reported in ``errors`` (and is None).
-Extractor = Callable[[Request, dict[str, Any], list[ErrorItem]], None]
+# request's scope into the keyword arguments; a value that fails is reported in ``errors``
+# (and is None). No Request object is needed.
+Extractor = Callable[[Scope, dict[str, Any], list[ErrorItem]], None]
 _SOURCES: tuple[Location, ...] = ("path", "query", "header", "cookie")
 
 
@@ -335,21 +338,22 @@ def _target(annotation: Any) -> Any:
     return None if target is str or target is Any else target
 
 
+# where a request's parsed query string and cookies are kept, in its scope
+_QUERY, _COOKIES = "kit.query", "kit.cookies"
 _NO_PAIRS: list[tuple[str, str]] = []
 _NO_VALUES: dict[str, str] = {}
 
 
-def query_values(request: Request) -> tuple[dict[str, str], list[tuple[str, str]]]:
+def query_values(scope: Scope) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """The request's query string as name → last value, and every (name, value) pair in order;
     parsed once per request as Starlette's ``QueryParams`` parses it (``parse_qsl``, blank
     values kept), without building one."""
-    try:
-        return request._kit_query  # type: ignore[attr-defined,no-any-return]
-    except AttributeError:
-        pass
-    raw: bytes = request.scope["query_string"]
+    parsed: tuple[dict[str, str], list[tuple[str, str]]] | None = scope.get(_QUERY)
+    if parsed is not None:
+        return parsed
+    raw: bytes = scope["query_string"]
     if not raw:
-        parsed: tuple[dict[str, str], list[tuple[str, str]]] = (_NO_VALUES, _NO_PAIRS)
+        parsed = (_NO_VALUES, _NO_PAIRS)
     else:
         text = raw.decode("latin-1")
         if "%" in text or "+" in text:
@@ -361,8 +365,17 @@ def query_values(request: Request) -> tuple[dict[str, str], list[tuple[str, str]
                 if chunk
             ]
         parsed = (dict(pairs), pairs)
-    request._kit_query = parsed  # type: ignore[attr-defined]
+    scope[_QUERY] = parsed
     return parsed
+
+
+def cookie_values(scope: Scope) -> dict[str, str]:
+    """The request's cookies, parsed once per request as Starlette's ``Request.cookies``."""
+    cookies: dict[str, str] | None = scope.get(_COOKIES)
+    if cookies is None:
+        header = Headers(scope=scope).get("cookie")
+        cookies = scope[_COOKIES] = cookie_parser(header) if header else {}
+    return cookies
 
 
 # (parameter name, alias, conversion target or None, required, default, a list, a gatherer)
@@ -386,17 +399,17 @@ def source_extractor(location: Location, params: list[ParamInfo]) -> Extractor:
     ]
     convert = msgspec.convert
 
-    def extract(request: Request, kwargs: dict[str, Any], errors: list[ErrorItem]) -> None:
+    def extract(scope: Scope, kwargs: dict[str, Any], errors: list[ErrorItem]) -> None:
         pairs: Any = None
         values: Any
         if location == "path":
-            values = request.scope["path_params"]
+            values = scope["path_params"]
         elif location == "query":
-            values, pairs = query_values(request)
+            values, pairs = query_values(scope)
         elif location == "header":
-            values = request.headers
+            values = Headers(scope=scope)
         else:
-            values = request.cookies
+            values = cookie_values(scope)
         for name, alias, target, required, default, multiple, gather in specs:
             if gather is not None:
                 kwargs[name] = gather(values, pairs, errors)

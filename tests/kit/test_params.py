@@ -302,8 +302,7 @@ def test_the_query_string_reads_as_starlette_reads_it(
 ) -> None:
     text = separator.join(f"{k}={v}" if v != "" else k for k, v in pairs)
     raw = text.encode("utf-8")
-    request = Request({"type": "http", "query_string": raw, "headers": []})
-    values, listed = query_values(request)
+    values, listed = query_values({"type": "http", "query_string": raw, "headers": []})
     expected = QueryParams(raw)
     assert [tuple(pair) for pair in listed] == expected.multi_items()
     assert values == dict(expected)
