@@ -4,7 +4,6 @@ decorators' keywords (``RouteKeywords``) that a test keeps field for field the s
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
@@ -101,9 +100,3 @@ class RouteKeywords(TypedDict, total=False):
     max_body_size: int
     response_class: type[Response]
     response_model: Any
-
-
-def keyword_names() -> tuple[frozenset[str], frozenset[str]]:
-    """``RouteOptions``' fields and ``RouteKeywords``' keys (a test keeps them equal)."""
-    fields = frozenset(f.name for f in dataclasses.fields(RouteOptions))
-    return fields, frozenset(typing.get_type_hints(RouteKeywords))
