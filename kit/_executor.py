@@ -48,54 +48,55 @@ class Executor:
         elif plan.steps:
             cleanup = CleanupGroup()
         try:
-            if plan.guards and not await solve_guards(plan.solver, ctx):  # type: ignore[arg-type]
-                raise ValidationFailed(ctx.errors)
-            body = await plan.body.decode_body(scope, receive) if plan.body is not None else None
-            if ctx is not None:
-                if not read_parameters(plan.solver, ctx):  # type: ignore[arg-type]
-                    raise ValidationFailed(ctx.errors)
-                kwargs = await solve(plan.solver, ctx, body)  # type: ignore[arg-type]
-                if kwargs is FAILED:
-                    raise ValidationFailed(ctx.errors)
-            elif plan.takes_arguments:
-                kwargs = {}
-                if plan.extractors:
-                    errors: list[ErrorItem] = []
-                    for extract in plan.extractors:
-                        extract(scope, kwargs, errors)
-                    if errors:
-                        raise ValidationFailed(errors)
-                if plan.body_name is not None:
-                    kwargs[plan.body_name] = body
-                for special in plan.request_names:
-                    kwargs[special] = request
-                for name, call, request_names, how, function_scope, close in plan.steps:
-                    # (CleanupGroup.add, without the call it would cost per step)
-                    if how == RESOURCE:
-                        value, state = await call(request)
-                        cleanup.append((close, state, function_scope))
-                    elif how == GENERATOR:
-                        gen = call(**dict.fromkeys(request_names, request))
-                        value = await gen.__anext__()
-                        cleanup.append((None, gen, function_scope))
-                    else:
-                        value = await call(**dict.fromkeys(request_names, request))
-                    if function_scope:
-                        cleanup.function_scoped = True
-                    if name is not None:
-                        kwargs[name] = value
-            else:
-                kwargs = None
-            if kwargs is None:
+            if not plan.takes_arguments:  # the bare shape: nothing to read, open or close
                 result = await plan.call()
-            elif plan.is_async:
-                result = await plan.call(**kwargs)
             else:
-                result = await run_in_threadpool(plan.call, **kwargs)
-            if cleanup is not None and cleanup.function_scoped:
-                raised = await cleanup.close(None, function_scope_only=True)
-                if raised is not None:
-                    raise raised
+                if plan.guards and not await solve_guards(plan.solver, ctx):  # type: ignore[arg-type]
+                    raise ValidationFailed(ctx.errors)
+                body = (
+                    await plan.body.decode_body(scope, receive) if plan.body is not None else None
+                )
+                if ctx is not None:
+                    if not read_parameters(plan.solver, ctx):  # type: ignore[arg-type]
+                        raise ValidationFailed(ctx.errors)
+                    kwargs = await solve(plan.solver, ctx, body)  # type: ignore[arg-type]
+                    if kwargs is FAILED:
+                        raise ValidationFailed(ctx.errors)
+                else:
+                    kwargs = {}
+                    if plan.extractors:
+                        errors: list[ErrorItem] = []
+                        for extract in plan.extractors:
+                            extract(scope, kwargs, errors)
+                        if errors:
+                            raise ValidationFailed(errors)
+                    if plan.body_name is not None:
+                        kwargs[plan.body_name] = body
+                    for special in plan.request_names:
+                        kwargs[special] = request
+                    for name, call, request_names, how, function_scope, close in plan.steps:
+                        # (CleanupGroup.add, without the call it would cost per step)
+                        if how == RESOURCE:
+                            value, state = await call(request)
+                            cleanup.append((close, state, function_scope))
+                        elif how == GENERATOR:
+                            gen = call(**dict.fromkeys(request_names, request))
+                            value = await gen.__anext__()
+                            cleanup.append((None, gen, function_scope))
+                        else:
+                            value = await call(**dict.fromkeys(request_names, request))
+                        if function_scope:
+                            cleanup.function_scoped = True
+                        if name is not None:
+                            kwargs[name] = value
+                if plan.is_async:
+                    result = await plan.call(**kwargs)
+                else:
+                    result = await run_in_threadpool(plan.call, **kwargs)
+                if cleanup is not None and cleanup.function_scoped:
+                    raised = await cleanup.close(None, function_scope_only=True)
+                    if raised is not None:
+                        raise raised
             out = plan.renderer.render(result, ctx)
         except BaseException as exc:
             await fail(scope, receive, send, cleanup, exc)
