@@ -5,6 +5,9 @@ And the comparison can fail: a deliberately broken shape is caught."""
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 
@@ -117,3 +120,20 @@ def test_a_broken_shape_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     found = differences(app, client, requests, events)
     assert len(found) == 1
     assert "open:second" in found[0]
+
+
+def test_the_environment_switch_compiles_every_route_in_the_general_shape() -> None:
+    script = (
+        "from services.bench.app import app\n"
+        "print(sorted({r.handler.plan.shape for r in app.routes if hasattr(r, 'handler')}))"
+    )
+    shapes = {}
+    for value in ("0", "1"):
+        env = {**os.environ, "KIT_GENERAL_PLAN": value}
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        shapes[value] = done.stdout.strip()
+    assert shapes["1"] == "['solver']"
+    assert shapes["0"] != shapes["1"]
