@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench check fmt clean
+.PHONY: run test bench check docs fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,10 +29,20 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/hadolint --no-color deploy/Dockerfile
+	$(BIN)/python -m kit.settings_reference --check
+	site=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir "$$site"; \
+	  status=$$?; rm -rf "$$site"; exit $$status
+	$(BIN)/actionlint
+	$(BIN)/zizmor --offline --no-progress .github/workflows
+
+# Regenerates docs/settings.md from kit/settings.py, then builds the site into site/.
+docs: $(STAMP)
+	$(BIN)/python -m kit.settings_reference
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .kit .tox .mypy_cache .ruff_cache
+	rm -rf $(VENV) .kit .tox .mypy_cache .ruff_cache site

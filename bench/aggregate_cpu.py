@@ -11,15 +11,15 @@ other; ``bench.upstream`` runs unpinned, as Postgres does in the other benchmark
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 from bench.matrix import FRAMEWORKS
 from bench.ops_overhead import loaded
-from bench.server import Server, free_port
+from kit.benchmark.server import BenchServer
+from kit.benchmark.study import pin_prefix
+from runtimes.registry import default_name
 from services.bench.schemas import UPSTREAM_URL_ENV
 
 APPS = ("kit", "fastapi", "fastapi_tuned", "starlette", "raw")
@@ -37,24 +37,20 @@ def main() -> None:
     apps = args.apps.split(",")
     cells: dict[str, list[tuple[float, float, int]]] = {app: [] for app in apps}
     with tempfile.TemporaryDirectory() as tmp:
-        up_port = free_port()
-        up_argv = [sys.executable, "-m", "kit.cli", "serve", "bench.upstream:app"]
-        up_env = {**os.environ, "KIT_RUNTIME": "granian", "KIT_ACCESS_LOG": "0"}
-        with Server([*up_argv, "--port", str(up_port)], up_env, up_port, Path(tmp) / "up.log"):
+        runtime = default_name()
+        env = {"KIT_RUNTIME": runtime, "KIT_ACCESS_LOG": "0"}
+        up_log = Path(tmp) / "up.log"
+        with BenchServer("bench.upstream:app", env=env, log=up_log, ready_path="/item/1") as up:
             for _ in range(args.rounds):
                 for app in apps:
-                    port = free_port()
-                    argv = ["taskset", "-c", "0", sys.executable, "-m", "kit.cli", "serve"]
-                    argv += [FRAMEWORKS[app], "--port", str(port)]
-                    env = {
-                        **os.environ,
-                        "KIT_RUNTIME": "granian",
-                        "KIT_ACCESS_LOG": "0",
-                        UPSTREAM_URL_ENV: f"http://127.0.0.1:{up_port}",
-                    }
-                    with Server(argv, env, port, Path(tmp) / f"{app}.log") as server:
-                        server.wait_ready("/aggregate")
-                        result, cpu = loaded(server, f"http://127.0.0.1:{port}/aggregate", args)
+                    with BenchServer(
+                        FRAMEWORKS[app],
+                        prefix=pin_prefix([0]),
+                        env={**env, UPSTREAM_URL_ENV: up.url},
+                        log=Path(tmp) / f"{app}.log",
+                        ready_path="/aggregate",
+                    ) as server:
+                        result, cpu = loaded(server, server.url + "/aggregate", args)
                     errors = result.non_2xx + result.socket_errors
                     cell = (result.rps, cpu / max(1, result.requests) * 1e6, errors)
                     cells[app].append(cell)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from kit import App, Settings
+from kit.benchmark.cli import add_runtime_option
 from kit.security import APIKeyHeader, Claims, JWTBearer, JWTVerifier, Security, hash_key
 from kit.testing import mint_token
 
@@ -146,9 +147,10 @@ def inprocess(requests: int, repeats: int) -> None:
 
 
 def over_sockets(args: argparse.Namespace) -> None:
-    from bench import wrk
     from bench.ops_overhead import cpu_seconds
-    from bench.server import Server, free_port
+    from kit.benchmark import wrk
+    from kit.benchmark.server import BenchServer
+    from kit.benchmark.study import pin_prefix
 
     tool = wrk.find()
     cells: dict[str, list[tuple[float, float, int]]] = {}
@@ -163,13 +165,14 @@ def over_sockets(args: argparse.Namespace) -> None:
                 serialization.NoEncryption(),
             )
         )
-        port = free_port()
-        env = {**os.environ, "KIT_RUNTIME": args.runtime, "KIT_PORT": str(port),
-               "KIT_ACCESS_LOG": "0", KEY_FILE: str(key_path)}  # fmt: skip
-        argv = ["taskset", "-c", str(args.server_cpu), sys.executable, "-m", "kit.cli", "serve",
-                "bench.auth_overhead:app"]  # fmt: skip
-        with Server(argv, env, port, Path(tmp) / "server.log") as server:
-            server.wait_ready("/open")
+        env = {"KIT_RUNTIME": args.runtime, "KIT_ACCESS_LOG": "0", KEY_FILE: str(key_path)}
+        with BenchServer(
+            "bench.auth_overhead:app",
+            prefix=pin_prefix([args.server_cpu]),
+            env=env,
+            log=Path(tmp) / "server.log",
+            ready_path="/open",
+        ) as server:
             for _ in range(args.rounds):
                 for path in PATHS:
                     headers = [f"{k.decode()}: {v.decode()}" for k, v in headers_for(path)]
@@ -177,7 +180,7 @@ def over_sockets(args: argparse.Namespace) -> None:
 
                     def load(seconds: int, path: str = path, extra: list[str] = extra) -> Any:
                         cmd = wrk.command(
-                            tool, f"http://127.0.0.1:{port}{path}",
+                            tool, server.url + path,
                             connections=args.connections, seconds=seconds, cpus=[args.load_cpu],
                         )  # fmt: skip
                         cmd = [*cmd[:-1], *extra, cmd[-1]]
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inprocess", action="store_true", help="no server: drive the ASGI app")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--runtime", default=os.environ.get("KIT_RUNTIME", "granian"))
+    add_runtime_option(parser)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)

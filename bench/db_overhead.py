@@ -31,8 +31,10 @@ import asyncpg
 import msgspec
 
 from bench.ops_overhead import loaded, without_operations
-from bench.server import Server, free_port
 from kit import App, Request
+from kit.benchmark.cli import add_runtime_option
+from kit.benchmark.server import BenchServer
+from kit.benchmark.study import pin_prefix
 from kit.db import Connection, Database, apply_migrations, resolve_database_url
 from kit.settings import Settings
 from services.bench.queries import READ_WORLD, WORLD_ROWS
@@ -121,12 +123,14 @@ class Cell(NamedTuple):
 
 
 def measure(variant: str, args: argparse.Namespace, env: dict[str, str], tmp: Path) -> Cell:
-    port = free_port()
-    env = {**env, "KIT_RUNTIME": args.runtime, "KIT_PORT": str(port), "KIT_WORKERS": "1"}
-    argv = ["taskset", "-c", str(args.server_cpu), sys.executable, "-m", "kit.cli", "serve"]
-    with Server([*argv, VARIANTS[variant]], env, port, tmp / f"{variant}.log") as server:
-        server.wait_ready("/db")
-        result, cpu = loaded(server, f"http://127.0.0.1:{port}/db", args)
+    with BenchServer(
+        VARIANTS[variant],
+        prefix=pin_prefix([args.server_cpu]),
+        env={**env, "KIT_RUNTIME": args.runtime, "KIT_WORKERS": "1"},
+        log=tmp / f"{variant}.log",
+        ready_path="/db",
+    ) as server:
+        result, cpu = loaded(server, server.url + "/db", args)
     if result.non_2xx or result.socket_errors:
         raise SystemExit(f"{variant}: {result.non_2xx + result.socket_errors} errors")
     return Cell(result.rps, result.p50_ms, result.p99_ms, cpu / result.requests * 1e6)
@@ -134,7 +138,7 @@ def measure(variant: str, args: argparse.Namespace, env: dict[str, str], tmp: Pa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.db_overhead", description=__doc__)
-    parser.add_argument("--runtime", default=os.environ.get("KIT_RUNTIME", "granian"))
+    add_runtime_option(parser)
     parser.add_argument("--duration", type=int, default=8, help="seconds measured per cell")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="variants alternate each round")

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.server import Server, free_port
+from kit.benchmark.server import BenchServer
+from kit.benchmark.study import pin_prefix
+from runtimes.registry import default_name
 
 REPO = Path(__file__).resolve().parents[1]
 CANDIDATES = ("aiohttp", "httpx", "httpx2")
@@ -84,17 +85,20 @@ def main() -> None:
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     args = parser.parse_args()
     candidates = args.candidates.split(",")
-    port = free_port()
-    env = {**os.environ, "KIT_ACCESS_LOG": "0", "KIT_RUNTIME": "granian"}
-    argv = ["taskset", "-c", "0", sys.executable, "-m", "kit.cli", "serve"]
-    argv += ["bench.upstream:app", "--port", str(port)]
+    env = {"KIT_ACCESS_LOG": "0", "KIT_RUNTIME": default_name()}
     best: dict[str, dict[str, float]] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Server(argv, env, port, Path(tmp) / "log", REPO) as server,
+        BenchServer(
+            "bench.upstream:app",
+            prefix=pin_prefix([0]),
+            env=env,
+            cwd=REPO,
+            log=Path(tmp) / "log",
+            ready_path="/item/1",
+        ) as server,
     ):
-        server.wait_ready("/item/1")
-        url = f"http://127.0.0.1:{port}"
+        url = server.url
         for round_ in range(args.rounds):
             for name in candidates:
                 cell = measure(name, url, args.requests, args.concurrency, cpu=1)

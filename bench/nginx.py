@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.server import free_port, request
+from kit.benchmark.server import free_port, request
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kit.benchmark.cli import add_runtime_option
+
 VARIANTS: dict[str, dict[str, str]] = {
     "off": {},
     "10%": {
@@ -156,27 +158,23 @@ def tracing(rounds: int, requests: int) -> None:
 
 def served(args: argparse.Namespace) -> None:
     from bench.ops_overhead import loaded
-    from bench.server import Server, free_port
+    from kit.benchmark.server import BenchServer
+    from kit.benchmark.study import pin_prefix
 
     cells: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             for path in ENDPOINTS:
                 for variant, extra in VARIANTS.items():
-                    port = free_port()
-                    env = {
-                        **os.environ,
-                        "KIT_RUNTIME": args.runtime,
-                        "KIT_PORT": str(port),
-                        "KIT_WORKERS": "1",
-                        **extra,
-                    }
-                    argv = ["taskset", "-c", str(args.server_cpu), sys.executable, "-m"]
-                    argv += ["kit.cli", "serve", "bench.obs_overhead:app"]
-                    log = Path(tmp) / f"{variant.rstrip('%')}-{path[1:]}.log"
-                    with Server(argv, env, port, log) as server:
-                        server.wait_ready(path)
-                        result, cpu = loaded(server, f"http://127.0.0.1:{port}{path}", args)
+                    env = {"KIT_RUNTIME": args.runtime, "KIT_WORKERS": "1", **extra}
+                    with BenchServer(
+                        "bench.obs_overhead:app",
+                        prefix=pin_prefix([args.server_cpu]),
+                        env=env,
+                        log=Path(tmp) / f"{variant.rstrip('%')}-{path[1:]}.log",
+                        ready_path=path,
+                    ) as server:
+                        result, cpu = loaded(server, server.url + path, args)
                     us = cpu / max(1, result.requests) * 1e6
                     cells.setdefault((variant, path), []).append((result.rps, us))
                     print(
@@ -203,7 +201,7 @@ def served(args: argparse.Namespace) -> None:
 def metrics(number: int) -> None:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-    from kit.metrics import BUCKETS, Registry
+    from kit.ops.metrics import BUCKETS, Registry
 
     kit = Registry()
 
@@ -240,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="variants alternate each round")
     parser.add_argument("--requests", type=int, default=3000, help="requests per repeat")
     parser.add_argument("--server", action="store_true", help="serve and load with wrk")
-    parser.add_argument("--runtime", default=os.environ.get("KIT_RUNTIME", "granian"))
+    add_runtime_option(parser)
     parser.add_argument("--duration", type=int, default=8, help="seconds measured per cell")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)

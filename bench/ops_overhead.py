@@ -31,8 +31,10 @@ from typing import Any, NamedTuple
 
 import psutil
 
-from bench import wrk
-from bench.server import Server, free_port
+from kit.benchmark import wrk
+from kit.benchmark.cli import add_runtime_option
+from kit.benchmark.server import BenchServer
+from kit.benchmark.study import pin_prefix
 
 APP = "services.bench.app:app"
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
@@ -77,9 +79,8 @@ class Cell(NamedTuple):
     errors: int = 0
 
 
-def cpu_seconds(server: Server) -> float:
-    assert server.proc is not None
-    root = psutil.Process(server.proc.pid)
+def cpu_seconds(server: BenchServer) -> float:
+    root = psutil.Process(server.pid)
     total = 0.0
     for proc in [root, *root.children(recursive=True)]:
         times = proc.cpu_times()
@@ -87,7 +88,7 @@ def cpu_seconds(server: Server) -> float:
     return total
 
 
-def loaded(server: Server, url: str, args: argparse.Namespace) -> tuple[wrk.WrkResult, float]:
+def loaded(server: BenchServer, url: str, args: argparse.Namespace) -> tuple[wrk.WrkResult, float]:
     """Warm ``url`` up, then measure it: wrk's result and the server's CPU seconds meanwhile."""
     tool = wrk.find()
 
@@ -105,19 +106,15 @@ def loaded(server: Server, url: str, args: argparse.Namespace) -> tuple[wrk.WrkR
 
 def measure(variant: str, endpoint: str, args: argparse.Namespace, tmp: Path) -> Cell:
     target, extra = VARIANTS[variant]
-    port = free_port()
-    env = {
-        **os.environ,
-        "KIT_RUNTIME": args.runtime,
-        "KIT_PORT": str(port),
-        "KIT_WORKERS": "1",
-        "KIT_LOG_FORMAT": "json",
-        **extra,
-    }
-    argv = ["taskset", "-c", str(args.server_cpu), sys.executable, "-m", "kit.cli", "serve", target]
-    with Server(argv, env, port, tmp / f"{variant}{endpoint.replace('/', '-')}.log") as server:
-        server.wait_ready(endpoint)
-        result, cpu = loaded(server, f"http://127.0.0.1:{port}{endpoint}", args)
+    env = {"KIT_RUNTIME": args.runtime, "KIT_WORKERS": "1", "KIT_LOG_FORMAT": "json", **extra}
+    with BenchServer(
+        target,
+        prefix=pin_prefix([args.server_cpu]),
+        env=env,
+        log=tmp / f"{variant}{endpoint.replace('/', '-')}.log",
+        ready_path=endpoint,
+    ) as server:
+        result, cpu = loaded(server, server.url + endpoint, args)
         errors = result.non_2xx + result.socket_errors
         return Cell(result.rps, cpu / max(1, result.requests) * 1e6, errors)
 
@@ -196,7 +193,7 @@ def median_cell(cells: list[Cell]) -> Cell:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ops_overhead", description=__doc__)
-    parser.add_argument("--runtime", default=os.environ.get("KIT_RUNTIME", "granian"))
+    add_runtime_option(parser)
     parser.add_argument("--duration", type=int, default=8, help="seconds measured per cell")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2, help="variants alternate each round")

@@ -8,14 +8,14 @@ queue (the defaults). The server is pinned to one CPU and wrk to another.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 from pathlib import Path
 
-from bench import wrk
 from bench.ops_overhead import cpu_seconds
-from bench.server import Server, free_port
+from kit.benchmark import wrk
+from kit.benchmark.cli import add_runtime_option
+from kit.benchmark.server import BenchServer
+from kit.benchmark.study import pin_prefix
 
 APP = "services.bench.app:app"
 
@@ -24,21 +24,22 @@ def goodput(
     args: argparse.Namespace, connections: int, extra: dict[str, str], tmp: Path
 ) -> tuple[float, float, float, float]:
     """(200s per second, all answers per second, server CPU µs per 200, p99 ms)."""
-    port = free_port()
     env = {
-        **os.environ,
         "KIT_RUNTIME": args.runtime,
-        "KIT_PORT": str(port),
         "KIT_WORKERS": "1",
         "KIT_ACCESS_LOG": "0",
         "KIT_MAX_CONCURRENCY": str(args.limit),
         **extra,
     }
-    argv = ["taskset", "-c", str(args.server_cpu), sys.executable, "-m", "kit.cli", "serve", APP]
-    with Server(argv, env, port, tmp / f"overload-{connections}-{port}.log") as server:
-        server.wait_ready(args.path)
+    with BenchServer(
+        APP,
+        prefix=pin_prefix([args.server_cpu]),
+        env=env,
+        log=tmp,
+        ready_path=args.path,
+    ) as server:
         tool = wrk.find()
-        url = f"http://127.0.0.1:{port}{args.path}"
+        url = server.url + args.path
 
         def load(seconds: int) -> wrk.WrkResult:
             cmd = wrk.command(
@@ -56,7 +57,7 @@ def goodput(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.overload", description=__doc__)
-    parser.add_argument("--runtime", default="granian")
+    add_runtime_option(parser)
     parser.add_argument("--path", default="/db")
     parser.add_argument("--limit", type=int, default=8)
     parser.add_argument("--factor", type=int, default=16)

@@ -21,7 +21,9 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from bench.ops_overhead import loaded
-from bench.server import Server, free_port
+from kit.benchmark.cli import add_runtime_option
+from kit.benchmark.server import BenchServer
+from kit.benchmark.study import pin_prefix
 from kit.db import apply_migrations, resolve_database_url
 from kit.settings import Settings
 from kit.testing.pgbouncer import PgBouncer
@@ -41,20 +43,21 @@ class Cell(NamedTuple):
 def measure(
     app: str, endpoint: str, env: dict[str, str], args: argparse.Namespace, tmp: Path
 ) -> Cell:
-    port = free_port()
-    env = {**env, "KIT_RUNTIME": args.runtime, "KIT_PORT": str(port), "KIT_WORKERS": "1"}
-    argv = ["taskset", "-c", str(args.server_cpu), sys.executable, "-m", "kit.cli", "serve"]
-    log = tmp / f"{app}-{port}.log"
-    with Server([*argv, APPS[app]], env, port, log) as server:
-        server.wait_ready(endpoint)
-        result, cpu = loaded(server, f"http://127.0.0.1:{port}{endpoint}", args)
+    with BenchServer(
+        APPS[app],
+        prefix=pin_prefix([args.server_cpu]),
+        env={**env, "KIT_RUNTIME": args.runtime, "KIT_WORKERS": "1"},
+        log=tmp,
+        ready_path=endpoint,
+    ) as server:
+        result, cpu = loaded(server, server.url + endpoint, args)
     errors = result.non_2xx + result.socket_errors
     return Cell(result.rps, result.p99_ms, cpu / result.requests * 1e6, errors)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pgbouncer", description=__doc__)
-    parser.add_argument("--runtime", default=os.environ.get("KIT_RUNTIME", "granian"))
+    add_runtime_option(parser)
     parser.add_argument("--duration", type=int, default=5, help="seconds measured per cell")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import psutil
 
-from bench import wrk
 from bench.nginx import Nginx
-from bench.server import Server, free_port
+from kit.benchmark import wrk
+from kit.benchmark.server import BenchServer
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "services.bench.app:app"
@@ -44,25 +44,24 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 @contextlib.contextmanager
-def instances(runtime: str, count: int, workers: int, tmp: Path) -> Iterator[list[Server]]:
+def instances(runtime: str, count: int, workers: int, tmp: Path) -> Iterator[list[BenchServer]]:
     with contextlib.ExitStack() as stack:
         servers = []
         for index in range(count):
-            port = free_port()
             env = {
-                **os.environ,
                 "KIT_RUNTIME": runtime,
-                "KIT_PORT": str(port),
                 "KIT_WORKERS": str(workers),
                 "KIT_ACCESS_LOG": "0",
                 "KIT_LOG_LEVEL": "warning",
                 "KIT_FORWARDED_ALLOW_IPS": "127.0.0.1",
             }
-            argv = [sys.executable, "-m", "kit.cli", "serve", APP]
             log = tmp / f"{runtime}-{count}x{workers}-{index}.log"
-            servers.append(stack.enter_context(Server(argv, env, port, log, cwd=ROOT)))
+            server = BenchServer(APP, env=env, cwd=ROOT, log=log, ready_path="/json")
+            stack.callback(server.stop)
+            server.spawn()  # all start at once, then each is waited for
+            servers.append(server)
         for server in servers:
-            server.wait_ready("/json")
+            server.wait_ready()
         yield servers
 
 
@@ -95,7 +94,7 @@ def run_setup(
     count, workers = (1, 2) if setup.startswith("1x2") else (2, 1)
     results = {}
     with instances(runtime, count, workers, tmp) as servers:
-        pids = [s.proc.pid for s in servers if s.proc is not None]
+        pids = [s.pid for s in servers]
         if setup.endswith("direct"):
             for endpoint in ENDPOINTS:
                 url = f"http://127.0.0.1:{servers[0].port}{endpoint}"

@@ -2,8 +2,7 @@
 says which ids it answered, and each request the server read but the client never got an
 answer for is counted, as is each connection the kernel accepted and then reset.
 
-    python -m bench.shutdown_loss [--runtimes uvicorn,granian,hypercorn,gunicorn] [--workers 1,2]
-        [--runs 10]
+    python -m bench.shutdown_loss [--runtimes uvicorn,granian,...] [--workers 1,2] [--runs 10]
 
 Per run: 32 clients loop on GET /slow?seconds=0.02 (half keep their connection alive, half
 open a new one per request), SIGTERM after 2 s, the clients go on for 1.5 s more. The server
@@ -25,7 +24,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from kit.benchmark.study import pin_prefix
 from kit.testing import ServerProcess
+from runtimes.registry import NAMES
 
 APP = "tests.kit.ops.app:app"
 PATH = "/slow?seconds=0.02"
@@ -91,9 +92,8 @@ def one_run(runtime: str, workers: int, directory: Path) -> Counter[str]:
         env={"KIT_LOG_FORMAT": "json", "KIT_GRACEFUL_TIMEOUT": "10"},
         log=directory,
         stop_timeout=20,
+        prefix=pin_prefix([0] if PINNED else []),
     )
-    if PINNED:
-        server.command = ["taskset", "-c", "0", *server.command]
     server.start()
     outcomes: list[tuple[str, str]] = []
 
@@ -141,7 +141,7 @@ def per_run(runs: list[Counter[str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.shutdown_loss", description=__doc__)
-    parser.add_argument("--runtimes", default="uvicorn,granian,hypercorn,gunicorn")
+    parser.add_argument("--runtimes", default=",".join(NAMES), help="default: every runtime")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args(argv)

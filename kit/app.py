@@ -5,24 +5,35 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
+import typing
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.errors import ServerErrorMiddleware
-from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import Router as StarletteRouter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+try:  # Starlette 1.x; before it, App(max_body_size=) limits kit's routes only
+    from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+except ImportError:  # pragma: no cover
+    RequestBodyLimitMiddleware = None  # type: ignore[assignment,misc]
 
 from kit.di import Depends
 from kit.dispatch import Dispatch, ServerErrors
-from kit.errors import DEFAULT_HANDLERS, HandledErrors, server_error_handler
-from kit.health import health_part
+from kit.errors import DEFAULT_HANDLERS, HandledErrors, PayloadTooLarge, server_error_handler
+from kit.forms import spec_for
 from kit.middleware.exposure import exposure_part
 from kit.middleware.observe import TRACKING
 from kit.openapi import docs_part
-from kit.operations import operations_part
+from kit.ops.health import health_part
+from kit.ops.operations import operations_part
 from kit.parts import LifespanFactory, Part
 from kit.routing import APIRoute, DependencyOverrides, Handler, RouteKeywords, Router
 from kit.security.startup import security_part
@@ -32,8 +43,40 @@ if TYPE_CHECKING:
     from typing import Unpack  # 3.11+; only read by type checkers
 
 
+_NO_EVENTS = (
+    "{what}: kit (like Starlette 1.0) has no startup/shutdown events; write the code around "
+    "the yield of a lifespan: App(lifespan=...) (docs/fastapi-migration.md)"
+)
+
+
 class DatabaseLike(Protocol):
     def lifespan(self, app: Any) -> AbstractAsyncContextManager[Mapping[str, Any] | None]: ...
+
+
+class _OwnBodyLimit:
+    """A kit route under ``App(max_body_size=)``: the app's layer stands down for it, so the
+    route answers first (a 401 stays a 401 whatever Content-Length says, as without the
+    argument); what it reads, its declared body or ``request.body()``, counts against its own
+    limit."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.limit = limit
+        self.app = RequestBodyLimitMiddleware(app, sys.maxsize)  # the standing down
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.limit
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(limit)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 class App(Starlette):
@@ -43,14 +86,15 @@ class App(Starlette):
 
     def __init__(
         self,
-        *,
-        title: str = "kit service",
-        version: str = "0.1.0",
-        description: str | None = None,
+        debug: bool = False,
         routes: Sequence[BaseRoute] | None = None,
         middleware: Sequence[Middleware] | None = None,
         exception_handlers: Mapping[Any, Callable[..., Any]] | None = None,
         lifespan: LifespanFactory | None = None,
+        *,
+        title: str = "kit service",
+        version: str = "0.1.0",
+        description: str | None = None,
         database: DatabaseLike | None = None,
         settings: Settings | None = None,
         dependencies: Sequence[Depends] | None = None,
@@ -61,8 +105,13 @@ class App(Starlette):
         redoc_url: str | None = "/redoc",
         openapi_tags: Sequence[Mapping[str, Any]] | None = None,
         response_headers: Mapping[str, str] | None = None,
-        debug: bool = False,
+        health: bool = True,
     ) -> None:
+        """Starlette's positional arguments first (``App(debug, routes, middleware,
+        exception_handlers, lifespan)``), then kit's, by keyword. ``max_body_size`` given here
+        limits every route's body, Starlette's routes and mounts included, as Starlette's does
+        (without it, ``KIT_MAX_BODY_SIZE`` limits kit's routes); ``health=False`` leaves out
+        /healthz and /readyz."""
         handlers: dict[Any, Callable[..., Any]] = {
             **DEFAULT_HANDLERS,
             Exception: server_error_handler,
@@ -81,6 +130,8 @@ class App(Starlette):
         self.body_limit = (
             max_body_size if max_body_size is not None else self.settings.max_body_size
         )
+        self.max_body_size = max_body_size  # Starlette's attribute: the limit for every route
+        self.health = health
         self.database = database
         # Sent with every response that lacks them (a Server header, say), by kit's observer.
         self.response_headers = tuple(
@@ -91,7 +142,12 @@ class App(Starlette):
         self.router.default_max_body_size = self.body_limit
         for route in routes or ():
             self._add(route)
-        self._user_lifespan = lifespan
+        # Starlette's Router turns a (deprecated) generator function into a context manager.
+        self._user_lifespan = (
+            None
+            if lifespan is None
+            else StarletteRouter(lifespan=typing.cast(Any, lifespan)).lifespan_context
+        )
         self.parts: list[Part] = []
         # Their routes are moved behind the user's when the app starts, so those match first.
         self._kit_routes: list[BaseRoute] = []
@@ -105,13 +161,15 @@ class App(Starlette):
             part = getattr(self.database, "part", None)
             parts.append(part() if part is not None else Part(lifespans=[self.database.lifespan]))
         if self.settings.otel:  # opentelemetry is imported only then; outside operations
-            from kit.tracing import tracing_part
+            from kit.ops.tracing import tracing_part
 
             parts.append(tracing_part(self))
-        parts += [health_part(self), docs_part(self), operations_part(self)]
+        if self.health:
+            parts.append(health_part(self))
+        parts += [docs_part(self), operations_part(self)]
         parts += [exposure_part(self), security_part(self)]
         if self.settings.admin:  # refuses to start without authentication
-            from kit.admin import admin_part
+            from kit.ops.admin import admin_part
 
             parts.append(admin_part(self))
         return parts
@@ -172,11 +230,15 @@ class App(Starlette):
                 ServerErrors,
                 handler=error_handler or server_error_handler,
                 tracking=TRACKING,
-                wrap=bool(self.user_middleware),  # else only kit's layers: they mark the scope
+                # else only kit's layers are inside: they mark the scope when they start
+                wrap=bool(self.user_middleware or self.max_body_size is not None),
             )
         # the 500 layer sits where Starlette's does: outside the user's middleware, always
         middleware = [entry for part in self.parts for entry in part.middleware]
-        middleware += [errors, *self.user_middleware]
+        if self.settings.gzip_min_size:
+            middleware.append(Middleware(GZipMiddleware, minimum_size=self.settings.gzip_min_size))
+        body_limit = self._body_limit_layer()
+        middleware += [errors, *body_limit, *self.user_middleware]
         app: ASGIApp = Dispatch(handled, self.router, table, TRACKING)
         for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
@@ -186,6 +248,21 @@ class App(Starlette):
     def dependency_overrides(self) -> DependencyOverrides:
         """provider → replacement, as in FastAPI; a change recompiles the routes' plans."""
         return self.router.dependency_overrides
+
+    def _body_limit_layer(self) -> list[Middleware]:
+        """Starlette's own body limit for ``App(max_body_size=)``, outside the user's
+        middleware as in Starlette, so that it bounds what they read too. A kit route checks
+        its own limit (the same one unless it sets ``max_body_size``), after authentication:
+        the app's layer stands down for it, as it does for a Starlette route's own limit."""
+        if self.max_body_size is None or RequestBodyLimitMiddleware is None:
+            return []
+        for route in self.router.routes:
+            if isinstance(route, APIRoute) and not isinstance(route.app, _OwnBodyLimit):
+                limit = self.body_limit if route.max_body_size is None else route.max_body_size
+                form = spec_for(route.endpoint)  # files add their own max_size to the limit
+                # around the executor, which stays route.handler (its plan can be recompiled)
+                route.app = _OwnBodyLimit(route.handler, limit + (form.extra_size if form else 0))
+        return [Middleware(RequestBodyLimitMiddleware, max_body_size=self.max_body_size)]
 
     def _add(self, route: BaseRoute) -> None:
         if isinstance(route, APIRoute):
@@ -237,6 +314,49 @@ class App(Starlette):
 
     def websocket_route(self, path: str, name: str | None = None) -> Callable[[Handler], Handler]:
         return self.router.websocket_route(path, name=name)
+
+    def websocket(self, path: str, name: str | None = None) -> Callable[[Handler], Handler]:
+        """FastAPI's spelling: the decorated ``async def(websocket)`` is Starlette's
+        WebSocketRoute (it takes the ``WebSocket`` only; read parameters from it)."""
+
+        def decorator(func: Handler) -> Handler:
+            self.router.routes.append(WebSocketRoute(path, func, name=name))
+            return func
+
+        return decorator
+
+    def on_event(self, event_type: str) -> typing.NoReturn:
+        """Refused: startup and shutdown events left Starlette in 1.0."""
+        raise TypeError(_NO_EVENTS.format(what=f"app.on_event({event_type!r})"))
+
+    def add_event_handler(self, event_type: str, func: Callable[..., Any]) -> typing.NoReturn:
+        """Refused: startup and shutdown events left Starlette in 1.0."""
+        raise TypeError(_NO_EVENTS.format(what=f"app.add_event_handler({event_type!r})"))
+
+    def exception_handler(
+        self, exc_class_or_status_code: int | type[Exception]
+    ) -> Callable[[Handler], Handler]:
+        """Register the decorated ``handler(request, exc) -> Response`` for an exception class
+        or a status code, as ``exception_handlers=`` does."""
+
+        def decorator(func: Handler) -> Handler:
+            self.add_exception_handler(exc_class_or_status_code, func)
+            return func
+
+        return decorator
+
+    def middleware(self, middleware_type: str) -> Callable[[Handler], Handler]:
+        """``@app.middleware("http")``: the decorated ``async def(request, call_next)`` runs
+        around every request, as Starlette's BaseHTTPMiddleware (slower than a plain ASGI
+        middleware class: it costs every request a task and a response copy)."""
+        if middleware_type != "http":
+            raise ValueError(f'app.middleware({middleware_type!r}): only "http" is supported')
+
+        def decorator(func: Handler) -> Handler:
+            self.add_middleware(BaseHTTPMiddleware, dispatch=func)
+            return func
+
+        return decorator
 
     def include_router(
         self,

@@ -2,8 +2,8 @@
 
 Each entry point names a function that takes argv and returns an exit code; it is imported only
 when it runs. Other distributions can add commands to the group. ``bench`` is registered the
-same way: its harness is the top-level ``bench`` package (the layout DESIGN.md fixes), shipped
-in the wheel, so ``kit bench`` resolves from an installed kit as well as from a checkout.
+same way: its harness is ``kit.benchmark``, shipped in the wheel, so ``kit bench --app`` works
+from an installed kit; in a checkout it also runs the comparison study in bench/.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ BUILTIN: dict[str, str] = {
     "db": "kit.db.reset:main",
     "new": "kit.scaffold:main",
     "openapi": "kit.openapi.cli:main",
-    "bench": "bench.cli:main",
+    "bench": "kit.benchmark.cli:main",
 }
 HELP: dict[str, str] = {
     "serve": "serve an ASGI app on the runtime KIT_RUNTIME names",

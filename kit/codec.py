@@ -31,6 +31,7 @@ from kit.errors import (
     ValidationFailed,
     more_errors,
 )
+from kit.formats import FORMAT_ERRORS
 
 encoder = msgspec.json.Encoder()
 encode = encoder.encode
@@ -144,6 +145,8 @@ def translate(message: str, value: Any, loc: list[str | int]) -> ErrorItem:
             pattern = str(ast.literal_eval(m[1]))
         except (ValueError, SyntaxError):
             pattern = m[1].strip("'\"")
+        if known := FORMAT_ERRORS.get(pattern):  # EmailStr, HttpUrl...: words, not a regex
+            return ErrorItem(known[0], loc, known[1], value)
         return ErrorItem(
             "string_pattern_mismatch",
             loc,
@@ -256,6 +259,7 @@ def collect_errors(
                     value[field.encode_name], field.type, [*loc, field.encode_name], walk
                 )
             )
+        add(_extra_fields(inner, value, loc, walk))
     elif typing.get_origin(inner) in (list, tuple, set, frozenset) and isinstance(value, list):
         args = typing.get_args(inner)
         if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis):
@@ -279,6 +283,29 @@ def collect_errors(
         errors.insert(0, first)
         del errors[MAX_ERRORS:]
     return errors
+
+
+def _extra_fields(
+    struct: type[msgspec.Struct], value: dict[str, Any], loc: list[str | int], walk: _Walk
+) -> list[ErrorItem]:
+    """The unknown fields of a Struct that forbids them, each one item, beside the others
+    (msgspec names only the first error it meets, which may be another field's)."""
+    config = struct.__struct_config__
+    if not config.forbid_unknown_fields:
+        return []
+    known = {field.encode_name for field in msgspec.structs.fields(struct)}
+    if isinstance(config.tag_field, str):
+        known.add(config.tag_field)
+    extra: list[ErrorItem] = []
+    for key in value:
+        if key not in known:
+            walk.found += 1  # all counted, at most MAX_ERRORS built
+            if len(extra) < MAX_ERRORS:
+                item = ErrorItem(
+                    "extra_forbidden", [*loc, key], "Extra inputs are not permitted", value[key]
+                )
+                extra.append(item)
+    return extra
 
 
 def _keeping_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -318,6 +318,9 @@ def compile_plan(
             continue
         annotation = hints.get(name, Any)
         marker, default = _markers(annotation, parameter.default)
+        bind = getattr(marker, "bind_parameter", None)
+        if bind is not None:  # kit.forms: a form field or file, read by a dependency
+            marker = bind(call, name, annotation, default)
         if isinstance(marker, Depends):
             dep = _dependency(marker, path_names, annotation, overrides)
             plan.dependencies.append((name, dep))

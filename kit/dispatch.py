@@ -71,10 +71,12 @@ class ServerErrors:
         try:
             await self.app(scope, receive, inner)
         except Exception as exc:
-            if send.status if tracked else scope.get(STARTED):  # type: ignore[attr-defined]
-                raise
+            # Called even when the response already started (an error in a background task),
+            # as Starlette does: the handler may report it; only its answer is dropped then.
+            started = send.status if tracked else scope.get(STARTED)  # type: ignore[attr-defined]
             response = await call_handler(self.handler, Request(scope, receive, send), exc)
-            await response(scope, receive, send)
+            if not started:
+                await response(scope, receive, send)
             raise
 
 
@@ -197,7 +199,7 @@ class Dispatch:
                 scope["endpoint"] = route.endpoint
                 scope["path_params"] = params
                 scope["kit.route"] = route.path
-                await route.handler(scope, receive, send)
+                await route.app(scope, receive, send)  # its executor, or what wraps it
                 return
         # the other routes: Starlette's way, with a send that marks the scope when it starts
         await self.app(scope, receive, send if self.tracked(send) else _Started(send, scope))

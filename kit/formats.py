@@ -12,7 +12,8 @@ other way round.
         email: EmailStr
         homepage: HttpUrl | None = None
 
-Narrow one further with another ``Meta``: ``Annotated[Slug, msgspec.Meta(max_length=40)]``.
+Narrow one further with another ``Meta``: ``Annotated[Slug, msgspec.Meta(max_length=40)]``
+(a tighter length; the type's own bound still holds, and its pattern cannot be replaced).
 """
 
 from __future__ import annotations
@@ -23,11 +24,6 @@ from typing import Annotated
 import msgspec
 
 __all__ = ["EmailStr", "HttpUrl", "Slug", "UUIDStr", "documented_pattern"]
-
-
-def _whole(body: str) -> str:
-    """``body`` as the whole string: ``\\Z``, not ``$``, so that no trailing newline passes."""
-    return f"^(?:{body})\\Z"
 
 
 # Python's \A and \Z outside a character class, and everything they could be confused with
@@ -54,35 +50,62 @@ _PORT = "(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9
 _URL_TAIL = f"(?:/{_PCHAR}*)*(?:\\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"
 
 _EMAIL = f"{_ATEXT}+(?:\\.{_ATEXT}+)*@{_DOMAIN}"
-# The local part's 64 characters: a lookahead here; in the document, format "email" says it
-# (fuzzers cannot draw from a pattern with a lookahead).
-EMAIL_PATTERN = f"^(?=[^@]{{1,64}}@)(?:{_EMAIL})\\Z"
-HTTP_URL_PATTERN = _whole(
-    f"[Hh][Tt][Tt][Pp][Ss]?://{_LABEL}(?:\\.{_LABEL})*(?::{_PORT})?{_URL_TAIL}"
-)
-SLUG_PATTERN = _whole("[a-z0-9]+(?:-[a-z0-9]+)*")
-UUID_PATTERN = _whole("[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+_HTTP_URL = f"[Hh][Tt][Tt][Pp][Ss]?://{_LABEL}(?:\\.{_LABEL})*(?::{_PORT})?{_URL_TAIL}"
+_SLUG = "[a-z0-9]+(?:-[a-z0-9]+)*"
+_UUID = "[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}"
 
-_DOCUMENTED = {EMAIL_PATTERN: f"^(?:{_EMAIL})$"}
+# Python pattern -> its documented (ECMA-262, lookahead-free) form
+_DOCUMENTED: dict[str, str] = {}
+# Python pattern -> the error a failing value gets: (type, msg), FastAPI's words
+FORMAT_ERRORS: dict[str, tuple[str, str]] = {}
+
+
+def _ready(
+    body: str,
+    *,
+    max_length: int,
+    min_length: int = 1,
+    description: str,
+    format: str | None = None,
+    lookahead: str = "",
+    error: tuple[str, str],
+) -> msgspec.Meta:
+    """The one ``Meta`` of a ready type. Its lengths are checked by a lookahead in the pattern,
+    and documented by ``extra_json_schema``, not set as ``max_length``: so that a user's own
+    ``Meta(max_length=40)`` narrows the type (msgspec refuses two Metas that set the same
+    constraint) and is what the document shows (a constraint wins over extra_json_schema)."""
+    pattern = f"^(?=[\\s\\S]{{{min_length},{max_length}}}\\Z){lookahead}(?:{body})\\Z"
+    _DOCUMENTED[pattern] = f"^(?:{body})$"
+    FORMAT_ERRORS[pattern] = error
+    schema: dict[str, object] = {"minLength": min_length, "maxLength": max_length}
+    if format is not None:
+        schema["format"] = format
+    return msgspec.Meta(pattern=pattern, description=description, extra_json_schema=schema)
+
 
 EmailStr = Annotated[
     str,
-    msgspec.Meta(
-        pattern=EMAIL_PATTERN,
+    _ready(
+        _EMAIL,
         max_length=254,
+        # The local part's 64 characters: a lookahead here; in the document, format "email"
+        # says it (fuzzers cannot draw from a pattern with a lookahead).
+        lookahead="(?=[^@]{1,64}@)",
         description="an email address (user@example.com)",
-        extra_json_schema={"format": "email"},
+        format="email",
+        error=("value_error", "value is not a valid email address"),
     ),
 ]
 """An email address: dot-atom local part (at most 64 characters) ``@`` a dotted DNS domain."""
 
 HttpUrl = Annotated[
     str,
-    msgspec.Meta(
-        pattern=HTTP_URL_PATTERN,
+    _ready(
+        _HTTP_URL,
         max_length=2048,
         description="an http or https URL",
-        extra_json_schema={"format": "uri"},
+        format="uri",
+        error=("url_parsing", "Input should be a valid URL"),
     ),
 ]
 """An ``http://`` or ``https://`` URL with a DNS name or IPv4 host (no IPv6 literal, no user
@@ -90,23 +113,28 @@ info), ASCII only: other characters percent-encoded, as RFC 3986 asks."""
 
 Slug = Annotated[
     str,
-    msgspec.Meta(
-        pattern=SLUG_PATTERN,
-        min_length=1,
+    _ready(
+        _SLUG,
         max_length=100,
         description="lowercase letters and digits in words joined by single hyphens",
+        error=(
+            "string_pattern_mismatch",
+            "String should be a slug: lowercase letters and digits in words joined by "
+            "single hyphens, at most 100 characters",
+        ),
     ),
 ]
 """A URL slug: ``spring-sale-2026``; lowercase ASCII letters and digits, single hyphens."""
 
 UUIDStr = Annotated[
     str,
-    msgspec.Meta(
-        pattern=UUID_PATTERN,
+    _ready(
+        _UUID,
         min_length=36,
         max_length=36,
         description="a UUID in its 8-4-4-4-12 hex form",
-        extra_json_schema={"format": "uuid"},
+        format="uuid",
+        error=("uuid_parsing", "Input should be a valid UUID"),
     ),
 ]
 """A UUID as text, 8-4-4-4-12 hex digits (either case); use ``uuid.UUID`` for the object."""

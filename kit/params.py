@@ -37,6 +37,11 @@ _NO_DEFAULT: Any = inspect.Parameter.empty
 Location = Literal["path", "query", "header", "cookie", "body"]
 
 
+_CONSTRAINTS = frozenset(
+    {"gt", "ge", "lt", "le", "multiple_of", "pattern", "min_length", "max_length", "title"}
+)
+
+
 class Param:
     """Base of the markers: where a value comes from, and how it is documented."""
 
@@ -51,7 +56,17 @@ class Param:
         examples: list[Any] | None = None,
         deprecated: bool = False,
         include_in_schema: bool = True,
+        **constraints: Any,
     ) -> None:
+        # FastAPI's Query(max_length=50), Path(ge=1): msgspec's Meta, added to the type when
+        # the route is compiled.
+        unknown = set(constraints) - _CONSTRAINTS
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got {', '.join(sorted(unknown))}; it takes "
+                f"{', '.join(sorted(_CONSTRAINTS))} as constraints (msgspec.Meta's names)"
+            )
+        self.meta = msgspec.Meta(**constraints) if constraints else None
         self.default = default
         self.alias = alias
         self.description = description
@@ -209,6 +224,13 @@ def type_name(tp: Any) -> str:
 
 def _unbindable(name: str, base: Any) -> UnbindableParameter:
     shown = type_name(base)
+    if type(base).__module__.startswith("pydantic"):  # a FastAPI habit kit does not share
+        return UnbindableParameter(
+            f"parameter {name!r} is a Pydantic model ({shown}); kit validates with msgspec: "
+            f"declare it as class {getattr(base, '__name__', shown)}(msgspec.Struct) with "
+            "the same fields "
+            "(docs/fastapi-migration.md)"
+        )
     return UnbindableParameter(
         f"parameter {name!r} has the type {shown}, which kit cannot read from a request: "
         f"use a msgspec.Struct for a JSON body, a scalar or a list for the query, "
@@ -265,6 +287,8 @@ def classify(
     base, extras = unwrap_annotated(annotation)
     metas = [e for e in extras if not isinstance(e, Param)]
     annotation = typing.Annotated[(base, *metas)] if metas else base
+    if marker is not None and marker.meta is not None:
+        annotation = _with_meta(annotation, marker.meta)
     inferred = marker is None
     if marker is None:
         if name in path_names:
@@ -310,6 +334,19 @@ def classify(
         gathers=gathers,
         inferred=inferred,
     )
+
+
+def _with_meta(tp: Any, meta: msgspec.Meta) -> Any:
+    """``tp`` constrained by a marker's ``meta``: on the value, not on ``None`` of ``T | None``."""
+    base, extras = unwrap_annotated(tp)
+    args = _union_args(base)
+    if args is not None and type(None) in args:
+        rest = tuple(a for a in args if a is not type(None))
+        inner = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
+        constrained: Any = typing.Optional[typing.Annotated[inner, meta]]  # noqa: UP045
+    else:
+        constrained = typing.Annotated[base, meta]
+    return typing.Annotated[(constrained, *extras)] if extras else constrained
 
 
 # An extractor reads every parameter of one source (path, query, header or cookie) from a

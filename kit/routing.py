@@ -179,7 +179,7 @@ class APIRoute(Route):
         scope["kit.route"] = self.path
         if self.methods and scope["method"] not in self.methods:
             raise StarletteHTTPException(405, headers={"Allow": self._allow})
-        await self.handler(scope, receive, send)
+        await self.app(scope, receive, send)  # the executor, or what App wraps it in
 
 
 def _check_response_model(where: str, model: Any) -> None:

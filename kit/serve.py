@@ -11,8 +11,8 @@ from importlib import import_module
 from typing import Any
 
 from kit.imports import ImportFromStringError, import_from_string
+from kit.ops.ports import PortUnavailable, check_bindable, when_listening, write_line
 from kit.params import UnbindableParameter
-from kit.ports import PortUnavailable, check_bindable, when_listening, write_line
 from kit.settings import Settings, SettingsError
 from runtimes.base import Launch, Runtime, RuntimeUnavailable
 from runtimes.gil import (

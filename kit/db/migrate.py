@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 
 from kit.db.connect import DatabaseStartupError, connect_with_retry
+from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
 from kit.db.urls import DatabaseURLError, check_database_url, describe_url
 from kit.imports import ImportFromStringError, import_from_string
 from kit.settings import Settings
@@ -278,8 +279,6 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kit migrate", description=main.__doc__)
     parser.add_argument("app", nargs="?", help="module:attr of a kit App (default: KIT_APP)")
     args = parser.parse_args(argv)
-    from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
-
     settings = Settings.from_env()
     spec = args.app or settings.app
     if not spec:
@@ -289,12 +288,18 @@ def main(argv: list[str]) -> int:
         app = import_app(spec)
         database = getattr(app, "database", None)
         directory = getattr(database, "migrations", None)
-        if directory is None:
+        kit_owned = list(getattr(database, "kit_migrations", ()))
+        if directory is None and not kit_owned:
             print(f"kit migrate: {spec} has no database migrations directory; nothing to do")
             return 0
         app_settings = getattr(app, "settings", None) or settings
         url = migration_url(app_settings, resolve_database_url(app_settings))
-        applied = asyncio.run(apply_migrations(url, directory))
+        applied = []
+        for scope, owned in kit_owned:
+            applied += asyncio.run(apply_migrations(url, owned, scope=scope))
+        if directory is not None:
+            applied += asyncio.run(apply_migrations(url, directory))
+        directory = directory or kit_owned[-1][1]
     except DatabaseURLError as exc:
         print(f"kit migrate: {exc}", file=sys.stderr)
         return 2

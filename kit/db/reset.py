@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from kit.db.connect import DatabaseStartupError, connect_with_retry
+from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
 from kit.db.migrate import MigrationError, apply_migrations, import_app
 from kit.db.urls import DatabaseURLError, describe_url, split_url
 from kit.settings import Settings
@@ -72,8 +73,6 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help is 0, a usage error is 2
         return exc.code if isinstance(exc.code, int) else 2
-    from kit.db.embedded import EmbeddedPostgresError, resolve_database_url
-
     settings = Settings.from_env()
     spec = args.app or settings.app
     if not spec:

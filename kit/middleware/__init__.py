@@ -1,4 +1,4 @@
-"""Kit's built-in ASGI middleware, one module each; kit.operations assembles them."""
+"""Kit's built-in ASGI middleware, one module each; kit.ops.operations assembles them."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-from kit.logs import (
+from kit.ops.logs import (
     REQUEST_ID,
     TRACE_ID,
     AccessLine,

@@ -13,11 +13,11 @@ from collections.abc import Awaitable
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.drain import DRAIN
-from kit.logs import REQUEST_ID
-from kit.metrics import UNMATCHED, Registry
 from kit.middleware.access_log import AccessLog
 from kit.middleware.request_id import HEADER, incoming_request_id, new_request_id
+from kit.ops.drain import DRAIN
+from kit.ops.logs import REQUEST_ID
+from kit.ops.metrics import UNMATCHED, Registry
 
 # Methods that get their own metrics label; any other is counted as OTHER_METHOD (and answered
 # 405 by the router unless a route declares it), so invented methods cannot grow the labels.
@@ -51,7 +51,7 @@ class _Responder:
             self.status = message["status"]
             headers = [*message.get("headers", ()), (HEADER, self.raw_id)]
             # shutting down: this is the connection's last response (unless an inner layer,
-            # kit.health's DrainingMiddleware with a drain delay, said so already)
+            # kit.ops.health's DrainingMiddleware with a drain delay, said so already)
             if DRAIN.active and CLOSE not in headers:
                 headers.append(CLOSE)
             if self.extra:
@@ -90,7 +90,7 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw = incoming_request_id(scope["headers"])
+        raw = incoming_request_id(scope.get("headers", ()))  # optional in an ASGI scope
         if raw is None:
             rid = new_request_id()
             raw = rid.encode()

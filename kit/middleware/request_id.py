@@ -6,7 +6,7 @@ import itertools
 import os
 import re
 
-from kit.logs import REQUEST_ID
+from kit.ops.logs import REQUEST_ID
 
 HEADER = b"x-request-id"
 MAX_LENGTH = 128

@@ -17,6 +17,8 @@ from kit.middleware.concurrency import EXEMPT_PATHS
 from kit.responses import send_json
 
 logger = logging.getLogger("kit.timeout")
+# A deadline missed is most often a slow or unreachable dependency: worth trying again shortly.
+RETRY_AFTER = ((b"retry-after", b"1"),)
 
 
 class TimeoutMiddleware:
@@ -30,8 +32,12 @@ class TimeoutMiddleware:
         # has time to answer with what timed out (a 504 naming the upstream) before the sweep
         # cancels it with the generic one.
         self.margin = min(0.05, seconds / 20)
+        # A handler whose cleanup waits on a dead peer (a rollback to a Postgres that no longer
+        # answers) swallows the one cancellation; it is cancelled again after this long, so
+        # the 504 still comes near the deadline.
+        self.grace = min(0.5, seconds / 4)
         self.deadlines: dict[asyncio.Task[object], float] = {}
-        self.expired: set[asyncio.Task[object]] = set()
+        self.expired: dict[asyncio.Task[object], float] = {}  # task -> when it was cancelled
         self.sweeper: asyncio.Task[None] | None = None
 
     async def _sweep(self) -> None:
@@ -40,8 +46,11 @@ class TimeoutMiddleware:
             await asyncio.sleep(self.interval)
             now = loop.time()
             for task, deadline in list(self.deadlines.items()):
-                if deadline <= now and task not in self.expired:
-                    self.expired.add(task)
+                if deadline > now:
+                    continue
+                cancelled = self.expired.get(task)
+                if cancelled is None or now - cancelled >= self.grace:
+                    self.expired[task] = now
                     task.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,15 +75,17 @@ class TimeoutMiddleware:
         except asyncio.CancelledError:
             if task not in self.expired:
                 raise  # the server cancelled it (client gone, shutdown): not ours to answer
-            task.uncancel()
+            del self.deadlines[task]  # answering now: the sweep must not cancel the answer
+            while task.uncancel():  # every cancellation was the sweep's
+                pass
             route = scope.get("kit.route") or scope["path"]
             if started:
                 # Too late for a 504: the server closes the half-sent response.
                 logger.warning("request to %s timed out after the response started", route)
                 return
             logger.warning("request to %s timed out after %ss", route, self.seconds)
-            await send_json(send, 504, self.body)
+            await send_json(send, 504, self.body, RETRY_AFTER)
         finally:
             REQUEST_DEADLINE.reset(deadline_token)
             self.deadlines.pop(task, None)
-            self.expired.discard(task)
+            self.expired.pop(task, None)

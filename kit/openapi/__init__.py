@@ -98,7 +98,9 @@ def docs_routes(app: App, document: OpenAPIDocument) -> list[BaseRoute]:
     else:
         url = static_url(app)
         assets = Assets.local(url)
-        routes.append(Mount(url, app=StaticFiles(directory=STATIC_DIR), name="kit-docs-static"))
+        # kit ships the directory: no stat() check, which would block an app built in a loop
+        static = StaticFiles(directory=STATIC_DIR, check_dir=False)
+        routes.append(Mount(url, app=static, name="kit-docs-static"))
     for url_, render in ((app.docs_url, swagger_ui_html), (app.redoc_url, redoc_html)):
         if url_ is not None:
             routes.append(

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from starlette.routing import BaseRoute, Mount
 
-from kit.openapi.parameters import describe_parameters, describe_request_body
+from kit.forms import spec_for
+from kit.openapi.parameters import describe_form_body, describe_parameters, describe_request_body
 from kit.openapi.responses import describe_responses
 from kit.openapi.schemas import SchemaSet
 from kit.openapi.security import SecuritySchemes, describe_security
@@ -115,7 +116,11 @@ def _operation(
     body = route.body_param
     if body is not None and body.marker.include_in_schema:
         operation["requestBody"] = describe_request_body(body, schemas)
-    operation["responses"] = describe_responses(route, schemas, validates=bool(all_params))
+    form = spec_for(route.endpoint)
+    if form is not None and form.fields:
+        operation["requestBody"] = describe_form_body(form, schemas)
+    validates = bool(all_params) or form is not None
+    operation["responses"] = describe_responses(route, schemas, validates=validates)
     if route.deprecated:
         operation["deprecated"] = True
     return operation

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from kit.forms import MULTIPART, URLENCODED, FormSpec
 from kit.openapi.schemas import SchemaSet
 from kit.params import ParamInfo, is_sequence_of_scalars, unwrap_annotated
 
@@ -126,3 +127,27 @@ def describe_request_body(body: ParamInfo, schemas: SchemaSet) -> dict[str, Any]
     request_body["content"] = {media_type: {"schema": schemas.slot(body.annotation, finish)}}
     request_body["required"] = body.required
     return request_body
+
+
+def describe_form_body(spec: FormSpec, schemas: SchemaSet) -> dict[str, Any]:
+    """The request body of a handler with ``Form``/``File`` parameters, as FastAPI writes it."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for field in spec.fields:
+        description = field.description
+
+        def finish(schema: dict[str, Any], description: str | None = description) -> dict[str, Any]:
+            return {**schema, "description": description} if description else schema
+
+        if field.is_file:
+            one = finish({"type": "string", "format": "binary"})
+            properties[field.alias] = {"type": "array", "items": one} if field.many else one
+        else:
+            properties[field.alias] = schemas.slot(field.annotation, finish)
+        if field.required:
+            required.append(field.alias)
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    media_type = MULTIPART if spec.has_files else URLENCODED
+    return {"content": {media_type: {"schema": schema}}, "required": bool(required)}

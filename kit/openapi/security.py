@@ -30,7 +30,8 @@ class SecuritySchemes:
 def describe_security(
     route: APIRoute, operation: dict[str, Any], schemes: SecuritySchemes, schemas: SchemaSet
 ) -> None:
-    """Add ``security`` and the 401/403 answers to ``operation`` if the route has requirements.
+    """Add ``security`` and the 401 answer to ``operation`` if the route has requirements, and
+    the 403 answer if one of them needs scopes (an API key or a scope-less token cannot fail so).
 
     Every requirement must be met, so they form one requirement object; one scheme asked for
     several times needs the union of the scopes.
@@ -45,5 +46,6 @@ def describe_security(
     responses = operation["responses"]
     content = {"application/json": {"schema": schemas.slot(HTTPError)}}
     responses.setdefault("401", {"description": "Not authenticated", "content": content})
-    responses.setdefault("403", {"description": "Not permitted", "content": content})
+    if any(requirement.scopes for requirement in requirements):  # only a missing scope is 403
+        responses.setdefault("403", {"description": "Not permitted", "content": content})
     operation["responses"] = dict(sorted(responses.items()))

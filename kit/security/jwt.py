@@ -68,7 +68,7 @@ def public_key_algorithms(pem: str) -> tuple[str, ...]:
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
     except ImportError:
         raise ValueError(
-            "a public key needs the cryptography package: pip install 'kit[jwt-keys]'"
+            "a public key needs the cryptography package: pip install 'kit-asgi[jwt-keys]'"
         ) from None
     try:
         key = load_pem_public_key(pem.encode())

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from kit.parts import Part
+from kit.security.jwks import JWKS
+from kit.security.jwt import JWTVerifier
+from kit.security.keys import APIKeys
+from kit.security.scopes import requirements_of
 from kit.settings import Settings
 
 if TYPE_CHECKING:
     from kit.app import App
-    from kit.security.jwks import JWKS
-    from kit.security.jwt import JWTVerifier
-    from kit.security.keys import APIKeys
 
 STATE_KEY = "kit_auth"
 
@@ -80,8 +81,6 @@ def read_public_key(value: str) -> str:
 
 def jwt_verifier(settings: Settings, jwks: JWKS | None = None) -> JWTVerifier | None:
     """The verifier the ``KIT_AUTH_*`` settings describe; None when no key is configured."""
-    from kit.security.jwt import JWTVerifier
-
     public_key = settings.auth_jwt_public_key
     if settings.auth_jwt_secret is None and public_key is None and jwks is None:
         return None
@@ -101,8 +100,8 @@ def jwt_verifier(settings: Settings, jwks: JWKS | None = None) -> JWTVerifier | 
 
 def _needs(app: App) -> dict[str, list[str]]:
     """Which operations need settings-backed verification: ``{"jwt": [...], "api_keys": [...]}``."""
+    # kit.openapi's security part imports kit.security: this import waits until both are in
     from kit.openapi.document import api_routes
-    from kit.security.scopes import requirements_of
 
     needs: dict[str, list[str]] = {}
     for path, route in api_routes(app.routes):
@@ -120,9 +119,6 @@ def _fail(message: str) -> SecurityStartupError:
 
 
 async def authentication_from(settings: Settings, needs: dict[str, Any]) -> Authentication:
-    from kit.security.jwks import JWKS
-    from kit.security.keys import APIKeys
-
     jwks = JWKS(settings.auth_jwks_url) if settings.auth_jwks_url else None
     try:
         verifier = jwt_verifier(settings, jwks)

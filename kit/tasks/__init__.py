@@ -1,4 +1,4 @@
-"""kit.tasks: bounded in-process background work (see README: when a durable queue is needed)."""
+"""kit.tasks: bounded in-process background work that may be lost (durable work: kit.jobs)."""
 
 from kit.tasks.queue import QueueFull, Slot, TaskQueue
 

@@ -9,10 +9,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import asyncpg
+
+from kit.db.commit import on_commit
 from kit.errors import HTTPException
-from kit.logs import REQUEST_ID
-from kit.metrics import Registry, Sample
+from kit.ops.logs import REQUEST_ID
+from kit.ops.metrics import Registry, Sample
+from kit.ops.operations import metrics_for
 from kit.parts import Part
+from kit.tasks.context import Carried, mark_failed
+from kit.tasks.shutdown import ShutdownClock
 
 logger = logging.getLogger("kit.tasks")
 
@@ -27,7 +33,7 @@ class QueueFull(HTTPException):
 
 
 class _Task:
-    __slots__ = ("args", "function", "name", "request_id")
+    __slots__ = ("args", "carried", "function", "name")
 
     def __init__(
         self, name: str, function: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
@@ -35,7 +41,7 @@ class _Task:
         self.name = name
         self.function = function
         self.args = args
-        self.request_id = REQUEST_ID.get()
+        self.carried = Carried.capture()  # the request's id and trace
 
 
 class Slot:
@@ -59,10 +65,16 @@ class TaskQueue:
     """``workers`` tasks run the submitted coroutines, at most ``max_length`` waiting.
 
     Add it with ``app.add_part(queue.part())``. ``submit()`` raises ``QueueFull`` (a 503)
-    when full; tasks run outside the request, with its request id in their logs. On shutdown
-    the queue stops taking work, lets the workers drain it for up to ``drain_timeout`` seconds
-    (default: ``KIT_GRACEFUL_TIMEOUT``), then cancels what still runs and logs, by name, each
-    task that did not finish.
+    when full; ``submit_after_commit(tx, ...)`` holds the place now and queues the task once
+    the transaction commits (never on rollback). Tasks run outside the request, with its
+    request id in their logs and, with tracing on, their span a child of the request's.
+
+    Tasks are in memory: work that must not be lost is a durable job (``kit.jobs``). On
+    shutdown the queue stops taking work and lets the workers drain it until shortly before
+    the server's kill (``KIT_DRAIN_DELAY + KIT_GRACEFUL_TIMEOUT`` after the signal, less a
+    margin: see kit.tasks.shutdown), or for ``drain_timeout`` seconds if set, then cancels what
+    still runs. Each task that did not finish is logged by name and counted in
+    ``kit_tasks_lost_total``.
     """
 
     def __init__(
@@ -82,6 +94,9 @@ class TaskQueue:
         self.reserved = 0
         self.failed = self.done = self.lost = 0
         self.accepting = False
+        self.tracing = False
+        self._closed = False
+        self._clock = ShutdownClock()
         self._workers: list[asyncio.Task[None]] = []
 
     def __len__(self) -> int:
@@ -91,6 +106,40 @@ class TaskQueue:
         """Queue ``function(*args)`` under ``name`` (for logs); ``QueueFull`` if no room."""
         self._check_room()
         self._put(_Task(name, function, args))
+
+    def submit_after_commit(
+        self,
+        conn: asyncpg.Connection,
+        name: str,
+        function: Callable[..., Awaitable[Any]],
+        *args: Any,
+    ) -> None:
+        """Queue ``function(*args)`` once the transaction on ``conn`` commits; never if it rolls
+        back. The place is held now: ``QueueFull`` here, while the request can still fail.
+
+        ``conn`` is a ``Transaction`` or a connection in ``kit.db.committing(conn)``; outside
+        a transaction the task is queued at once.
+        """
+        self._check_room()
+        self.reserved += 1
+        slot = Slot(self)
+        task = _Task(name, function, args)  # the request's context, captured now
+
+        def give_back() -> None:
+            if not slot.used:
+                slot.used = True
+                self.reserved -= 1
+
+        def queue_it() -> None:
+            slot.used = True
+            self.reserved -= 1
+            self._put(task)
+
+        try:
+            on_commit(conn, queue_it, give_back)
+        except BaseException:
+            give_back()
+            raise
 
     @contextlib.contextmanager
     def reserve(self) -> Iterator[Slot]:
@@ -113,6 +162,9 @@ class TaskQueue:
             raise QueueFull(self.name)
 
     def _put(self, task: _Task) -> None:
+        if self._closed:  # a slot used after the drain: nothing will run it
+            self._lost(task, "not run: the queue had shut down")
+            return
         self.waiting.put_nowait(task)
 
     async def _work(self) -> None:
@@ -123,25 +175,29 @@ class TaskQueue:
         current = asyncio.current_task()
         assert current is not None
         self.running[current] = task
-        token = REQUEST_ID.set(task.request_id)
         started = time.perf_counter()
         try:
-            await task.function(*task.args)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.failed += 1
-            logger.exception("task %s failed", task.name, extra={"task": task.name})
-        else:
-            self.done += 1
-            logger.debug(
-                "task %s done in %.3fs",
-                task.name,
-                time.perf_counter() - started,
-                extra={"task": task.name},
-            )
+            # the request's id and trace for the task and for the lines logged about it
+            with task.carried.restored(
+                f"task {task.name}", {"kit.task.name": task.name}, tracing=self.tracing
+            ) as span:
+                try:
+                    await task.function(*task.args)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.failed += 1
+                    mark_failed(span, type(exc).__name__, exc)
+                    logger.exception("task %s failed", task.name, extra={"task": task.name})
+                else:
+                    self.done += 1
+                    logger.debug(
+                        "task %s done in %.3fs",
+                        task.name,
+                        time.perf_counter() - started,
+                        extra={"task": task.name},
+                    )
         finally:
-            REQUEST_ID.reset(token)
             self.running.pop(current, None)
 
     def part(self) -> Part:
@@ -150,45 +206,58 @@ class TaskQueue:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
-        drain = self.drain_timeout
-        if drain is None:
-            drain = app.settings.graceful_timeout
+        settings = app.settings
+        self.tracing = bool(getattr(settings, "otel", False))
         registry: Registry | None = None
         if app.settings.metrics:
-            from kit.operations import metrics_for
-
             registry = metrics_for(app).registry
             registry.samplers.append(self.samples)
         self.waiting = asyncio.Queue()
+        self._closed = False
         self._workers = [asyncio.create_task(self._work()) for _ in range(self.workers)]
         self.accepting = True
         try:
-            yield
+            async with self._clock.watching():
+                yield
         finally:
             self.accepting = False
-            await self._drain(drain)
+            if self.drain_timeout is not None:
+                deadline = time.monotonic() + self.drain_timeout
+            else:
+                deadline = self._clock.deadline(settings.graceful_timeout, settings.drain_delay)
+            await self._drain(deadline)
             if registry is not None:
                 registry.samplers.remove(self.samples)
 
-    async def _drain(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    async def _drain(self, deadline: float) -> None:
+        started = time.monotonic()
         while (self.waiting.qsize() or self.running) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        # what runs now is lost: noted before cancelling, since each worker forgets its task
+        # as it ends
+        unfinished = [self.running[w] for w in self._workers if w in self.running]
         for worker in self._workers:
             worker.cancel()
-        for worker in self._workers:
-            task = self.running.get(worker)
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-            if task is not None:
-                self._lost(task, f"cancelled at shutdown: it did not finish within {timeout}s")
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        waited = time.monotonic() - started
+        for task in unfinished:
+            self._lost(task, f"cancelled at shutdown: it did not finish within {waited:.1f}s")
+        self._closed = True
         while self.waiting.qsize():
             self._lost(self.waiting.get_nowait(), "not run: the queue shut down first")
         self._workers = []
+        if self.lost:
+            logger.error(
+                "task queue %s shut down: %d task%s lost (kit_tasks_lost_total)",
+                self.name,
+                self.lost,
+                "" if self.lost == 1 else "s",
+                extra={"queue": self.name, "lost": self.lost},
+            )
 
     def _lost(self, task: _Task, what: str) -> None:
         self.lost += 1
-        token = REQUEST_ID.set(task.request_id)  # the log line carries the request's id
+        token = REQUEST_ID.set(task.carried.request_id)  # the log line carries the request's id
         try:
             logger.error("task %s %s", task.name, what, extra={"task": task.name})
         finally:

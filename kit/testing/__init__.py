@@ -1,7 +1,8 @@
 """Helpers for testing kit services: real server processes and real test databases.
 
 The pytest plugin (fixtures ``database_url``, ``fresh_database_url``, ``db_connection``,
-``client``) is ``kit.testing.plugin``, loaded through the ``pytest11`` entry point.
+``client``, ``async_client``) is ``kit.testing.plugin``, loaded through the ``pytest11`` entry
+point. ``AsyncClient(app)`` is the in-process client for ``async`` tests.
 ``mint_token(app, scopes=[...])`` signs a JWT the app accepts; ``bearer(token)`` is its header.
 """
 
@@ -14,6 +15,8 @@ from kit.testing.databases import TemplateDatabases, with_database
 from kit.testing.server import ServerProcess, free_port
 
 __all__ = [
+    "AsyncClient",
+    "LifespanFailed",
     "ServerProcess",
     "TemplateDatabases",
     "TestClient",
@@ -30,4 +33,8 @@ def __getattr__(name: str) -> Any:
         from starlette.testclient import TestClient
 
         return TestClient
+    if name in ("AsyncClient", "LifespanFailed"):
+        from kit.testing import client
+
+        return getattr(client, name)
     raise AttributeError(f"module 'kit.testing' has no attribute {name!r}")

@@ -11,10 +11,15 @@ Fixtures:
   rolled back after the test (for ``@pytest.mark.anyio`` tests).
 - ``client``: a ``TestClient`` for the ``app`` fixture, its lifespan running and its
   database pointed at ``fresh_database_url``.
+- ``async_client``: the same for ``async`` tests, a ``kit.testing.AsyncClient``.
+- ``kit_jwt_secret`` (session): a random ``KIT_AUTH_JWT_SECRET`` for the session, unless the
+  environment configures a JWT key; ``client`` and ``async_client`` use it, so
+  ``kit.testing.mint_token(app, scopes=[...])`` signs tokens the app under test accepts.
 
-Tokens: unless the environment configures a JWT key, the session gets a random
-``KIT_AUTH_JWT_SECRET`` (set before any test module imports its app, inherited by server
-processes), so ``kit.testing.mint_token(app, scopes=[...])`` signs tokens that app accepts.
+A session that uses none of these fixtures is left as it was: nothing is set in the
+environment. ``kit_session_jwt_secret = true`` in the pytest configuration sets the secret at
+start-up instead, before any test module imports its app (for apps and server processes that
+read it at import).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,14 +40,82 @@ if TYPE_CHECKING:
     import asyncpg
     from starlette.testclient import TestClient
 
+    from kit.testing.client import AsyncClient
+
 AUTH_KEY_SETTINGS = ("KIT_AUTH_JWT_SECRET", "KIT_AUTH_JWT_PUBLIC_KEY", "KIT_AUTH_JWKS_URL")
+SESSION_SECRET_INI = "kit_session_jwt_secret"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        SESSION_SECRET_INI,
+        "set a random KIT_AUTH_JWT_SECRET when the session starts (default: only when a test "
+        "uses kit's client fixtures)",
+        type="bool",
+        default=False,
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """A random HS256 secret for the session, unless a JWT key is configured already."""
+    if early_config.getini(SESSION_SECRET_INI):
+        _ensure_secret()
+
+
+def _ensure_secret() -> str | None:
+    """The session's HS256 secret: the configured one, a new random one if no JWT key is
+    configured at all (then set in the environment, for server processes too), or None when
+    the environment verifies with a public key or JWKS instead."""
     if not any(os.environ.get(name) for name in AUTH_KEY_SETTINGS):
         os.environ["KIT_AUTH_JWT_SECRET"] = secrets.token_urlsafe(32)
+    return os.environ.get("KIT_AUTH_JWT_SECRET") or None
+
+
+@pytest.fixture(scope="session")
+def kit_jwt_secret() -> Iterator[str | None]:
+    """``KIT_AUTH_JWT_SECRET`` for this session (see ``_ensure_secret``); a secret this fixture
+    chose leaves the environment again when the session ends."""
+    chose = not any(os.environ.get(name) for name in AUTH_KEY_SETTINGS)
+    secret = _ensure_secret()
+    yield secret
+    if chose:
+        os.environ.pop("KIT_AUTH_JWT_SECRET", None)
+
+
+@contextmanager
+def _signing_with(app: Any, secret: str | None) -> Iterator[None]:
+    """The app verifies tokens signed with ``secret`` while the client runs, if it was built
+    (at import) before the session had a secret and no other JWT key is configured."""
+    settings = getattr(app, "settings", None)
+    if (
+        secret is None
+        or not isinstance(settings, Settings)
+        or settings.auth_jwt_secret
+        or settings.auth_jwt_public_key
+        or settings.auth_jwks_url
+    ):
+        yield
+        return
+    app.settings = settings.with_(auth_jwt_secret=secret)
+    try:
+        yield
+    finally:
+        app.settings = settings
+
+
+@contextmanager
+def _on_fresh_database(request: pytest.FixtureRequest, app: Any) -> Iterator[None]:
+    database = getattr(app, "database", None)
+    if database is None:
+        yield
+        return
+    url = request.getfixturevalue("fresh_database_url")
+    previous = database.url
+    database.url = url
+    try:
+        yield
+    finally:
+        database.url = previous
 
 
 async def _reachable(url: str, budget: float) -> None:
@@ -121,20 +195,25 @@ async def db_connection(database_url: str, anyio_backend: Any) -> AsyncIterator[
 
 
 @pytest.fixture
-def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+def client(request: pytest.FixtureRequest, kit_jwt_secret: str | None) -> Iterator[TestClient]:
     from starlette.testclient import TestClient
 
     app = request.getfixturevalue("app")
-    database = getattr(app, "database", None)
-    if database is None:
-        with TestClient(app) as test_client:
+    with (
+        _signing_with(app, kit_jwt_secret),
+        _on_fresh_database(request, app),
+        TestClient(app) as test_client,
+    ):
+        yield test_client
+
+
+@pytest.fixture
+async def async_client(
+    request: pytest.FixtureRequest, kit_jwt_secret: str | None, anyio_backend: Any
+) -> AsyncIterator[AsyncClient]:
+    from kit.testing.client import AsyncClient
+
+    app = request.getfixturevalue("app")
+    with _signing_with(app, kit_jwt_secret), _on_fresh_database(request, app):
+        async with AsyncClient(app) as test_client:
             yield test_client
-        return
-    url = request.getfixturevalue("fresh_database_url")
-    previous = database.url
-    database.url = url
-    try:
-        with TestClient(app) as test_client:
-            yield test_client
-    finally:
-        database.url = previous

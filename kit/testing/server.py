@@ -1,5 +1,6 @@
 """``ServerProcess``: a real ``kit serve`` process on a free loopback port, for tests that need
-the server itself (runtimes, signals, workers, logs); bench/ starts its servers with it too::
+the server itself (runtimes, signals, workers, logs); ``kit bench`` and the studies in bench/
+start theirs with it too (kit.benchmark.server adds CPU pinning and memory sampling)::
 
     with ServerProcess("svc.app:app", runtime="granian", env={...}, log=tmp_path) as server:
         urllib.request.urlopen(server.url + "/items")
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -30,13 +31,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+class ServerNotReady(RuntimeError):
+    """The server exited before it was ready, or was not ready in time."""
+
+
 class ServerProcess:
     """``kit serve APP ARGS`` on a free loopback port, in its own process group.
 
     ``runtime`` sets ``KIT_RUNTIME``; ``env`` overrides the inherited environment; the
     server's stdout and stderr go to ``log`` (a file, or a directory to put
-    ``serve-PORT.log`` in). Ready means ``ready_path`` answers 200 within ``timeout`` seconds;
-    subclasses may ask for more by overriding ``ready()``. ``stop()`` signals the server,
+    ``serve-PORT.log`` in). ``python`` is the interpreter (default: this one), ``prefix`` a
+    command put before it (``taskset -c 0``), ``port`` a port chosen beforehand. Ready means
+    ``ready_path`` answers 200 within ``timeout`` seconds; subclasses may ask for more by
+    overriding ``ready()`` or ``answers()``. ``stop()`` signals the server,
     waits up to ``stop_timeout`` and then kills its whole group, workers included.
     As a context manager: started and ready on entry, stopped on exit.
     """
@@ -53,15 +60,19 @@ class ServerProcess:
         timeout: float = 60.0,
         stop_timeout: float = 10.0,
         name: str | None = None,
+        python: str | None = None,
+        prefix: Sequence[str] = (),
+        port: int | None = None,
     ) -> None:
         self.app = app
         self.name = name or app
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         log = Path(log)
         self.log = log / f"serve-{self.port}.log" if log.is_dir() else log
-        self.command = [sys.executable, "-m", "kit.cli", "serve", app, "--port", str(self.port)]
-        self.command += args
+        interpreter = python or sys.executable
+        self.command = [*prefix, interpreter, "-m", "kit.cli", "serve", app]
+        self.command += ["--port", str(self.port), *args]
         self.environ = {**os.environ, **(env or {})}
         if runtime is not None:
             self.environ["KIT_RUNTIME"] = runtime
@@ -71,6 +82,7 @@ class ServerProcess:
         self.stop_timeout = stop_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._announced = False
+        self.started = 0.0  # time.monotonic() at spawn
 
     @property
     def proc(self) -> subprocess.Popen[bytes]:
@@ -87,6 +99,7 @@ class ServerProcess:
         if self._proc is not None:
             raise RuntimeError(f"{self.name} was already started")
         with self.log.open("wb") as out:
+            self.started = time.monotonic()
             self._proc = subprocess.Popen(
                 self.command,
                 cwd=self.cwd,
@@ -98,11 +111,15 @@ class ServerProcess:
 
     def ready(self) -> bool:
         """Whether kit serve said it is serving (it does once the server listens) and
-        ``ready_path`` answers 200 (stdlib only: users' projects may lack httpx)."""
+        ``answers()``."""
         if not self._announced:
             self._announced = "kit: serving " in self.output()
             if not self._announced:
                 return False
+        return self.answers()
+
+    def answers(self) -> bool:
+        """Whether ``ready_path`` answers 200 (stdlib only: users' projects may lack httpx)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
         try:
             conn.request("GET", self.ready_path)
@@ -112,18 +129,20 @@ class ServerProcess:
         finally:
             conn.close()
 
-    def wait_ready(self, deadline: float | None = None) -> None:
+    def wait_ready(self, deadline: float | None = None) -> float:
         """Poll ``ready()`` until ``deadline`` (a ``time.monotonic()`` value; default: now plus
-        ``timeout``); raise with the log if the process exits or the deadline passes."""
+        ``timeout``); raise ServerNotReady with the log if the process exits or the deadline
+        passes. Returns the seconds from spawn to ready."""
         if deadline is None:
             deadline = time.monotonic() + self.timeout
         while not self.ready():
             code = self.proc.poll()
             if code is not None:
-                raise RuntimeError(f"{self.name} exited with {code}:\n{self.output()}")
+                raise ServerNotReady(f"{self.name} exited with {code}:\n{self.output()}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} was not ready in time:\n{self.output()}")
+                raise ServerNotReady(f"{self.name} was not ready in time:\n{self.output()}")
             time.sleep(0.05)
+        return time.monotonic() - self.started
 
     def start(self: S) -> S:
         """Spawn and wait until ready; on failure nothing is left running."""

@@ -55,6 +55,7 @@ from .schemas import (
     Status,
     Variant,
 )
+from .settings import settings
 
 
 async def decode_json_columns(conn: asyncpg.Connection) -> None:
@@ -273,7 +274,7 @@ async def list_products(
     min_price: Annotated[PriceCents | None, Query(description="in cents, inclusive")] = None,
     max_price: Annotated[PriceCents | None, Query(description="in cents, inclusive")] = None,
     sort: Annotated[Sort, Query(description="a field; `-` for descending")] = "-created",
-    limit: Annotated[Limit, Query()] = 20,
+    limit: Annotated[Limit, Query()] = settings.page_size,
     cursor: Annotated[Token | None, Query(description="`next_cursor` of the last page")] = None,
 ) -> ProductPage:
     """A page of products, filtered and sorted; follow `next_cursor` for the next one."""

@@ -3,7 +3,7 @@
 ``CATALOG_URL`` is the catalog's base URL. Placing an order checks every line against the
 catalog concurrently (kit.http's ``fan_out``, under the request's deadline; product lookups
 are cached, and served stale while the catalog fails), stores the order with the names and
-prices it read in one transaction, and queues its confirmation (kit.tasks). The catalog down
+prices it read and its confirmation (a durable job, kit.jobs) in one transaction. The catalog down
 answers 503 with ``Retry-After`` (unless every product is cached); the catalog slow answers 504
 at the deadline. Placing an order needs a bearer JWT with ``orders:write`` (401 without one,
 403 without the scope). /readyz checks only this service's own database: the catalog being down must
@@ -13,7 +13,6 @@ not take orders out of the load balancer too.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,12 +22,14 @@ from kit import App, HTTPException, Query, Response
 from kit.db import Connection, Database, fetch_as, fetchrow_as
 from kit.errors import ErrorItem, ValidationFailed
 from kit.http import HttpClient, Outbound, Upstream, UpstreamUnavailable, fan_out
+from kit.jobs import Job, Jobs
 from kit.security import JWTBearer, Security
-from kit.tasks import TaskQueue
+from kit.service_settings import ServiceSettings
 
 from . import queries
 from .schemas import (
     CatalogProduct,
+    Confirmation,
     Id,
     Limit,
     Line,
@@ -41,30 +42,40 @@ from .schemas import (
 logger = logging.getLogger("orders")
 
 
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+HttpURL = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2000)]
 
+
+class OrdersSettings(ServiceSettings, frozen=True):
+    env_prefix = "ORDERS_"
+    catalog_url: HttpURL | None = msgspec.field(name="CATALOG_URL", default=None)
+    catalog_timeout: Seconds = 2.0
+    catalog_cache_ttl: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 30.0
+    notify_url: HttpURL | None = None
+    task_workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 4
+    confirm_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
+
+
+settings = OrdersSettings.from_env()
 
 catalog = Upstream(
     "catalog",
-    os.environ.get("CATALOG_URL"),
-    timeout=_number("ORDERS_CATALOG_TIMEOUT", 2.0),
+    settings.catalog_url,
+    timeout=settings.catalog_timeout,
     retries=2,
     breaker_threshold=5,
     breaker_reset=2.0,
     max_concurrency=100,
-    cache_ttl=_number("ORDERS_CATALOG_CACHE_TTL", 30.0),
+    cache_ttl=settings.catalog_cache_ttl,
     stale_for=300.0,
 )
 # Where confirmations are announced (a notification service), if anywhere.
-notify = Upstream("notify", os.environ.get("ORDERS_NOTIFY_URL"), timeout=10.0, retries=0)
+notify = Upstream("notify", settings.notify_url, timeout=10.0, retries=0)
 http = HttpClient(catalog, notify)
-confirmations = TaskQueue(
-    "confirmations",
-    workers=int(_number("ORDERS_TASK_WORKERS", 4)),
-    max_length=int(_number("ORDERS_TASK_QUEUE", 1000)),
-)
+# Confirmations are durable jobs: stored with the order, sent at least once (a restart or a
+# kill -9 mid-send included), retried with backoff while the notifier fails.
+jobs = Jobs(max_attempts=settings.confirm_attempts)
+jobs.queue("confirmations", concurrency=settings.task_workers)
 
 app = App(
     title="orders",
@@ -73,7 +84,7 @@ app = App(
     database=Database(migrations=Path(__file__).with_name("migrations")),
 )
 app.add_part(http.part())
-app.add_part(confirmations.part())  # added last: drained first, while the pool is open
+app.add_part(jobs.part(app))  # added last: stopped first, while the pool is open
 
 # Who may place orders: a bearer JWT with this scope, checked before the body is read. Nothing
 # of the caller's credentials is forwarded to the catalog (only X-Request-ID and traceparent):
@@ -81,7 +92,7 @@ app.add_part(confirmations.part())  # added last: drained first, while the pool 
 WRITE = [Security(JWTBearer(), scopes=["orders:write"])]
 
 PLACE_ERRORS = {
-    503: "The catalog is unreachable or failing, or the confirmation queue is full",
+    503: "The catalog is unreachable or failing",
     504: "The catalog did not answer within the request's deadline",
 }
 
@@ -99,11 +110,7 @@ async def place_order(order: OrderIn, client: Outbound, response: Response) -> O
         for product in (products[line.product_id],)
     ]
     total = sum(line.quantity * line.unit_price_cents for line in lines)
-    # A confirmation slot is held before writing: a full queue refuses the order (503) instead
-    # of storing one that would never be confirmed.
-    with confirmations.reserve() as slot:
-        stored = await store(total, lines)
-        slot.submit(f"confirm-order-{stored.id}", confirm, stored.id)
+    stored = await store(total, lines)
     response.headers["location"] = f"/orders/{stored.id}"
     return Order(stored.id, stored.status, stored.total_cents, stored.created_at, lines)
 
@@ -171,8 +178,8 @@ async def read_product(client: HttpClient, product_id: int) -> CatalogProduct | 
 
 
 async def store(total: int, lines: list[Line]) -> OrderSummary:
-    """The order and its lines, in one transaction (a connection is taken only now, after the
-    catalog calls, so none is held while waiting on the catalog)."""
+    """The order, its lines and its confirmation job, in one transaction (a connection is taken
+    only now, after the catalog calls, so none is held while waiting on the catalog)."""
     database = app.database
     assert database is not None
     conn = await database.acquire()
@@ -188,16 +195,26 @@ async def store(total: int, lines: list[Line]) -> OrderSummary:
                 [line.quantity for line in lines],
                 [line.unit_price_cents for line in lines],
             )
+            key = f"order-{stored.id}"  # the notifier's Idempotency-Key
+            await jobs.enqueue(conn, "confirm-order", Confirmation(stored.id), key=key)
     finally:
         await database.release(conn)
     return stored
 
 
-async def confirm(order_id: int) -> None:
-    """The queued step: announce the order (when a notification service is set), then mark it
-    confirmed. Runs after the response, with the request's id in its logs."""
+@jobs.job("confirm-order", queue="confirmations", payload=Confirmation)
+async def confirm(job: Job[Confirmation]) -> None:
+    """The job: announce the order (when a notification service is set), then mark it
+    confirmed. Runs after the commit, with the request's id and trace; at least once, so the
+    notifier gets the job's key as ``Idempotency-Key`` to drop a repeat."""
+    order_id = job.payload.order_id
     if notify.base_url is not None:
-        answer = await http.post("notify", "/notifications", json={"order_id": order_id})
+        answer = await http.post(
+            "notify",
+            "/notifications",
+            json={"order_id": order_id},
+            headers={"Idempotency-Key": job.key},
+        )
         if answer.status >= 400:
             raise RuntimeError(f"notification of order {order_id} answered {answer.status}")
     database: Any = app.database

@@ -55,3 +55,9 @@ class CatalogProduct(msgspec.Struct):
     name: str
     price_cents: int
     status: str
+
+
+class Confirmation(msgspec.Struct):
+    """The payload of an order's confirmation job."""
+
+    order_id: int

@@ -9,9 +9,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bench import pythons, render, schema
-from bench.probe import build
-from bench.schema import Build
+from kit.benchmark import pythons, render, schema
+from kit.benchmark.probe import build
+from kit.benchmark.schema import Build
 from tests.bench.conftest import FIXTURES, kit_bench
 
 REAL = FIXTURES / "results_quick.json"

@@ -5,8 +5,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bench import render, schema
-from bench.schema import Record, Run
+from kit.benchmark import render, schema
+from kit.benchmark.schema import Record, Run
 from tests.bench.conftest import FIXTURES, kit_bench
 
 REAL = FIXTURES / "results_quick.json"  # a real `kit bench --quick` run on this machine
@@ -30,7 +30,7 @@ def _replace(run: Run, old: Record, new: Record) -> Run:
 def test_the_results_file_round_trips(run: Run, tmp_path: Path) -> None:
     schema.dump(run, tmp_path / "again.json")
     assert schema.load(tmp_path / "again.json") == run
-    # DESIGN.md's keys, in the file itself
+    # the keys every results file has (machine, versions, method, records), in a real one
     raw = msgspec.json.decode(REAL.read_bytes())
     assert set(raw) == {"machine", "versions", "method", "records"}
     required = {"framework", "runtime", "python", "endpoint", "rps", "p50_ms", "p99_ms", "errors"}

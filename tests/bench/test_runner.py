@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import schema
-from bench.wrk import MISSING
+from kit.benchmark import schema
+from kit.benchmark.wrk import MISSING
+from runtimes.registry import NAMES
 from tests.bench.conftest import kit_bench
 
 TINY = ["--connections", "8", "--duration", "1", "--warmup", "1"]
@@ -51,8 +52,9 @@ def test_a_server_that_cannot_start_is_a_visible_failed_cell(
         "--frameworks", "raw", "--runtimes", "uvicorn", "--endpoints", "json", *TINY,
         "--python", str(bare), "--out", str(tmp_path), env=bench_env,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert "raw uvicorn json: FAILED server: exited with 1:" in proc.stderr
+    assert "kit bench: 1 of 1 cells failed" in proc.stderr
     [record] = schema.load(Path(proc.stdout.splitlines()[0])).records
     assert record.requests == 0
     assert record.failure is not None
@@ -75,8 +77,9 @@ def test_missing_wrk_is_one_line_and_exit_2(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--frameworks", "kit,flask"], "unknown framework flask; use kit, fastapi,"),
-        (["--runtimes", "daphne"], "unknown runtime daphne; use granian, uvicorn, hypercorn"),
-        (["--endpoints", ""], "unknown endpoint ''"),
+        (["--runtimes", "daphne"], f"unknown runtime daphne; use {', '.join(NAMES)}"),
+        (["--endpoints", ""], "no name in ''"),
+        (["--endpoints", "json,graphql"], "unknown endpoint graphql; use json,"),
         (["--connections", "0"], "0 must be >= 1"),
         (["--duration", "soon"], "invalid _positive value: 'soon'"),
         (["--python", "/nonexistent/python"], "--python /nonexistent/python: not an executable"),

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import wrk
-from bench.server import free_port
+from kit.benchmark import wrk
+from kit.benchmark.server import free_port
 from tests.bench.conftest import FIXTURES
 
 
@@ -78,9 +78,27 @@ def test_post_script_carries_the_body(tmp_path: Path) -> None:
     assert 'wrk.headers["Content-Type"] = "application/json"' in script
 
 
-def test_post_script_refuses_a_body_that_would_end_the_lua_string(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"\]\]"):
-        wrk.post_script(b"[[1]]", tmp_path)
+@pytest.mark.parametrize("text", ["[[1]]", "a]=]b]]", "\nstarts with a newline", "]==]"])
+def test_a_lua_string_holds_any_text(text: str) -> None:
+    quoted = wrk.lua_string(text)
+    level = quoted.index("[", 1)  # [==[ ... ]==]
+    closing = "]" + quoted[1:level] + "]"
+    body = quoted[level + 1 : -len(closing)]
+    assert quoted.endswith(closing)
+    assert closing not in body
+    # Lua drops one newline right after the opening bracket
+    assert (body[1:] if body.startswith("\n") else body) == text
+
+
+def test_headers_go_into_the_script_not_the_command_line(tmp_path: Path) -> None:
+    headers = {"Authorization": "Bearer s3cret]]", "X-Tenant": "a"}
+    script = wrk.request_script("GET", None, tmp_path, headers)
+    text = script.read_text()
+    assert 'wrk.headers["Authorization"] = [=[Bearer s3cret]]]=]' in text
+    assert 'wrk.headers["X-Tenant"] = [[a]]' in text
+    assert script.stat().st_mode & 0o077 == 0  # only its owner reads the secret
+    argv = wrk.command("wrk", "http://x/", connections=1, seconds=1, script=script)
+    assert not any("s3cret" in arg for arg in argv)
 
 
 def test_missing_wrk_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

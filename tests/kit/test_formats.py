@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import jsonschema_rs
 import msgspec
@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kit import EmailStr, HttpUrl, Slug, UUIDStr
+from kit.codec import collect_errors
 from kit.formats import documented_pattern
 from kit.openapi.schemas import SchemaSet
 
@@ -149,3 +150,48 @@ def test_kit_and_the_schema_agree_on_drawn_and_mutated_strings(name: str) -> Non
         assert kit_accepts(name, value) == VALIDATORS[name].is_valid(value), value
 
     agree()
+
+
+# the README's example: once a TypeError (two Metas setting max_length)
+ShortSlug = Annotated[Slug, msgspec.Meta(max_length=40)]
+
+
+class Page(msgspec.Struct):
+    slug: ShortSlug
+
+
+def test_a_ready_type_narrows_with_another_meta() -> None:
+    short_slug = ShortSlug
+    decoder = msgspec.json.Decoder(Page)
+    assert decoder.decode(b'{"slug": "spring-sale"}') == Page("spring-sale")
+    errors = collect_errors("x" * 41, short_slug, ["body", "slug"])
+    assert [(e.type, e.ctx) for e in errors] == [("string_too_long", {"max_length": 40})]
+    # tightest wins: a looser Meta leaves the type's own bound in place
+    assert not kit_accepts_type("x" * 101, Annotated[Slug, msgspec.Meta(max_length=200)])
+    schema = documented_schema(short_slug)
+    assert (schema["maxLength"], schema["minLength"]) == (40, 1)
+
+
+def kit_accepts_type(value: str, tp: Any) -> bool:
+    try:
+        msgspec.convert(value, tp)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("tp", "value", "kind", "msg"),
+    [
+        (HttpUrl, "not a url", "url_parsing", "Input should be a valid URL"),
+        (HttpUrl, "https://x.io/" + "a" * 3000, "url_parsing", "Input should be a valid URL"),
+        (EmailStr, "nobody", "value_error", "value is not a valid email address"),
+        (UUIDStr, "123", "uuid_parsing", "Input should be a valid UUID"),
+    ],
+)
+def test_a_ready_type_fails_in_words_not_a_regex(tp: Any, value: str, kind: str, msg: str) -> None:
+    (error,) = collect_errors(value, tp, ["body", "field"])
+    assert (error.type, error.msg, error.input) == (kind, msg, value)
+    errors = collect_errors("A B", Slug, ["query", "slug"])
+    assert errors[0].msg.startswith("String should be a slug")
+    assert len(errors[0].msg) < 120

@@ -1,4 +1,4 @@
-"""kit.ports: the bind check kit serve makes before a server starts, and the listening watch."""
+"""kit.ops.ports: the bind check kit serve makes before a server starts, and the listening watch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from kit.ports import PortUnavailable, check_bindable, when_listening
+from kit.ops.ports import PortUnavailable, check_bindable, when_listening
 from kit.testing import free_port
 
 

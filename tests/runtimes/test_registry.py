@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from importlib.util import find_spec
 
 import pytest
+import tomllib
 
 from kit.serve import launch_options
 from kit.settings import Settings
 from runtimes import RUNTIMES, Launch, RuntimeUnavailable, load_runtime
 from runtimes.base import quiet_level
 from runtimes.loops import resolve_loop
-from tests.runtimes.conftest import runtime_params
+from runtimes.registry import BY_PREFERENCE, NAMES, PREFERRED, TABLE, default_name
+from tests.runtimes.conftest import REPO, runtime_params
 
 
 def launch(**settings: object) -> Launch:
@@ -134,3 +138,60 @@ def test_hypercorn_options(http: str, alpn: list[str]) -> None:
     assert config.accesslog is None
     assert config.include_server_header is False
     assert config.alpn_protocols == alpn
+
+
+# The runtime table against everything that names runtimes outside Python.
+
+
+def _adapter_attributes(target: str) -> dict[str, str]:
+    """The string class attributes of the adapter ``module:attr``, read from its source (its
+    server package may not be installed in this cell)."""
+    module, _, attr = target.partition(":")
+    source = (REPO / (module.replace(".", "/") + ".py")).read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.name == attr:
+            return {
+                target.id: value.value
+                for item in node.body
+                if isinstance(item, ast.Assign)
+                for target in item.targets
+                if isinstance(target, ast.Name)
+                and isinstance(value := item.value, ast.Constant)
+                and isinstance(value.value, str)
+            }
+    raise AssertionError(f"{target}: no class {attr}")
+
+
+def test_the_table_matches_the_adapters() -> None:
+    for entry in TABLE:
+        attributes = _adapter_attributes(entry.adapter)
+        assert (attributes.get("name"), attributes.get("package")) == (entry.name, entry.package)
+    adapters = {
+        path.stem
+        for path in (REPO / "runtimes").glob("*.py")
+        if re.search(r"^class \w+\(Runtime\):", path.read_text(), re.MULTILINE)
+    }
+    assert adapters == {entry.adapter.split(":")[0].split(".")[1] for entry in TABLE}
+
+
+def test_every_runtime_has_an_extra_of_its_name() -> None:
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert set(NAMES) <= set(extras)
+
+
+def test_tox_factors_are_the_table() -> None:
+    tox = tomllib.loads((REPO / "tox.toml").read_text())
+    runtime_factors = tox["env_list"][0]["product"][1]
+    assert runtime_factors == list(NAMES)
+    # every runtime factor chooses its own extra and KIT_TEST_RUNTIMES
+    text = (REPO / "tox.toml").read_text()
+    for name in NAMES:
+        assert f'condition = "factor.{name}", then = "{name}"' in text, name
+
+
+def test_the_default_runtime_is_preferred_and_installed() -> None:
+    assert default_name() in PREFERRED
+    assert BY_PREFERENCE[: len(PREFERRED)] == PREFERRED
+    assert sorted(BY_PREFERENCE) == sorted(NAMES)

@@ -9,6 +9,7 @@ from importlib.util import find_spec
 
 import pytest
 
+from runtimes.registry import NAMES
 from tests.runtimes.conftest import APP, REPO, serve_command
 
 CUSTOM = "tests.runtimes.custom_runtime:ReportingRuntime"
@@ -104,11 +105,11 @@ def test_bad_app_or_adapter_exits_2(args: tuple[str, ...], expected: str) -> Non
     assert expected in result.stderr
 
 
-@pytest.mark.parametrize("runtime", ["uvicorn", "granian", "hypercorn", "gunicorn"])
+@pytest.mark.parametrize("runtime", NAMES)
 def test_missing_server_package_names_the_extra(runtime: str) -> None:
     line = one_line_error(kit_serve(APP, "--runtime", runtime, block=runtime))
     needs = f"KIT_RUNTIME={runtime} needs the {runtime} package"
-    assert line == f"kit serve: {needs}: pip install 'kit[{runtime}]'"
+    assert line == f"kit serve: {needs}: pip install 'kit-asgi[{runtime}]'"
 
 
 def test_uvloop_requested_but_missing() -> None:

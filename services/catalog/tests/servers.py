@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
 from kit.testing import ServerProcess
+from runtimes.registry import NAMES, installed
 
-RUNTIMES = ("uvicorn", "granian", "hypercorn")
+RUNTIMES = NAMES
 
 
 def selected_runtimes() -> list[str]:
@@ -25,7 +25,7 @@ def selected_runtimes() -> list[str]:
 def runtime_params() -> list[object]:
     """One param per selected runtime, skipped when its server is not installed."""
     return [
-        pytest.param(name, marks=pytest.mark.skipif(find_spec(name) is None, reason=f"no {name}"))
+        pytest.param(name, marks=pytest.mark.skipif(not installed(name), reason=f"no {name}"))
         for name in selected_runtimes()
     ]
 
@@ -33,7 +33,7 @@ def runtime_params() -> list[object]:
 def any_runtime() -> str:
     """One selected runtime that is installed (the test is skipped if there is none)."""
     for name in selected_runtimes():
-        if find_spec(name) is not None:
+        if installed(name):
             return name
     pytest.skip("no selected runtime is installed")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kit.metrics import Registry
 from kit.middleware.access_log import AccessLog
 from kit.middleware.observe import ObserveMiddleware
+from kit.ops.metrics import Registry
 from tests.kit.middleware.apps import client, starlette
 
 pytestmark = pytest.mark.anyio

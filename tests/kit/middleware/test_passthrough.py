@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from kit.metrics import Registry
 from kit.middleware.access_log import AccessLog
 from kit.middleware.concurrency import ConcurrencyLimitMiddleware
 from kit.middleware.observe import ObserveMiddleware
 from kit.middleware.rate_limit import RateLimitMiddleware
 from kit.middleware.timeout import TimeoutMiddleware
+from kit.ops.metrics import Registry
 
 pytestmark = pytest.mark.anyio
 

@@ -10,9 +10,9 @@ import asyncpg
 import httpx
 
 from kit import App, Depends, Request
-from kit.custom_metrics import Counter, Histogram
 from kit.db import Database, connection
 from kit.http import HttpClient, Outbound, Upstream
+from kit.ops.custom_metrics import Counter, Histogram
 
 log = logging.getLogger("obs.app")
 HITS = Counter("obs_hits", "Hits of /count, by colour.", ["colour"], max_series=3)
@@ -63,7 +63,7 @@ async def chain(
     conn: Annotated[asyncpg.Connection, Depends(connection)], downstream: str = ""
 ) -> dict[str, Any]:
     """Queries Postgres twice, then (if given) calls ``downstream``/items/7 with tracing."""
-    from kit.tracing_http import TracingTransport
+    from kit.ops.tracing_http import TracingTransport
 
     one = await conn.fetchval("SELECT 1")
     rows = await conn.fetch("SELECT generate_series(1, 50) AS n")  # one span, not 50

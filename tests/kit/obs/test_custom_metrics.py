@@ -13,8 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from kit.custom_metrics import OTHER, Counter, Gauge, Histogram, collect
-from kit.metrics import Snapshot, render
+from kit.ops.custom_metrics import OTHER, Counter, Gauge, Histogram, collect
+from kit.ops.metrics import Snapshot, render
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

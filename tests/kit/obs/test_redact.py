@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kit.admin import REDACTED, redact
+from kit.ops.admin import REDACTED, redact
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from kit.logs import TRACE_ID, JSONFormatter, TextFormatter
+from kit.ops.logs import TRACE_ID, JSONFormatter, TextFormatter
 
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
 

@@ -3,6 +3,7 @@ the logs, sampling, and nothing of it when KIT_OTEL is off."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -129,6 +130,10 @@ def test_kit_builds_the_provider_from_otel_variables(serve: Any) -> None:
     output = server.output()
     assert '"name": "GET /items/{item_id}"' in output  # the console exporter's JSON
     assert '"service.name": "obs-svc"' in output
+    # one line per span, like the log lines beside it: every JSON line parses on its own
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    spans = [r for r in records if "context" in r and "name" in r]
+    assert "GET /items/{item_id}" in {span["name"] for span in spans}
 
 
 def test_unknown_exporter_is_one_line_and_exit_2() -> None:

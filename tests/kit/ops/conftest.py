@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kit.testing import ServerProcess
+from runtimes.registry import NAMES, installed
 
 REPO = Path(__file__).resolve().parents[3]
 APP = "tests.kit.ops.app:app"
 RUNTIMES = [
-    pytest.param(name, marks=pytest.mark.skipif(find_spec(name) is None, reason=f"no {name}"))
-    for name in ("uvicorn", "granian", "hypercorn", "gunicorn")
+    pytest.param(name, marks=pytest.mark.skipif(not installed(name), reason=f"no {name}"))
+    for name in NAMES
 ]
 
 

@@ -1,4 +1,4 @@
-"""kit.health: the readiness state machine, the database ping, the shutdown-signal hook."""
+"""kit.ops.health: the readiness state machine, the database ping, the shutdown-signal hook."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from kit.db import Database
-from kit.health import Liveness, Readiness, ReadinessProbe
+from kit.ops.health import Liveness, Readiness, ReadinessProbe
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""kit.logs: JSON and text formatters, the request id on every record, idempotent setup."""
+"""kit.ops.logs: JSON and text formatters, the request id on every record, idempotent setup."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from kit.logs import (
+from kit.middleware.access_log import AccessLog
+from kit.ops.logs import (
     PIPE_BUF,
     REQUEST_ID,
     JSONFormatter,
@@ -21,7 +22,6 @@ from kit.logs import (
     configure_logging,
     direct_json_handler,
 )
-from kit.middleware.access_log import AccessLog
 
 
 def record(

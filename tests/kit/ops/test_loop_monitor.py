@@ -1,4 +1,4 @@
-"""kit.loop_monitor: lag probe and one warning per blocking call, naming the request."""
+"""kit.ops.loop_monitor: lag probe and one warning per blocking call, naming the request."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kit.loop_monitor import LoopMonitor
+from kit.ops.loop_monitor import LoopMonitor
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""kit.metrics: histogram buckets, merging workers' snapshots, the text exposition."""
+"""kit.ops.metrics: histogram buckets, merging workers' snapshots, the text exposition."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kit.metrics import BUCKETS, Registry, Snapshot, SnapshotFiles, render
+from kit.ops.metrics import BUCKETS, Registry, Snapshot, SnapshotFiles, render
 from tests.kit.ops.conftest import metric
 
 LABELS = {"method": "GET", "route": "/a", "status": "200"}

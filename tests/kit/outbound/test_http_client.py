@@ -9,8 +9,8 @@ import pytest
 
 from kit.deadlines import REQUEST_DEADLINE
 from kit.http import Upstream, UpstreamTimeout, UpstreamUnavailable, fan_out
-from kit.logs import REQUEST_ID
-from kit.operations import metrics_for
+from kit.ops.logs import REQUEST_ID
+from kit.ops.operations import metrics_for
 from kit.testing import ServerProcess, free_port
 from tests.kit.outbound.conftest import opened, received
 

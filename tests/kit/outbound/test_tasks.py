@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 
+import asyncpg
+import httpx
 import pytest
 
 from kit import App
-from kit.logs import REQUEST_ID
-from kit.operations import metrics_for
+from kit.db import committing
+from kit.ops.logs import REQUEST_ID
+from kit.ops.operations import metrics_for
 from kit.tasks import QueueFull, TaskQueue
+from kit.tasks.shutdown import margin
+from tests.kit.jobs.conftest import Serve, app, serve, wait_for
+from tests.runtimes.conftest import runtime_params
+
+__all__ = ["app", "serve"]  # fixtures for the real servers of the jobs' test app
 
 pytestmark = pytest.mark.anyio
 
@@ -112,3 +122,109 @@ async def test_shutdown_waits_for_tasks_that_finish_within_the_drain_time() -> N
             queue.submit(f"job-{n}", job, n)
     assert sorted(finished) == list(range(6))
     assert queue.lost == 0
+
+
+async def test_every_running_task_cancelled_at_shutdown_is_logged_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue = TaskQueue("jobs", workers=3, max_length=10, drain_timeout=0.1)
+
+    async def stuck() -> None:
+        await asyncio.sleep(30)
+
+    with caplog.at_level(logging.ERROR, "kit.tasks"):
+        async with queue.lifespan(App(title="t")):
+            for n in range(3):
+                queue.submit(f"stuck-{n}", stuck)
+            while len(queue.running) < 3:
+                await asyncio.sleep(0.01)
+    for n in range(3):  # every one, not only the first worker's
+        assert f"task stuck-{n} cancelled at shutdown" in caplog.text
+    assert queue.lost == 3
+    assert "3 tasks lost" in caplog.text
+
+
+async def test_the_drain_ends_before_the_servers_kill() -> None:
+    """Without drain_timeout the drain ends a margin before KIT_GRACEFUL_TIMEOUT is over, so
+    what is lost is logged before a server that kills at that time (granian) does."""
+    queue = TaskQueue("jobs", workers=1, max_length=10)
+    app = App(title="t")
+    app.settings = app.settings.with_(graceful_timeout=2.0)
+
+    async def stuck() -> None:
+        await asyncio.sleep(30)
+
+    loop = asyncio.get_running_loop()
+    async with queue.lifespan(app):
+        queue.submit("stuck", stuck)
+        await asyncio.sleep(0.01)
+        started = loop.time()
+    assert loop.time() - started < 2.0 - margin(2.0) + 0.5
+    assert queue.lost == 1
+
+
+async def test_a_task_submitted_in_a_transaction_runs_after_the_commit_never_on_rollback(
+    database_url: str,
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    queue = TaskQueue("jobs", workers=1, max_length=1)
+    seen: list[int | None] = []
+
+    async def read(n: int) -> None:
+        seen.append(await other.fetchval("SELECT n FROM after_commit WHERE n = $1", n))
+
+    other = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS after_commit; CREATE TABLE after_commit (n int)")
+        async with queue.lifespan(App(title="t")):
+            async with committing(conn):
+                await conn.execute("INSERT INTO after_commit VALUES (1)")
+                queue.submit_after_commit(conn, "read-1", read, 1)
+                with pytest.raises(QueueFull):  # its place is held from now on
+                    queue.submit("other", read, 0)
+                await asyncio.sleep(0.05)
+                assert seen == []  # not before the commit
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.02)
+            assert seen == [1]  # after the commit: the row is there
+            with contextlib.suppress(LookupError):
+                async with committing(conn):
+                    await conn.execute("INSERT INTO after_commit VALUES (2)")
+                    queue.submit_after_commit(conn, "read-2", read, 2)
+                    raise LookupError("roll back")
+            assert await other.fetchval("SELECT count(*) FROM after_commit") == 1
+            await asyncio.sleep(0.1)
+            assert seen == [1]  # never on rollback
+            assert queue.reserved == 0  # and its place was given back
+            async with conn.transaction():  # a transaction kit does not see the end of
+                with pytest.raises(RuntimeError, match="does not manage"):
+                    queue.submit_after_commit(conn, "read-3", read, 3)
+            assert queue.reserved == 0
+    finally:
+        await conn.execute("DROP TABLE IF EXISTS after_commit")
+        await conn.close()
+        await other.close()
+
+
+@pytest.mark.parametrize("runtime", runtime_params())
+def test_sigterm_on_a_real_server_logs_every_lost_task_by_name_and_counts_them(
+    serve: Serve, runtime: str
+) -> None:
+    """Two workers run two tasks, 18 wait: SIGTERM with a graceful time of 3 s loses all 20,
+    and each is logged by name before the server kills the worker (granian included)."""
+    server = serve(runtime, KIT_GRACEFUL_TIMEOUT="3")
+    answer = httpx.post(f"{server.url}/tasks", params={"count": 20, "seconds": 60}, timeout=10)
+    assert answer.status_code == 200
+    wait_for(
+        lambda: sum("starts" in line["msg"] for line in server.lines()) == 2,
+        what="two tasks running",
+    )
+    server.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=30) is not None
+    lines = [line for line in server.lines() if line["logger"] == "kit.tasks"]
+    named = {line["task"] for line in lines if "task" in line}
+    assert named == {f"task-{n}" for n in range(20)}
+    (summary,) = [line for line in lines if "lost" in line]
+    assert summary["lost"] == 20  # the counter, kit_tasks_lost_total, as the queue closed

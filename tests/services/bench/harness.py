@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import asyncpg
 import pytest
 
 from kit.testing import ServerProcess
+from runtimes.registry import BY_PREFERENCE, installed
 
 REPO = Path(__file__).resolve().parents[3]
 MIGRATIONS = REPO / "services" / "bench" / "migrations"
@@ -32,8 +32,8 @@ SERVER_NAMES = {
     "starlette": "starlette",
     "raw": "raw",
 }
-RUNTIME_NAMES = ("uvicorn", "granian", "hypercorn")
-INSTALLED = [name for name in RUNTIME_NAMES if find_spec(name) is not None]
+RUNTIME_NAMES = BY_PREFERENCE
+INSTALLED = [name for name in RUNTIME_NAMES if installed(name)]
 RUNTIMES = [
     pytest.param(name, marks=pytest.mark.skipif(name not in INSTALLED, reason=f"no {name}"))
     for name in RUNTIME_NAMES

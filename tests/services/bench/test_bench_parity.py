@@ -17,7 +17,7 @@ import pytest
 from tests.services.bench.harness import APPS, INSTALLED, Servers, fetch
 
 # kit's default runtime first, as `kit serve` picks it
-RUNTIME = next((name for name in ("granian", "uvicorn", "hypercorn") if name in INSTALLED), "")
+RUNTIME = next(iter(INSTALLED), "")
 PYDANTIC_APPS = ("fastapi", "fastapi_tuned")
 MSGSPEC_PEERS = ("starlette", "raw")
 JSON = "application/json"
