@@ -36,7 +36,7 @@ from kit.openapi import docs_part
 from kit.ops.health import health_part
 from kit.ops.operations import operations_part
 from kit.parts import LifespanFactory, Part
-from kit.routing import APIRoute, Handler, RouteKeywords, Router
+from kit.routing import APIRoute, DependencyOverrides, Handler, RouteKeywords, Router
 from kit.security.startup import security_part
 from kit.settings import Settings
 
@@ -229,22 +229,27 @@ class App(Starlette):
             errors = Middleware(ServerErrorMiddleware, handler=error_handler, debug=True)
         else:
             errors = Middleware(
-                ServerErrors, handler=error_handler or server_error_handler, tracking=TRACKING
+                ServerErrors,
+                handler=error_handler or server_error_handler,
+                tracking=TRACKING,
+                # else only kit's layers are inside: they mark the scope when they start
+                wrap=bool(self.user_middleware or self.max_body_size is not None),
             )
+        # the 500 layer sits where Starlette's does: outside the user's middleware, always
         middleware = [entry for part in self.parts for entry in part.middleware]
         if self.settings.gzip_min_size:
             middleware.append(Middleware(GZipMiddleware, minimum_size=self.settings.gzip_min_size))
         body_limit = self._body_limit_layer()
-        if self.user_middleware or self.debug or body_limit:
-            middleware += [errors, *body_limit, *self.user_middleware]
-        else:
-            # Kit routes answer their own errors, so only the other routes need the 500 layer.
-            cls, args, kwargs = errors
-            handled = cls(handled, *args, **kwargs)
-        app: ASGIApp = Dispatch(handled, self.router, table)
+        middleware += [errors, *body_limit, *self.user_middleware]
+        app: ASGIApp = Dispatch(handled, self.router, table, TRACKING)
         for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
         return app
+
+    @property
+    def dependency_overrides(self) -> DependencyOverrides:
+        """provider → replacement, as in FastAPI; a change recompiles the routes' plans."""
+        return self.router.dependency_overrides
 
     def _body_limit_layer(self) -> list[Middleware]:
         """Starlette's own body limit for ``App(max_body_size=)``, outside the user's
@@ -254,16 +259,16 @@ class App(Starlette):
         if self.max_body_size is None or RequestBodyLimitMiddleware is None:
             return []
         for route in self.router.routes:
-            if isinstance(route, APIRoute) and not isinstance(route.handler, _OwnBodyLimit):
+            if isinstance(route, APIRoute) and not isinstance(route.app, _OwnBodyLimit):
                 limit = self.body_limit if route.max_body_size is None else route.max_body_size
                 form = spec_for(route.endpoint)  # files add their own max_size to the limit
-                own: Any = _OwnBodyLimit(route.handler, limit + (form.extra_size if form else 0))
-                route.app = route.handler = own
+                # around the executor, which stays route.handler (its plan can be recompiled)
+                route.app = _OwnBodyLimit(route.handler, limit + (form.extra_size if form else 0))
         return [Middleware(RequestBodyLimitMiddleware, max_body_size=self.max_body_size)]
 
     def _add(self, route: BaseRoute) -> None:
-        if isinstance(route, APIRoute) and route.max_body_size is None:
-            route.bind(self.body_limit)
+        if isinstance(route, APIRoute):
+            route.bind(self.body_limit, self.router.dependency_overrides)
         self.router.routes.append(route)
 
     def add_api_route(

@@ -21,7 +21,7 @@ from kit.params import (
     ParamInfo,
     Special,
     classify,
-    extractor_for,
+    source_extractors,
     special_kind,
     unwrap_annotated,
 )
@@ -54,20 +54,27 @@ class Depends:
         self.use_cache = use_cache
         self.scope = scope
 
+    def override_keys(self) -> tuple[Any, ...]:
+        """What ``app.dependency_overrides`` may be keyed by to replace this dependency."""
+        return (self.dependency,)
+
     def __repr__(self) -> str:
         name = getattr(self.dependency, "__name__", repr(self.dependency))
         return f"Depends({name}, scope={self.scope!r})"
+
+
+# ``app.dependency_overrides``: original provider (or what ``override_keys`` names) → the
+# provider used instead. Read when plans are compiled, never per request.
+Overrides = typing.Mapping[Any, Callable[..., Any]]
 
 
 # Opens a request-only resource: its value and what ``Close`` needs to release it.
 Open = Callable[[Request], Awaitable[tuple[Any, Any]]]
 # Releases it, given that state and the exception in flight (None on success); may raise.
 Close = Callable[[Any, BaseException | None], Awaitable[None]]
-# An open step of cleanup: a generator to resume, or a resource's close with its state.
-Exit = typing.Union[AsyncGenerator[Any, None], tuple[Close, Any]]  # noqa: UP007
-
-# The providers ``resource`` made, with their two halves: kit calls those directly.
-RESOURCES: dict[Callable[..., Any], tuple[Open, Close]] = {}
+# An open step of cleanup: a resource's close with its state, or (None, a generator to
+# resume), and whether it closes with the function (``scope="function"``).
+Exit = tuple[Close | None, Any, bool]
 
 
 def resource(
@@ -94,55 +101,91 @@ def resource(
     provide.__name__ = provide.__qualname__ = name or str(getattr(open_, "__name__", "resource"))
     provide.__module__ = open_.__module__
     provide.__doc__ = open_.__doc__
-    RESOURCES[provide] = (open_, close)
+    # what it is, on the provider itself: kit calls the two halves directly
+    provide.__kit_resource__ = (open_, close)  # type: ignore[attr-defined]
     return provide
 
 
-class CleanupGroup:
-    """The generator dependencies one request opened, closed last opened first.
+def resource_halves(call: Callable[..., Any]) -> tuple[Open, Close] | None:
+    """The open and close halves of a provider made by ``resource``, else None."""
+    halves = getattr(call, "__kit_resource__", None)
+    return halves if isinstance(halves, tuple) else None
 
-    ``close_function_scope()`` runs when the handler returns (``scope="function"``);
-    ``close(exc)`` runs everything still open exactly once, after the response is sent or when
-    the request fails, seeing the exception in flight (Litestar's DependencyCleanupGroup).
+
+class CleanupGroup(list[Exit]):
+    """What one request opened (generator dependencies, resources), closed last opened first:
+    ``close(None, function_scope_only=True)`` when the handler returns (``scope="function"``),
+    ``close(exc)`` for everything still open, once, after the response is sent or when the
+    request fails, seeing the exception in flight (Litestar's DependencyCleanupGroup).
+
+    A list of ``Exit`` entries, so that a request pays no call to make one; ``function_scoped``
+    says whether any entry closes with the function.
     """
 
-    __slots__ = ("exits", "function_exits")
+    function_scoped = False
 
-    def __init__(self) -> None:
-        self.exits: list[Exit] = []
-        self.function_exits: list[Exit] = []
+    def add(self, close: Close | None, state: Any, function_scope: bool) -> None:
+        self.append((close, state, function_scope))
+        if function_scope:
+            self.function_scoped = True
 
-    async def close_function_scope(self) -> BaseException | None:
-        """Close the function-scoped generators; the exception to raise, or None."""
-        if not self.function_exits:
-            return None
-        return await close_generators(self.function_exits, None)
+    async def close(
+        self, exc: BaseException | None, *, function_scope_only: bool = False
+    ) -> BaseException | None:
+        """Close the entries still open, function-scoped ones first (or only those, if asked),
+        each group last opened first; the exception the caller must raise, or None.
 
-    async def close(self, exc: BaseException | None) -> BaseException | None:
-        """Close everything still open, function scope first; the exception to raise, or None."""
-        if self.function_exits:
-            exc = await close_generators(self.function_exits, exc)
-        if self.exits:
-            exc = await close_generators(self.exits, exc)
+        Each sees the exception in flight (a generator at its ``yield``). Swallowing it does
+        not turn a failed request into a success: the original exception still decides the
+        answer. An exception raised while closing replaces ``exc`` for the entries after it.
+        """
+        if self.function_scoped:
+            self.function_scoped = False
+            if not function_scope_only:  # function scope first
+                exc = await self.close(exc, function_scope_only=True)
+        kept: list[Exit] = []
+        while self:
+            close, state, function_scope = entry = self[-1]
+            del self[-1]
+            if function_scope_only and not function_scope:
+                kept.append(entry)
+                continue
+            if close is not None:
+                try:
+                    await close(state, exc)
+                except BaseException as raised:
+                    exc = raised
+                continue
+            try:
+                if exc is None:
+                    await state.__anext__()
+                else:
+                    await state.athrow(exc)
+            except StopAsyncIteration:
+                continue
+            except BaseException as raised:
+                exc = raised
+                continue
+            exc = RuntimeError(f"generator dependency {state!r} yielded more than once")
+        if kept:
+            self.extend(reversed(kept))
         return exc
 
 
 class Context:
     """What one request's resolution carries around: created only for routes that need it."""
 
-    __slots__ = ("background", "cache", "cleanup", "errors", "request", "response")
+    __slots__ = ("background", "cache", "cleanup", "errors", "extracted", "request", "response")
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.cache: dict[Any, Any] = {}
+        # each plan's parameters, read by ``read_parameters`` before any dependency runs
+        self.extracted: dict[int, dict[str, Any]] = {}
         self.errors: list[ErrorItem] = []
         self.cleanup = CleanupGroup()
         self.background: BackgroundTasks | None = None
         self.response: Response | None = None
-
-    def nothing_after_response(self) -> bool:
-        """No background task and no request-scoped cleanup waits for the response."""
-        return self.background is None and not self.cleanup.exits
 
 
 _FAILED = object()
@@ -154,7 +197,8 @@ class Plan:
 
     call: Callable[..., Any]
     params: list[ParamInfo] = field(default_factory=list)
-    extractors: list[tuple[str, Extractor]] = field(default_factory=list)
+    # one per source its parameters come from (path, query, header, cookie)
+    extractors: list[Extractor] = field(default_factory=list)
     dependencies: list[tuple[str | None, Dependency]] = field(default_factory=list)
     specials: list[tuple[str, Special]] = field(default_factory=list)
     # Resolved before the request body is read (e.g. authentication): a failure answers
@@ -214,7 +258,7 @@ class Dependency:
             kind is Special.REQUEST for _, kind in plan.specials
         ):
             self.request_only = [name for name, _ in plan.specials]
-        self.resource = RESOURCES.get(plan.call) if self.request_only is not None else None
+        self.resource = resource_halves(plan.call) if self.request_only is not None else None
 
 
 def _kind(call: Callable[..., Any]) -> Literal["async", "sync", "asyncgen", "gen"]:
@@ -248,8 +292,10 @@ def compile_plan(
     path_names: set[str],
     extra_dependencies: typing.Sequence[Depends] = (),
     guards: typing.Sequence[Depends] = (),
+    overrides: Overrides | None = None,
 ) -> Plan:
-    """Inspect ``call`` once and decide how each of its parameters is provided."""
+    """Inspect ``call`` once and decide how each of its parameters is provided; a dependency
+    named in ``overrides`` is provided by its replacement (sub-dependencies included)."""
     try:
         hints = typing.get_type_hints(call, include_extras=True)
     except (NameError, TypeError) as exc:
@@ -261,12 +307,12 @@ def compile_plan(
     elif plan.kind == "gen":
         plan.agen = _threaded_generator(call)
     for guard in guards:
-        dep = _dependency(guard, path_names)
+        dep = _dependency(guard, path_names, None, overrides)
         if any(p.body is not None for p in dep.plan.walk()):
             raise TypeError(f"{guard!r}: a dependency run before the body cannot take the body")
         plan.guards.append(dep)
     for extra in extra_dependencies:
-        plan.dependencies.append((None, _dependency(extra, path_names)))
+        plan.dependencies.append((None, _dependency(extra, path_names, None, overrides)))
     for name, parameter in signature.parameters.items():
         if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
@@ -276,7 +322,8 @@ def compile_plan(
         if bind is not None:  # kit.forms: a form field or file, read by a dependency
             marker = bind(call, name, annotation, default)
         if isinstance(marker, Depends):
-            plan.dependencies.append((name, _dependency(marker, path_names, annotation)))
+            dep = _dependency(marker, path_names, annotation, overrides)
+            plan.dependencies.append((name, dep))
             continue
         special = special_kind(annotation)
         if special is not None and marker is None:
@@ -291,18 +338,34 @@ def compile_plan(
             plan.body = info
         else:
             plan.params.append(info)
-            plan.extractors.append((name, extractor_for(info)))
+    plan.extractors = source_extractors(plan.params)
     return plan
 
 
-def _dependency(marker: Depends, path_names: set[str], annotation: Any = None) -> Dependency:
+def _dependency(
+    marker: Depends, path_names: set[str], annotation: Any, overrides: Overrides | None
+) -> Dependency:
     provider = marker.dependency
     if provider is None:
         # ``x: Annotated[Thing, Depends()]`` means ``Depends(Thing)``, as in FastAPI.
         provider, _ = unwrap_annotated(annotation)
+    if overrides:
+        for key in (provider, *marker.override_keys()):
+            replacement = overrides.get(key) if _hashable(key) else None
+            if replacement is not None:
+                provider = replacement
+                break
     if not callable(provider):
         raise TypeError(f"Depends needs a callable, got {provider!r}")
-    return Dependency(marker, compile_plan(provider, path_names))
+    return Dependency(marker, compile_plan(provider, path_names, overrides=overrides))
+
+
+def _hashable(key: Any) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
 
 
 _DONE = object()
@@ -336,40 +399,12 @@ def _threaded_generator(call: Callable[..., Any]) -> Callable[..., AsyncGenerato
     return steps
 
 
-async def close_generators(exits: list[Exit], exc: BaseException | None) -> BaseException | None:
-    """Run the code after ``yield`` of each open generator (or a resource's close), last opened
-    first.
-
-    A generator sees the exception in flight (``exc``) at its ``yield``. Swallowing it does not
-    turn a failed request into a success: the original exception still decides the answer. An
-    exception raised during cleanup replaces ``exc`` for the generators closed after it.
-    Returns the exception the caller must raise, or None.
-    """
-    while exits:
-        gen = exits.pop()
-        if isinstance(gen, tuple):
-            close, state = gen
-            try:
-                await close(state, exc)
-            except BaseException as raised:
-                exc = raised
-            continue
-        try:
-            if exc is None:
-                await gen.__anext__()
-            else:
-                await gen.athrow(exc)
-        except StopAsyncIteration:
-            continue
-        except BaseException as raised:
-            exc = raised
-            continue
-        exc = RuntimeError(f"generator dependency {gen!r} yielded more than once")
-    return exc
-
-
 def extract_params(plan: Plan, request: Request, errors: list[ErrorItem]) -> dict[str, Any]:
-    return {name: extract(request, errors) for name, extract in plan.extractors}
+    kwargs: dict[str, Any] = {}
+    scope = request.scope
+    for extract in plan.extractors:
+        extract(scope, kwargs, errors)
+    return kwargs
 
 
 def fill_specials(plan: Plan, kwargs: dict[str, Any], ctx: Context) -> None:
@@ -389,9 +424,24 @@ def fill_specials(plan: Plan, kwargs: dict[str, Any], ctx: Context) -> None:
             kwargs[name] = ctx.response
 
 
+def read_parameters(plan: Plan, ctx: Context) -> bool:
+    """Read the parameters of ``plan`` and of every dependency under it, before any of them
+    runs: a request with a bad parameter opens nothing (no connection for a 422). False if
+    any failed (the errors are in ``ctx.errors``)."""
+    pending = [plan]
+    while pending:
+        step = pending.pop()
+        if step.extractors and id(step) not in ctx.extracted:
+            ctx.extracted[id(step)] = extract_params(step, ctx.request, ctx.errors)
+        pending.extend(dep.plan for _, dep in reversed(step.dependencies))
+    return not ctx.errors
+
+
 async def solve(plan: Plan, ctx: Context, body: Any) -> Any:
     """Resolve every dependency and parameter of ``plan``; _FAILED if any of them failed."""
-    kwargs = extract_params(plan, ctx.request, ctx.errors) if plan.extractors else {}
+    kwargs = ctx.extracted.pop(id(plan), None)
+    if kwargs is None:
+        kwargs = extract_params(plan, ctx.request, ctx.errors) if plan.extractors else {}
     failed = False
     for name, dep in plan.dependencies:
         value = await resolve(dep, ctx, body)
@@ -406,37 +456,6 @@ async def solve(plan: Plan, ctx: Context, body: Any) -> Any:
     if failed or ctx.errors:
         return _FAILED
     return kwargs
-
-
-# How a direct dependency is called: awaited, stepped as a generator, or a resource's open.
-CALL, GENERATOR, RESOURCE = 0, 1, 2
-# (parameter name or None, provider or open, its request parameters, how, function scope,
-# the resource's close or None)
-DirectDependency = tuple[str | None, Callable[..., Any], list[str], int, bool, Close | None]
-
-
-def direct_dependencies(plan: Plan) -> list[DirectDependency] | None:
-    """The handler's dependencies as direct calls, when every one takes only the request and
-    none repeats (so nothing is cached) and nothing runs before the body; else None."""
-    if plan.guards or not plan.dependencies:
-        return None
-    direct: list[DirectDependency] = []
-    keys = set()
-    for name, dep in plan.dependencies:
-        if dep.request_only is None or dep.plan.kind not in ("async", "asyncgen"):
-            return None
-        if dep.cache_key in keys:
-            return None
-        keys.add(dep.cache_key)
-        if dep.resource is not None:
-            open_, close = dep.resource
-            direct.append((name, open_, dep.request_only, RESOURCE, dep.function_scope, close))
-            continue
-        how = GENERATOR if dep.plan.kind == "asyncgen" else CALL
-        call = dep.plan.agen if how == GENERATOR else dep.plan.call
-        assert call is not None
-        direct.append((name, call, dep.request_only, how, dep.function_scope, None))
-    return direct
 
 
 def lift_guards(plan: Plan) -> None:
@@ -481,8 +500,7 @@ async def resolve(dep: Dependency, ctx: Context, body: Any) -> Any:
     if dep.resource is not None:
         open_, close = dep.resource
         value, state = await open_(ctx.request)
-        cleanup = ctx.cleanup
-        (cleanup.function_exits if dep.function_scope else cleanup.exits).append((close, state))
+        ctx.cleanup.add(close, state, dep.function_scope)
     elif kind == "async":
         value = await plan.call(**kwargs)
     elif kind == "sync":
@@ -491,8 +509,7 @@ async def resolve(dep: Dependency, ctx: Context, body: Any) -> Any:
         assert plan.agen is not None
         gen = plan.agen(**kwargs)
         value = await gen.__anext__()
-        cleanup = ctx.cleanup
-        (cleanup.function_exits if dep.function_scope else cleanup.exits).append(gen)
+        ctx.cleanup.add(None, gen, dep.function_scope)
     if dep.use_cache:
         ctx.cache[dep.cache_key] = value
     return value

@@ -15,6 +15,7 @@ import enum
 import inspect
 import types
 import typing
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ from typing import Any, Literal
 
 import msgspec
 from starlette.background import BackgroundTasks
-from starlette.requests import HTTPConnection, Request
+from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection, cookie_parser
 from starlette.responses import Response
+from starlette.types import Scope
 from starlette.websockets import WebSocket
 
 from kit.codec import collect_errors, error_from_exception
@@ -346,9 +349,11 @@ def _with_meta(tp: Any, meta: msgspec.Meta) -> Any:
     return typing.Annotated[(constrained, *extras)] if extras else constrained
 
 
-# An extractor reads one value from a request; on failure it appends to ``errors`` and
-# returns None. Path values come from ``path_params``; the rest from the request object.
-Extractor = Callable[[Request, list[ErrorItem]], Any]
+# An extractor reads every parameter of one source (path, query, header or cookie) from a
+# request's scope into the keyword arguments; a value that fails is reported in ``errors``
+# (and is None). No Request object is needed.
+Extractor = Callable[[Scope, dict[str, Any], list[ErrorItem]], None]
+_SOURCES: tuple[Location, ...] = ("path", "query", "header", "cookie")
 
 
 def _without_none(tp: Any) -> Any:
@@ -363,62 +368,121 @@ def _without_none(tp: Any) -> Any:
     return typing.Annotated[(base, *extras)] if extras else base
 
 
-def _convert(annotation: Any) -> Callable[[Any], Any]:
+def _target(annotation: Any) -> Any:
+    """The type a text value is converted to, or None when it needs no conversion (a bare
+    ``str``; ``Annotated[str, Meta(...)]`` has constraints to check)."""
     target = _without_none(annotation)
-    # Only a bare str needs no conversion: Annotated[str, Meta(...)] has constraints to check.
-    if target is str or target is Any:
-        return lambda value: value
-    return lambda value: msgspec.convert(value, target, strict=False)
+    return None if target is str or target is Any else target
 
 
-def _missing(info: ParamInfo, errors: list[ErrorItem]) -> Any:
-    if info.required:
-        errors.append(ErrorItem("missing", [info.location, info.alias], "Field required", None))
-        return None
-    return info.default
+# where a request's parsed query string and cookies are kept, in its scope
+_QUERY, _COOKIES = "kit.query", "kit.cookies"
+_NO_PAIRS: list[tuple[str, str]] = []
+_NO_VALUES: dict[str, str] = {}
 
 
-def _failed(
-    info: ParamInfo, exc: msgspec.ValidationError, raw: Any, errors: list[ErrorItem]
-) -> None:
-    errors.append(error_from_exception(exc, raw, [info.location, info.alias]))
+def query_values(scope: Scope) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The request's query string as name → last value, and every (name, value) pair in order;
+    parsed once per request as Starlette's ``QueryParams`` parses it (``parse_qsl``, blank
+    values kept), without building one."""
+    parsed: tuple[dict[str, str], list[tuple[str, str]]] | None = scope.get(_QUERY)
+    if parsed is not None:
+        return parsed
+    raw: bytes = scope["query_string"]
+    if not raw:
+        parsed = (_NO_VALUES, _NO_PAIRS)
+    else:
+        text = raw.decode("latin-1")
+        if "%" in text or "+" in text:
+            pairs: Any = urllib.parse.parse_qsl(text, keep_blank_values=True)
+        else:  # nothing to unquote: what parse_qsl gives, without its calls per pair
+            pairs = [
+                chunk.split("=", 1) if "=" in chunk else (chunk, "")
+                for chunk in text.split("&")
+                if chunk
+            ]
+        parsed = (dict(pairs), pairs)
+    scope[_QUERY] = parsed
+    return parsed
 
 
-def _getter(info: ParamInfo) -> Callable[[Request], Any]:
-    alias = info.alias
-    if info.location == "path":
-        return lambda request: request.scope["path_params"].get(alias)
-    if info.location == "query":
-        if info.multiple:
-            return lambda request: request.query_params.getlist(alias) or None
-        return lambda request: request.query_params.get(alias)
-    if info.location == "header":
-        if info.multiple:
-            return lambda request: request.headers.getlist(alias) or None
-        return lambda request: request.headers.get(alias)
-    if info.location == "cookie":
-        return lambda request: request.cookies.get(alias)
-    raise AssertionError(info.location)
+def cookie_values(scope: Scope) -> dict[str, str]:
+    """The request's cookies, parsed once per request as Starlette's ``Request.cookies``."""
+    cookies: dict[str, str] | None = scope.get(_COOKIES)
+    if cookies is None:
+        header = Headers(scope=scope).get("cookie")
+        cookies = scope[_COOKIES] = cookie_parser(header) if header else {}
+    return cookies
 
 
-def scalar_extractor(info: ParamInfo) -> Extractor:
-    get = _getter(info)
-    convert = _convert(info.annotation)
+# (parameter name, alias, conversion target or None, required, default, a list, a gatherer)
+_Spec = tuple[str, str, Any, bool, Any, bool, Any]
 
-    def extract(request: Request, errors: list[ErrorItem]) -> Any:
-        raw = get(request)
-        if raw is None:
-            return _missing(info, errors)
-        try:
-            return convert(raw)
-        except msgspec.ValidationError as exc:
-            _failed(info, exc, raw, errors)
-            return None
+
+def source_extractor(location: Location, params: list[ParamInfo]) -> Extractor:
+    """Read ``params`` (all from ``location``) in one pass: the source is looked up once,
+    each value converted by msgspec unless it is a plain str."""
+    specs: list[_Spec] = [
+        (
+            info.name,
+            info.alias,
+            _target(info.annotation),
+            info.required,
+            info.default,
+            info.multiple,
+            gathering_extractor(info) if info.gathers else None,
+        )
+        for info in params
+    ]
+    convert = msgspec.convert
+
+    def extract(scope: Scope, kwargs: dict[str, Any], errors: list[ErrorItem]) -> None:
+        pairs: Any = None
+        values: Any
+        if location == "path":
+            values = scope["path_params"]
+        elif location == "query":
+            values, pairs = query_values(scope)
+        elif location == "header":
+            values = Headers(scope=scope)
+        else:
+            values = cookie_values(scope)
+        for name, alias, target, required, default, multiple, gather in specs:
+            if gather is not None:
+                kwargs[name] = gather(values, pairs, errors)
+                continue
+            if not multiple:
+                raw = values.get(alias)
+            elif pairs is not None:
+                raw = [value for key, value in pairs if key == alias] or None
+            else:
+                raw = values.getlist(alias) or None
+            if raw is None:
+                if required:
+                    errors.append(ErrorItem("missing", [location, alias], "Field required", None))
+                kwargs[name] = None if required else default
+            elif target is None:
+                kwargs[name] = raw
+            else:
+                try:
+                    kwargs[name] = convert(raw, target, strict=False)
+                except msgspec.ValidationError as exc:
+                    errors.append(error_from_exception(exc, raw, [location, alias]))
+                    kwargs[name] = None
 
     return extract
 
 
-def gathering_extractor(info: ParamInfo) -> Extractor:
+def source_extractors(params: list[ParamInfo]) -> list[Extractor]:
+    """One extractor per source the parameters come from, in FastAPI's order of sources."""
+    return [
+        source_extractor(location, [p for p in params if p.location == location])
+        for location in _SOURCES
+        if any(p.location == location for p in params)
+    ]
+
+
+def gathering_extractor(info: ParamInfo) -> Callable[[Any, Any, list[ErrorItem]], Any]:
     """A Struct whose fields are read from several query parameters, headers or cookies."""
     struct_type, _ = unwrap_annotated(info.annotation)
     fields = [
@@ -431,19 +495,15 @@ def gathering_extractor(info: ParamInfo) -> Extractor:
     ]
     location = info.location
 
-    def source(request: Request) -> Any:
-        if location == "query":
-            return request.query_params
-        if location == "header":
-            return request.headers
-        return request.cookies
-
-    def extract(request: Request, errors: list[ErrorItem]) -> Any:
-        values = source(request)
+    def extract(values: Any, pairs: Any, errors: list[ErrorItem]) -> Any:
+        """The Struct from the source's ``values`` (and the query's ``pairs``, else None)."""
         raw: dict[str, Any] = {}
         for name, key, multiple in fields:
             if multiple:
-                items = values.getlist(key)
+                if pairs is not None:
+                    items = [value for k, value in pairs if k == key]
+                else:
+                    items = values.getlist(key)
                 if items:
                     raw[name] = items
             else:
@@ -457,7 +517,3 @@ def gathering_extractor(info: ParamInfo) -> Extractor:
             return None
 
     return extract
-
-
-def extractor_for(info: ParamInfo) -> Extractor:
-    return gathering_extractor(info) if info.gathers else scalar_extractor(info)

@@ -80,6 +80,13 @@ OTHER_VARIABLES = (
         "Commit shown by `/admin/info`, after `GIT_COMMIT` (set by some build services).",
     ),
     Variable(
+        "KIT_GENERAL_PLAN",
+        "kit._plan",
+        "`0`",
+        "`1`: every typed route runs in the general plan shape (the solver), to compare the "
+        "shapes with it (docs/request-path.md); read when kit is imported.",
+    ),
+    Variable(
         "KIT_TEST_RUNTIMES",
         "tests, services' tests, tox",
         "every installed runtime",

@@ -40,7 +40,7 @@ def _error_response(model: type, description: str, schemas: SchemaSet) -> dict[s
 
 def _success_content(route: APIRoute, schemas: SchemaSet) -> dict[str, Any] | None:
     """What a successful call returns, from ``response_class`` and the return annotation."""
-    annotation = route.return_annotation
+    annotation = route.response_type
     response_class = route.response_class
     if response_class is None:
         response_class, annotation = _split_response(annotation)

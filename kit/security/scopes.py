@@ -43,6 +43,10 @@ class Security(Depends):
         self.scheme = scheme
         self.scopes = tuple(scopes)
 
+    def override_keys(self) -> tuple[Any, ...]:
+        """``app.dependency_overrides[scheme]`` replaces every ``Security(scheme, ...)``."""
+        return (self.dependency, self.scheme)
+
 
 def _check(scheme: SecurityScheme, scopes: tuple[str, ...]) -> Callable[..., Any]:
     """One function per (scheme, scopes), so a request that meets the same requirement twice

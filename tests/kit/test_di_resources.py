@@ -7,6 +7,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from kit import App, BackgroundTasks, Depends, HTTPException, Query, Request
+from kit._plan import RESOURCE
 from kit.db import Connection, Transaction
 from kit.di import resource
 
@@ -161,10 +162,10 @@ async def test_a_resource_is_still_an_async_generator_provider(events: Events) -
 def test_which_routes_take_the_path_without_a_context(events: Events) -> None:
     app = make_app(events)
     handlers = {route.path: route.handler for route in app.routes if hasattr(route, "handler")}
-    assert handlers["/fast"].resource is not None
-    assert handlers["/fast-sync"].resource is not None
-    assert handlers["/solver"].resource is None  # a BackgroundTasks needs the Context
-    assert handlers["/request-scope"].resource is None  # closed after the response is sent
+    assert handlers["/fast"].plan.shape == "steps"
+    assert handlers["/fast-sync"].plan.shape == "steps"
+    assert handlers["/solver"].plan.shape == "solver"  # a BackgroundTasks needs the Context
+    assert handlers["/request-scope"].plan.shape == "steps"  # closed after the response is sent
     db = App()  # kit.db's own dependencies are resources
 
     @db.get("/c")
@@ -173,4 +174,5 @@ def test_which_routes_take_the_path_without_a_context(events: Events) -> None:
     @db.get("/t")
     async def t(conn: Transaction) -> None: ...
 
-    assert all(route.handler.resource for route in db.routes if hasattr(route, "handler"))
+    steps = [route.handler.plan.steps for route in db.routes if hasattr(route, "handler")]
+    assert [[step.how for step in each] for each in steps] == [[RESOURCE], [RESOURCE]]

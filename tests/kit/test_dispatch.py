@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -117,9 +117,9 @@ def test_the_fixed_path_route_is_dispatched_directly() -> None:
     layer: Any = app.middleware_stack
     while not isinstance(layer, Dispatch):
         layer = layer.app
-    assert layer.router.static_route("/fixed", "GET") is not None
-    assert layer.router.static_route("/fixed", "POST") is None  # the router answers 405
-    assert layer.router.static_route("/items/{item_id}", "GET") is None
+    assert layer.router.table.static_route("/fixed", "GET") is not None
+    assert layer.router.table.static_route("/fixed", "POST") is None  # the router answers 405
+    assert layer.router.table.static_route("/items/{item_id}", "GET") is None
 
 
 CASES = [
@@ -240,9 +240,9 @@ def test_without_user_middleware_other_routes_still_get_the_json_500() -> None:
         raise Teapot
 
     layer: Any = app.build_middleware_stack()
-    while not isinstance(layer, Dispatch):
+    while not isinstance(layer, ServerErrors):
         layer = layer.app
-    assert isinstance(layer.app, ServerErrors)  # only on the way to the other routes
+    assert isinstance(layer.app, Dispatch)  # one layer, outside the user's middleware if any
     with TestClient(app, raise_server_exceptions=False) as client:
         for path in ("/legacy", "/teapot"):
             response = client.get(path)
@@ -289,14 +289,14 @@ def test_path_parameter_routes_match_as_the_router_would() -> None:
         assert client.get("/shared/abc/kit").json() == {"x": 3}
         assert client.get("/items/4/", follow_redirects=False).status_code == 307
         assert client.get("/nowhere/4").status_code == 404
-    listed = router.routes_for("/items/4")
+    listed = router.table.routes_for("/items/4")
     assert listed is not None
     assert [r.path for r in listed][:3] == [
         "/items/special",
         "/items/{item_id}",
         "/items/{item_id}/twice",
     ]
-    assert router.routes_for("/shared/abc") is None
+    assert router.table.routes_for("/shared/abc") is None
 
 
 def test_a_route_that_can_match_any_first_segment_turns_the_shortcut_off() -> None:
@@ -308,4 +308,58 @@ def test_a_route_that_can_match_any_first_segment_turns_the_shortcut_off() -> No
 
     with TestClient(app) as client:  # the Mount comes first, as in Starlette: its 404
         assert client.get("/items/4").status_code == 404
-    assert app.router.routes_for("/items/4") is None
+    assert app.router.table.routes_for("/items/4") is None
+
+
+@pytest.mark.parametrize("middleware", [False, True], ids=["alone", "user-middleware"])
+@pytest.mark.parametrize("operations", [False, True], ids=["bare", "operations"])
+def test_one_500_layer_answers_before_the_start_and_only_then(
+    middleware: bool, operations: bool
+) -> None:
+    """Whatever is inside it (kit routes, other routes, the user's middleware) and whether
+    or not kit's observer tracks the response, an exception is answered with the JSON 500
+    only if nothing was sent yet; after the start it is raised, never answered twice."""
+
+    async def stream() -> Any:
+        yield b"partial"
+        raise Boom("mid-stream")
+
+    async def legacy_late(request: Request) -> StreamingResponse:
+        return StreamingResponse(stream())
+
+    async def legacy_early(request: Request) -> PlainTextResponse:
+        raise Boom("early")
+
+    class Failing:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["path"] == "/middleware":
+                raise Boom("in the middleware")
+            await self.app(scope, receive, send)
+
+    settings = Settings.from_env({}, metrics=operations, access_log=False)
+    app = App(
+        settings=settings,
+        routes=[Route("/late", legacy_late), Route("/early", legacy_early)],
+        middleware=[Middleware(Failing)] if middleware else None,
+    )
+
+    @app.get("/kit-late")
+    async def kit_late() -> StreamingResponse:
+        return StreamingResponse(stream())
+
+    layer: Any = app.build_middleware_stack()
+    while not isinstance(layer, ServerErrors):
+        layer = layer.app
+    assert layer.wrap is middleware
+    with TestClient(app, raise_server_exceptions=False) as client:
+        early = client.get("/early")
+        assert (early.status_code, early.json()) == (500, {"detail": "Internal Server Error"})
+        for path in ("/late", "/kit-late"):
+            late = client.get(path)  # one start, the partial body: not a second answer
+            assert (late.status_code, late.content) == (200, b"partial"), path
+        if middleware:
+            failed = client.get("/middleware")
+            assert (failed.status_code, failed.json()) == (500, {"detail": "Internal Server Error"})

@@ -4,11 +4,15 @@ import enum
 import uuid
 from typing import Annotated, Any, Literal
 
+import hypothesis
+import hypothesis.strategies
 import msgspec
 import pytest
+from starlette.datastructures import QueryParams
 from starlette.testclient import TestClient
 
 from kit import App, Body, Cookie, Header, Path, Query, Request, Router
+from kit.params import query_values
 
 
 class Color(enum.Enum):
@@ -280,3 +284,25 @@ def test_two_bodies_are_refused_at_registration() -> None:
 
     with pytest.raises(TypeError, match="only one body parameter"):
         app.add_api_route("/x", handler, methods=["POST"])
+
+
+@hypothesis.settings(max_examples=300, derandomize=True)
+@hypothesis.given(
+    hypothesis.strategies.lists(
+        hypothesis.strategies.tuples(
+            hypothesis.strategies.sampled_from(["a", "b", "a b", "", "é", "%41", "+"]),
+            hypothesis.strategies.sampled_from(["1", "", "x=y", "%20", "+", "%zz", "é"]),
+        ),
+        max_size=5,
+    ),
+    hypothesis.strategies.sampled_from(["&", "&&", "&=&"]),
+)
+def test_the_query_string_reads_as_starlette_reads_it(
+    pairs: list[tuple[str, str]], separator: str
+) -> None:
+    text = separator.join(f"{k}={v}" if v != "" else k for k, v in pairs)
+    raw = text.encode("utf-8")
+    values, listed = query_values({"type": "http", "query_string": raw, "headers": []})
+    expected = QueryParams(raw)
+    assert [tuple(pair) for pair in listed] == expected.multi_items()
+    assert values == dict(expected)

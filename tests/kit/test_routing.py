@@ -1,4 +1,4 @@
-"""kit.routing: route options, include_router, the RouteHandler steps and their order."""
+"""kit.routing: route options, include_router, the executor's steps and their order."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.testclient import TestClient
 
 from kit import App, Depends, HTTPException, Request, Router
-from kit.routing import APIRoute, RouteHandler, RouteOptions
+from kit._executor import Executor
+from kit.routing import APIRoute, RouteOptions
 
 
 class Item(msgspec.Struct):
@@ -30,7 +31,7 @@ def test_decorator_keywords_become_one_options_object() -> None:
     assert route.options == RouteOptions(
         status_code=201, tags=("items",), summary="Create", deprecated=True
     )
-    assert isinstance(route.app, RouteHandler)
+    assert isinstance(route.app, Executor)
 
 
 def test_include_router_copies_the_options_and_adds_tags_and_dependencies() -> None:
@@ -104,7 +105,7 @@ def test_a_failure_shows_the_named_steps_in_its_traceback() -> None:
     app = App()
 
     @app.get("/boom")
-    async def boom(x: int = 0) -> None:  # a handler without parameters skips `respond`
+    async def boom(x: int = 0) -> None:
         try:
             raise RuntimeError("boom")
         except RuntimeError as exc:
@@ -112,7 +113,7 @@ def test_a_failure_shows_the_named_steps_in_its_traceback() -> None:
             raise
 
     assert TestClient(app, raise_server_exceptions=False).get("/boom").status_code == 500
-    assert frames[-3:] == ["__call__", "respond", "boom"]
+    assert frames[-2:] == ["__call__", "boom"]  # the executor, then the handler
 
 
 events: list[str] = []
