@@ -33,9 +33,10 @@ class TimeoutMiddleware:
         # cancels it with the generic one.
         self.margin = min(0.05, seconds / 20)
         # A handler whose cleanup waits on a dead peer (a rollback to a Postgres that no longer
-        # answers) swallows the one cancellation; it is cancelled again after this long, so
-        # the 504 still comes near the deadline.
-        self.grace = min(0.5, seconds / 4)
+        # answers) swallows each cancellation in turn (the query, then the rollback, then the
+        # release); it is cancelled again at every sweep, so the 504 still comes near the
+        # deadline (a cleanup that answers within a sweep is not interrupted).
+        self.grace = self.interval
         self.deadlines: dict[asyncio.Task[object], float] = {}
         self.expired: dict[asyncio.Task[object], float] = {}  # task -> when it was cancelled
         self.sweeper: asyncio.Task[None] | None = None

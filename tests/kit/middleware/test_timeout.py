@@ -87,7 +87,7 @@ async def test_a_cleanup_stuck_on_a_dead_peer_does_not_hold_the_504() -> None:
 
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
     middleware = TimeoutMiddleware(handler, seconds=0.2, interval=0.01)
-    # generous: the second cancellation comes a grace (0.05 s here) after the first
+    # generous: the second cancellation comes one sweep (0.01 s here) after the first
     await asyncio.wait_for(middleware(scope, None, send), 30)  # type: ignore[arg-type]
     assert stuck.is_set()
     start = next(m for m in sent if m["type"] == "http.response.start")
