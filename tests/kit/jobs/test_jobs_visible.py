@@ -62,7 +62,7 @@ def gauge(text: str, name: str, labels: str) -> float:
 
 def test_gauges_from_the_table_and_the_admin_view(serve: Serve, fresh_database_url: str) -> None:
     # two worker processes: the gauges must not be counted twice
-    server = serve("uvicorn", "--workers", "2", KIT_ADMIN="1", KIT_API_KEYS=KEY)
+    server = serve("uvicorn", "--workers", "2", KIT_ADMIN="1", KIT_API_KEYS=f"{KEY} admin")
     with httpx.Client(base_url=server.url, timeout=10) as http:
         for n in range(2):
             assert http.post("/things", params={"job": "fail"}, json={"name": f"f{n}"}).is_success
