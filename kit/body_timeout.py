@@ -13,16 +13,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from asyncio import CancelledError, get_running_loop
-from collections.abc import Awaitable
+from collections.abc import Callable
 from time import monotonic
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.types import Scope
 
 from kit.errors import HTTPException
-
-T = TypeVar("T")
 
 DEFAULT_BODY_TIMEOUT = 30.0
 
@@ -63,50 +60,32 @@ class BodyDeadlines:
             self.sweeper = None
 
 
-if sys.version_info < (3, 12):  # asyncio.current_task is Python there: look the task up directly
+# The task reading a body, in one C call: asyncio.current_task is Python code before 3.12.
+task_of: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]
+if sys.version_info < (3, 12):
     from asyncio.tasks import _current_tasks  # type: ignore[attr-defined]
 
-    def _task_of(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
-        task: asyncio.Task[Any] | None = _current_tasks.get(loop)
-        return task
-
+    task_of = _current_tasks.get
 else:
-    from asyncio import current_task as _task_of
+    task_of = asyncio.current_task
 
-_local = threading.local()  # one event loop per thread (free-threaded workers are threads)
+THREAD = threading.local()  # one event loop per thread (free-threaded workers are threads)
 
 
 def _deadlines(loop: asyncio.AbstractEventLoop) -> BodyDeadlines:
-    _local.deadlines = deadlines = BodyDeadlines(loop)
+    THREAD.deadlines = deadlines = BodyDeadlines(loop)
     return deadlines
 
 
-async def within_body_timeout(reading: Awaitable[T], scope: Scope) -> T:
-    """``await reading`` (a body being read), or ``BodyTimeout`` (408) past the app's
-    ``KIT_BODY_TIMEOUT``; 0 means no bound. Per body: a dict entry, no timer."""
-    settings = getattr(scope.get("app"), "settings", None)
-    seconds: float = settings.body_timeout if settings is not None else DEFAULT_BODY_TIMEOUT
-    loop = get_running_loop()
-    task = _task_of(loop)
-    if not seconds or task is None:
-        return await reading
-    deadlines: BodyDeadlines | None = getattr(_local, "deadlines", None)
+def deadlines_of(loop: asyncio.AbstractEventLoop) -> BodyDeadlines:
+    """This thread's body deadlines, made for ``loop`` if they were made for another one."""
+    deadlines: BodyDeadlines | None = getattr(THREAD, "deadlines", None)
     if deadlines is None or deadlines.loop is not loop:
         deadlines = _deadlines(loop)
-    watched = deadlines.deadlines
-    watched[task] = monotonic() + seconds
-    if deadlines.sweeper is None:
-        deadlines.start(seconds)
-    elif seconds < deadlines.interval * 4:  # an app with a shorter bound on this loop
-        deadlines.interval = seconds / 4
-    try:
-        return await reading
-    except CancelledError:
-        if task not in deadlines.expired:
-            raise  # the server cancelled it (client gone, shutdown): not ours to answer
-        task.uncancel()
-        raise BodyTimeout(seconds) from None
-    finally:
-        watched.pop(task, None)
-        if deadlines.expired:
-            deadlines.expired.discard(task)
+    return deadlines
+
+
+def body_timeout_of(scope: Scope) -> float:
+    """The app's KIT_BODY_TIMEOUT (0: no bound), or the default outside a kit app."""
+    settings = getattr(scope.get("app"), "settings", None)
+    return settings.body_timeout if settings is not None else DEFAULT_BODY_TIMEOUT

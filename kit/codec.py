@@ -14,7 +14,9 @@ import itertools
 import json
 import re
 import typing
+from asyncio import CancelledError, get_running_loop
 from collections.abc import Sequence
+from time import monotonic
 from typing import Any
 
 import msgspec
@@ -23,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope
 
-from kit.body_timeout import within_body_timeout
+from kit.body_timeout import THREAD, BodyTimeout, body_timeout_of, deadlines_of, task_of
 from kit.errors import (
     MAX_ERRORS,
     ErrorItem,
@@ -405,21 +407,54 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
                 raise PayloadTooLarge(limit)
         except ValueError:
             raise StarletteHTTPException(400, "Invalid Content-Length header") from None
+    # KIT_BODY_TIMEOUT (kit.body_timeout), inlined: this runs for every body, and a wrapper
+    # coroutine with its lookups cost more calls than the read itself
+    try:
+        seconds: float = scope["app"].settings.body_timeout
+    except (KeyError, AttributeError):
+        seconds = body_timeout_of(scope)
+    loop = get_running_loop()
+    task = task_of(loop)
+    deadlines = None
+    if seconds and task is not None:
+        try:
+            deadlines = THREAD.deadlines
+        except AttributeError:
+            deadlines = deadlines_of(loop)
+        if deadlines.loop is not loop:
+            deadlines = deadlines_of(loop)
+        deadlines.deadlines[task] = monotonic() + seconds
+        if deadlines.sweeper is None:
+            deadlines.start(seconds)
+        elif seconds < deadlines.interval * 4:  # an app with a shorter bound on this loop
+            deadlines.interval = seconds / 4
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            scope["kit.client_gone"] = True  # logged and counted as 499, not 500
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(limit)
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                scope["kit.client_gone"] = True  # logged and counted as 499, not 500
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(limit)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+    except CancelledError:
+        if deadlines is None or task not in deadlines.expired:
+            raise  # the server cancelled it (client gone, shutdown): not ours to answer
+        assert task is not None
+        task.uncancel()
+        raise BodyTimeout(seconds) from None
+    finally:
+        if deadlines is not None:
+            del deadlines.deadlines[task]
+            if deadlines.expired:
+                deadlines.expired.discard(task)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -437,7 +472,7 @@ class BodyDecoder:
 
     async def decode_body(self, scope: Scope, receive: Receive) -> Any:
         """Read and decode the body: 413 over the limit, 415 not JSON, 422 invalid."""
-        raw = await within_body_timeout(read_body(scope, receive, self.limit), scope)
+        raw = await read_body(scope, receive, self.limit)
         if not raw:
             if self.required:
                 raise ValidationFailed([ErrorItem("missing", ["body"], "Field required", None)])
