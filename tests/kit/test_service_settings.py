@@ -167,7 +167,8 @@ def test_a_broken_env_file_is_one_line(tmp_path: Path, content: bytes, message: 
 def test_admin_info_shows_service_settings_redacted() -> None:
     Shop.from_env({"SHOP_API_TOKEN": "hunter2-hunter2", "SHOP_PORT": "9004"})
     key = "admin-key-0123456789"
-    app = App(title="shop", settings=Settings.from_env({}, admin=True, api_keys=(key,)))
+    settings = Settings.from_env({"KIT_ADMIN": "1", "KIT_API_KEYS": f"{key} admin"})
+    app = App(title="shop", settings=settings)
     with TestClient(app) as client:
         response = client.get("/admin/info", headers={"X-API-Key": key})
     assert response.status_code == 200, response.text
