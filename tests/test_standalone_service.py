@@ -50,12 +50,14 @@ def run(
 
 
 def outside_env(wheels: Path) -> dict[str, str]:
-    """This environment without the checkout's venv, kit's wheel first in pip's find-links."""
+    """This environment without the checkout's venv, kit's wheel first in pip's find-links;
+    without the variables of a `make` this suite may run under (a nested make would print
+    its directory after the test summary)."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("PYTHONPATH", "VIRTUAL_ENV", "DATABASE_URL")
-        and not k.startswith(("KIT_", "PYTEST_"))
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV", "DATABASE_URL", "MAKEFLAGS", "MFLAGS")
+        and not k.startswith(("KIT_", "PYTEST_", "MAKELEVEL"))
     }
     env["PIP_FIND_LINKS"] = " ".join(filter(None, [str(wheels), os.environ.get("PIP_FIND_LINKS")]))
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
