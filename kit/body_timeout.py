@@ -11,9 +11,11 @@ is cut up to a quarter of the timeout (at most 1 s) after its deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
-from collections.abc import Callable
+from asyncio import CancelledError, get_running_loop
+from collections.abc import Callable, Iterator
 from time import monotonic
 from typing import Any
 
@@ -89,3 +91,32 @@ def body_timeout_of(scope: Scope) -> float:
     """The app's KIT_BODY_TIMEOUT (0: no bound), or the default outside a kit app."""
     settings = getattr(scope.get("app"), "settings", None)
     return settings.body_timeout if settings is not None else DEFAULT_BODY_TIMEOUT
+
+
+@contextlib.contextmanager
+def body_deadline(scope: Scope) -> Iterator[None]:
+    """Cut what reads a body inside it with ``BodyTimeout`` (408) past the app's
+    KIT_BODY_TIMEOUT. For readers other than ``kit.codec.read_body``, which sets the same
+    deadline inline (every JSON body passes there: a context manager costs it calls)."""
+    seconds = body_timeout_of(scope)
+    loop = get_running_loop()
+    task = task_of(loop)
+    if not seconds or task is None:
+        yield
+        return
+    deadlines = deadlines_of(loop)
+    deadlines.deadlines[task] = monotonic() + seconds
+    if deadlines.sweeper is None:
+        deadlines.start(seconds)
+    elif seconds < deadlines.interval * 4:  # an app with a shorter bound on this loop
+        deadlines.interval = seconds / 4
+    try:
+        yield
+    except CancelledError:
+        if task not in deadlines.expired:
+            raise  # the server cancelled it (client gone, shutdown): not ours to answer
+        task.uncancel()
+        raise BodyTimeout(seconds) from None
+    finally:
+        deadlines.deadlines.pop(task, None)
+        deadlines.expired.discard(task)

@@ -22,6 +22,7 @@ from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from kit.body_timeout import body_deadline
 from kit.codec import error_from_exception
 from kit.di import Depends
 from kit.errors import ErrorItem, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -170,7 +171,8 @@ class FormSpec:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(limit)
-        form = await _parse(request, media, limit)
+        with body_deadline(request.scope):  # KIT_BODY_TIMEOUT, as for a JSON body
+            form = await _parse(request, media, limit)
         try:
             values, errors = await self.check(form)
         except BaseException:

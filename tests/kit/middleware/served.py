@@ -1,14 +1,16 @@
 """The app the middleware tests serve on real server processes: a kit route with a JSON body,
-a plain Starlette route that reads its raw body, and a GET."""
+one with a form, a plain Starlette route that reads its raw body, and a GET."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from kit import App
+from kit import App, Form
 
 
 class Note(msgspec.Struct):
@@ -26,6 +28,11 @@ async def thing() -> dict[str, int]:
 @app.post("/notes")
 async def create_note(note: Note) -> dict[str, int]:
     return {"length": len(note.text)}
+
+
+@app.post("/form")
+async def submit_form(text: Annotated[str, Form()]) -> dict[str, int]:
+    return {"length": len(text)}
 
 
 async def raw_upload(request: Request) -> JSONResponse:

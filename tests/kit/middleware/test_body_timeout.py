@@ -26,6 +26,10 @@ CHUNKED = (
 )
 SHORT = b"POST /notes HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
 SHORT += b"Content-Length: 100\r\n\r\n" + b'{"text": "'
+FORM = (
+    b"POST /form HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n5\r\ntext=\r\n"
+)
 
 
 @pytest.fixture(scope="module", params=runtime_params())
@@ -68,8 +72,22 @@ def trickle(server: ServerProcess, head: bytes, more: bytes | None) -> tuple[flo
 
 @pytest.mark.parametrize(
     ("head", "more"),
-    [(CHUNKED, b"1\r\n \r\n"), (CHUNKED, None), (SHORT, b" "), (SHORT, None)],
-    ids=["chunked-trickled-forever", "chunked-stalled", "short-trickled", "short-stalled"],
+    [
+        (CHUNKED, b"1\r\n \r\n"),
+        (CHUNKED, None),
+        (SHORT, b" "),
+        (SHORT, None),
+        (FORM, b"1\r\na\r\n"),
+        (FORM, None),
+    ],
+    ids=[
+        "chunked-trickled-forever",
+        "chunked-stalled",
+        "short-trickled",
+        "short-stalled",
+        "form-trickled-forever",
+        "form-stalled",
+    ],
 )
 def test_a_body_that_never_ends_gets_a_408_within_the_bound(
     server: ServerProcess, head: bytes, more: bytes | None
