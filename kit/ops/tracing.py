@@ -40,6 +40,7 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
+    TraceState,
 )
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -399,6 +400,27 @@ class _StatusRecorder:
         await self.send(message)
 
 
+class _Unsampled(NonRecordingSpan):
+    """The span of a request kit did not sample. Its span context (and span id) is made when
+    something asks for it, an outbound call's ``traceparent``: most requests never do."""
+
+    def __init__(self, trace_id: int, trace_state: TraceState | None) -> None:
+        self._trace_id = trace_id
+        self._trace_state = trace_state
+        self._made: SpanContext | None = None
+
+    def get_span_context(self) -> SpanContext:
+        made = self._made
+        if made is None:
+            span_id = getrandbits(64) or 1
+            made = SpanContext(self._trace_id, span_id, False, _NOT_SAMPLED, self._trace_state)
+            self._made = made
+        return made
+
+    def __repr__(self) -> str:
+        return f"NonRecordingSpan({self.get_span_context()!r})"
+
+
 class TracingMiddleware:
     """A server span around each HTTP request, named ``METHOD /route/{template}``."""
 
@@ -450,15 +472,7 @@ class TracingMiddleware:
             return
         # Not sampled: no SDK span, but the context names the trace so that logs carry its id
         # and outbound calls send traceparent with the sampled flag off.
-        span = NonRecordingSpan(
-            SpanContext(
-                trace_id,
-                getrandbits(64) or 1,
-                False,
-                _NOT_SAMPLED,
-                remote.trace_state if remote is not None else None,
-            )
-        )
+        span = _Unsampled(trace_id, remote.trace_state if remote is not None else None)
         token = _attach(span, parent)
         trace_token = TRACE_ID.set(trace_id.to_bytes(16, "big").hex())  # format(_, "032x")
         try:
