@@ -132,7 +132,10 @@ def content(span: ReadableSpan) -> dict[str, Any]:
         "is_remote": span.context.is_remote,
         "status": (span.status.status_code, span.status.description),
         "events": [
-            (event.name, {k: v for k, v in event.attributes.items() if k != "exception.stacktrace"})
+            (
+                event.name,
+                {k: v for k, v in (event.attributes or {}).items() if k != "exception.stacktrace"},
+            )
             for event in span.events
         ],
         "links": list(span.links),
