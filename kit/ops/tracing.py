@@ -26,10 +26,12 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar, Token
 from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -38,6 +40,7 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
+    TraceState,
 )
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,6 +66,9 @@ EXPORTERS = ("otlp", "console", "none")
 _ERROR = Status(StatusCode.ERROR)
 _RATIO_BITS = (1 << 64) - 1  # TraceIdRatioBased decides on the trace id's low 64 bits
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+_SAMPLED = TraceFlags.SAMPLED
+# W3C Trace Context level 2 (the trace id's right 7 bytes are random), in SDKs that set it
+_RANDOM_TRACE_ID: int = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 
 
 class HeadSampler:
@@ -139,6 +145,79 @@ def _recording_copy(tracer: Any) -> Any:
     return recording
 
 
+class _SampledSpans:
+    """Starts the server span of a request kit sampled as the SDK tracer's ``start_span`` would
+    (span id from its id generator, its flags, trace state, resource, scope, limits and span
+    processors, its span metrics) on the trace id kit decided on, without asking the SDK's
+    sampler again and without the rest of its per-call work."""
+
+    def __init__(self, tracer: Any) -> None:
+        from opentelemetry.sdk.trace import Span
+        from opentelemetry.sdk.trace.sampling import Decision
+
+        class ServerSpan(Span):  # the SDK's Span is built only through a subclass
+            pass
+
+        self.span = ServerSpan
+        self.tracer = tracer
+        self.span_id = tracer.id_generator.generate_span_id
+        self.metrics = tracer._tracer_metrics
+        self.decision = Decision.RECORD_AND_SAMPLE
+        self.options = {
+            "sampler": tracer.sampler,
+            "resource": tracer.resource,
+            "span_processor": tracer.span_processor,
+            "instrumentation_info": tracer.instrumentation_info,
+            "limits": tracer._span_limits,
+            "instrumentation_scope": tracer._instrumentation_scope,
+        }
+        # kit's trace ids are random (getrandbits): the flag says so when the SDK's would
+        random_ids = getattr(tracer.id_generator, "is_trace_id_random", lambda: False)()
+        self.root_flags = TraceFlags(_SAMPLED | (_RANDOM_TRACE_ID if random_ids else 0))
+
+    @classmethod
+    def of(cls, tracer: Any) -> _SampledSpans | None:
+        """None when ``tracer`` is not the SDK's own as kit knows it: then it starts the spans."""
+        from opentelemetry.sdk.trace import Tracer
+
+        needed = ("_tracer_metrics", "_span_limits", "_instrumentation_scope", "_is_enabled")
+        if type(tracer) is not Tracer or not all(hasattr(tracer, n) for n in needed):
+            return None
+        return cls(tracer)
+
+    def start(
+        self,
+        name: str,
+        trace_id: int,
+        remote: SpanContext | None,
+        parent: context.Context | None,
+        attributes: dict[str, Any],
+    ) -> trace.Span:
+        tracer = self.tracer
+        if not tracer._is_enabled():  # the SDK's tracer configurator turned this tracer off
+            span: trace.Span = tracer.start_span(
+                name, context=parent, kind=SpanKind.SERVER, attributes=attributes
+            )
+            return span
+        if remote is None:
+            flags = self.root_flags
+            state = None
+        else:
+            flags = TraceFlags(_SAMPLED | (remote.trace_flags & _RANDOM_TRACE_ID))
+            state = remote.trace_state
+        span = self.span(
+            name,
+            SpanContext(trace_id, self.span_id(), False, flags, state),
+            remote,
+            attributes=attributes,
+            kind=SpanKind.SERVER,
+            record_end_metrics=self.metrics.start_span(remote, self.decision),
+            **self.options,
+        )
+        span.start(parent_context=parent)
+        return span
+
+
 def check_settings(environ: Any = os.environ) -> None:
     """Fail at startup, with one line, on an exporter kit cannot build."""
     names = [n.strip() for n in environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")]
@@ -193,6 +272,7 @@ class Tracing:
         # and sampled requests' spans start from ``recording``.
         self.head: HeadSampler | None = None
         self.recording: trace.Tracer = self.tracer
+        self.sampled: _SampledSpans | None = None
 
     def use(self, tracer: trace.Tracer) -> None:
         """Trace with ``tracer``; decide sampling in kit when its sampler allows that."""
@@ -200,6 +280,7 @@ class Tracing:
         sampler = getattr(tracer, "sampler", None)
         self.head = head_sampler(sampler) if sampler is not None else None
         self.recording = _recording_copy(tracer) if self.head is not None else tracer
+        self.sampled = _SampledSpans.of(tracer) if self.head is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -264,6 +345,35 @@ def tracing_part(app: Any) -> Part:
     )
 
 
+def _context_var() -> ContextVar[context.Context] | None:
+    """The ContextVar behind OpenTelemetry's current context when it is the standard one
+    (``OTEL_PYTHON_CONTEXT`` unset): setting it is what ``context.attach`` does."""
+    runtime = getattr(context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    standard = isinstance(runtime, ContextVarsRuntimeContext) and isinstance(var, ContextVar)
+    return var if standard else None
+
+
+_CURRENT = _context_var()
+# the key trace.set_span_in_context stores the span under
+(_SPAN_KEY,) = trace.set_span_in_context(trace.INVALID_SPAN, context.Context()).keys()
+
+
+def _attach(span: trace.Span, parent: context.Context | None) -> Token[context.Context]:
+    """``context.attach(trace.set_span_in_context(span, parent))`` in one call, not eight."""
+    if _CURRENT is None:
+        return context.attach(trace.set_span_in_context(span, parent))
+    values = parent if parent is not None else _CURRENT.get()
+    return _CURRENT.set(context.Context({**values, _SPAN_KEY: span}))
+
+
+def _detach(token: Token[context.Context]) -> None:
+    if _CURRENT is None:
+        context.detach(token)
+    else:
+        _CURRENT.reset(token)  # the coroutine that set it: its context is the same
+
+
 class _ASGIHeaders(Getter[list[tuple[bytes, bytes]]]):
     def get(self, carrier: list[tuple[bytes, bytes]], key: str) -> list[str] | None:
         name = key.encode()
@@ -290,6 +400,27 @@ class _StatusRecorder:
         await self.send(message)
 
 
+class _Unsampled(NonRecordingSpan):
+    """The span of a request kit did not sample. Its span context (and span id) is made when
+    something asks for it, an outbound call's ``traceparent``: most requests never do."""
+
+    def __init__(self, trace_id: int, trace_state: TraceState | None) -> None:
+        self._trace_id = trace_id
+        self._trace_state = trace_state
+        self._made: SpanContext | None = None
+
+    def get_span_context(self) -> SpanContext:
+        made = self._made
+        if made is None:
+            span_id = getrandbits(64) or 1
+            made = SpanContext(self._trace_id, span_id, False, _NOT_SAMPLED, self._trace_state)
+            self._made = made
+        return made
+
+    def __repr__(self) -> str:
+        return f"NonRecordingSpan({self.get_span_context()!r})"
+
+
 class TracingMiddleware:
     """A server span around each HTTP request, named ``METHOD /route/{template}``."""
 
@@ -310,58 +441,66 @@ class TracingMiddleware:
             if name in self.propagated:
                 parent = propagate.extract(headers, getter=_GETTER)
                 break
+        method = scope["method"]
         head = self.tracing.head
         if head is None:  # a sampler kit cannot mirror: the SDK decides
-            await self._traced(self.tracing.tracer, scope, receive, send, parent)
+            span = self._start(self.tracing.tracer, method, scope["path"], parent)
+            await self._traced(span, method, scope, receive, send, parent)
             return
         remote = None
         if parent is not None:
             remote = trace.get_current_span(parent).get_span_context()
             if not remote.is_valid:
                 remote = None
-        trace_id = remote.trace_id if remote is not None else getrandbits(128) or 1
-        if head.sampled(trace_id, remote):
-            recording = self.tracing.recording
-            if remote is None:
-                recording.id_generator.decided(trace_id)  # type: ignore[attr-defined]
-            await self._traced(recording, scope, receive, send, parent)
+        if remote is None:
+            trace_id = getrandbits(128) or 1
+            sampled = trace_id & _RATIO_BITS < head.bound  # head.sampled(trace_id, None)
+        else:
+            trace_id = remote.trace_id
+            sampled = head.sampled(trace_id, remote)
+        if sampled:
+            spans = self.tracing.sampled
+            attributes = {"http.request.method": method, "url.path": scope["path"]}
+            if spans is not None:
+                span = spans.start(method, trace_id, remote, parent, attributes)
+            else:  # a tracer kit does not start spans for: it starts them, on kit's trace id
+                recording = self.tracing.recording
+                if remote is None:
+                    recording.id_generator.decided(trace_id)  # type: ignore[attr-defined]
+                span = self._start(recording, method, scope["path"], parent)
+            await self._traced(span, method, scope, receive, send, parent)
             return
         # Not sampled: no SDK span, but the context names the trace so that logs carry its id
         # and outbound calls send traceparent with the sampled flag off.
-        span = NonRecordingSpan(
-            SpanContext(
-                trace_id,
-                getrandbits(64) or 1,
-                False,
-                _NOT_SAMPLED,
-                remote.trace_state if remote is not None else None,
-            )
-        )
-        token = context.attach(trace.set_span_in_context(span, parent))
-        trace_token = TRACE_ID.set(format(trace_id, "032x"))
+        span = _Unsampled(trace_id, remote.trace_state if remote is not None else None)
+        token = _attach(span, parent)
+        trace_token = TRACE_ID.set(trace_id.to_bytes(16, "big").hex())  # format(_, "032x")
         try:
             await self.app(scope, receive, send)
         finally:
             TRACE_ID.reset(trace_token)
-            context.detach(token)
+            _detach(token)
+
+    @staticmethod
+    def _start(
+        tracer: trace.Tracer, method: str, path: str, parent: context.Context | None
+    ) -> trace.Span:
+        attributes = {"http.request.method": method, "url.path": path}
+        return tracer.start_span(
+            method, context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )
 
     async def _traced(
         self,
-        tracer: trace.Tracer,
+        span: trace.Span,
+        method: str,
         scope: Scope,
         receive: Receive,
         send: Send,
         parent: context.Context | None,
     ) -> None:
-        method = scope["method"]
-        span = tracer.start_span(
-            method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": scope["path"]},
-        )
-        token = context.attach(trace.set_span_in_context(span, parent))
-        trace_token = TRACE_ID.set(format(span.get_span_context().trace_id, "032x"))
+        token = _attach(span, parent)
+        trace_token = TRACE_ID.set(span.get_span_context().trace_id.to_bytes(16, "big").hex())
         recorder = _StatusRecorder(send)
         try:
             await self.app(scope, receive, recorder)
@@ -370,13 +509,15 @@ class TracingMiddleware:
             span.set_status(_ERROR)
             raise
         finally:
+            status = recorder.status
             route = scope.get("kit.route")
             if route is not None:
                 span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", recorder.status)
-            if recorder.status >= 500:
+                span.set_attributes({"http.route": route, "http.response.status_code": status})
+            else:
+                span.set_attribute("http.response.status_code", status)
+            if status >= 500:
                 span.set_status(_ERROR)
             span.end()
             TRACE_ID.reset(trace_token)
-            context.detach(token)
+            _detach(token)

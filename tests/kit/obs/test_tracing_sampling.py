@@ -217,3 +217,28 @@ def test_a_sampled_new_trace_keeps_the_id_the_ratio_was_decided_on() -> None:
     assert finished  # 40 requests at 50%: none sampled has a chance of 1e-12
     for span in finished:
         assert ratio.should_sample(None, span.context.trace_id, "x").decision.is_sampled()
+
+
+def test_an_unsampled_request_names_one_span_in_every_outbound_call() -> None:
+    # its span id is made when first asked for: every later call must carry the same one
+    seen: list[dict[str, str]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        for _ in range(3):
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            seen.append(carrier)
+        span = trace.get_current_span()
+        assert not span.is_recording()
+        assert repr(span).startswith("NonRecordingSpan(SpanContext(")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    provider = TracerProvider(sampler=sampling.DEFAULT_OFF)
+    tracing = Tracing("test")
+    tracing.use(provider.get_tracer("kit"))
+    request(TracingMiddleware(app, tracing), {"tracestate": "vendor=abc"})
+    assert len({carrier["traceparent"] for carrier in seen}) == 1
+    _, trace_id, span_id, flags = seen[0]["traceparent"].split("-")
+    assert (flags, len(trace_id), len(span_id)) == ("00", 32, 16)
+    assert int(span_id, 16) != 0
