@@ -98,13 +98,20 @@ def test_configure_is_idempotent_and_switches_format(monkeypatch: pytest.MonkeyP
     assert "WARNING uvicorn.error from the server" in stream.getvalue()
 
 
+def json_stderr(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """kit's JSON handler alone, writing to the returned stream (in the test's body: pytest
+    adds its capture handlers after the fixtures)."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    kit_handler_only("json")
+    return stream
+
+
 @pytest.mark.usefixtures("restore_logging")
 def test_access_line_written_directly_equals_the_formatted_record(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    stream = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", stream)
-    kit_handler_only("json")
+    stream = json_stderr(monkeypatch)
     handler = direct_json_handler(logging.getLogger("kit.access"))
     assert handler is not None
     scope = {
@@ -146,9 +153,7 @@ def test_access_line_written_directly_equals_the_formatted_record(
 def test_the_access_message_writes_the_duration_as_its_json_field_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    stream = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", stream)
-    kit_handler_only("json")
+    stream = json_stderr(monkeypatch)
     scope = {"method": "GET", "path": "/p", "client": None}
     durations = [0.0, 1e-6, 1e-5, 0.00012, 0.001, 0.0010005, 0.0123, 1.0, 59.999999, 86400.5]
     durations += [10**12, -0.5]  # past where the text is built from integers; a clock step
