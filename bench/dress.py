@@ -428,7 +428,7 @@ def report(
         row = [number.format(bare)]
         for part in PARTS:
             us = results.get((framework, part))
-            row.append("n/a" if us is None else "+" + number.format(us - bare).lstrip("+"))
+            row.append("n/a" if us is None else number.replace("{:", "{:+").format(us - bare))
         dressed = results[(framework, "dressed")]
         row += [number.format(dressed), f"{100 * (dressed / bare - 1):+.0f}%"]
         lines.append(f"| {framework} | " + " | ".join(row) + " |")
