@@ -2,6 +2,7 @@
 
     python -m bench.dress [--rounds 3] [--requests 2000] [--frameworks kit,fastapi,litestar]
     python -m bench.dress --server [--duration 5] [--rounds 2]
+    python -m bench.dress --instructions [--requests 1000] [--frameworks kit]
 
 One endpoint, ``GET /items/{item_id}?q=`` answering an ``Item``, in each framework bare and
 with each part of what its users run in production, alone and all together:
@@ -20,7 +21,10 @@ same bytes in every variant. Spans go through the SDK's BatchSpanProcessor to an
 drops them; log lines go to a file. In process (the default): each variant is driven as an ASGI
 app without sockets in a fresh interpreter, best CPU time of five repeats, variants alternating
 in every round, the median of the rounds reported. ``--server``: ``kit serve`` with one worker
-pinned to one core, wrk on another, server CPU time per request.
+pinned to one core, wrk on another, server CPU time per request. ``--instructions``: each
+variant in process under valgrind's callgrind, counting only the measured requests
+(instrumentation switched on after the warm-up and off before the shutdown); a count that
+does not move with the machine's load, to compare two builds on a busy machine.
 """
 
 import argparse
@@ -169,7 +173,7 @@ def litestar_app(parts: frozenset[str]) -> Any:
     from services.bench.schemas import Item
 
     def jwt_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
+        scheme, _sep, credentials = connection.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             raise NotAuthorizedException()
         try:
@@ -252,6 +256,78 @@ def child(framework: str, variant: str, requests: int) -> None:
     print(f"{asyncio.run(drive(app, requests, 5)):.2f}")
 
 
+async def counted(app: Any, requests: int) -> None:
+    """Warm up, then say "ready" and wait for a line on stdin (callgrind's instrumentation is
+    switched on meanwhile), send ``requests``, say "done" and wait again before stopping."""
+    import random
+
+    from bench.inprocess import Driver
+
+    driver = Driver(app)
+    await driver.start()
+    headers = ((b"authorization", f"Bearer {token()}".encode()),)
+    try:
+        for _ in range(200):
+            status, _, body = await driver.exchange("GET", PATH, None, headers)
+            if status != 200:
+                raise SystemExit(f"{PATH} answered {status}: {body[:200]!r}")
+        random.seed(0)  # the same requests sampled by tracing's ratio in every run
+        print("ready", flush=True)
+        sys.stdin.readline()
+        for _ in range(requests):
+            await driver.exchange("GET", PATH, None, headers)
+        print("done", flush=True)
+        sys.stdin.readline()
+    finally:
+        await driver.stop()
+
+
+def instructions(args: argparse.Namespace) -> dict[tuple[str, str], float]:
+    """Instructions per request of each variant, under callgrind (one run each: the count
+    is the same every time)."""
+    results: dict[tuple[str, str], float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for framework in args.framework_names:
+            for variant in args.variant_names:
+                if not applies(framework, variant, served=False):
+                    continue
+                out = Path(tmp) / f"{framework}-{variant}.callgrind"
+                argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+                argv += [f"--callgrind-out-file={out}", sys.executable, "-m", "bench.dress"]
+                argv += ["--count", framework, variant, "--requests", str(args.requests)]
+                env = {**os.environ, "KIT_LOG_FORMAT": "json", "KIT_OTEL": "0"}
+                env["PYTHONHASHSEED"] = "0"
+                with (Path(tmp) / "stderr").open("w") as logs:
+                    proc = subprocess.Popen(
+                        argv,
+                        env=env,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=logs,
+                        text=True,
+                    )
+                    assert proc.stdin is not None
+                    assert proc.stdout is not None
+                    for expected, switch in (("ready", "on"), ("done", "off")):
+                        line = proc.stdout.readline().strip()
+                        if line != expected:
+                            proc.kill()
+                            raise SystemExit(f"{framework} {variant}: {line or 'no answer'}")
+                        control = ["callgrind_control", "-i", switch, str(proc.pid)]
+                        subprocess.run(control, check=True, capture_output=True, timeout=60)
+                        proc.stdin.write("\n")
+                        proc.stdin.flush()
+                    proc.wait(timeout=300)
+                totals = [
+                    line.split()[1]
+                    for line in out.read_text().splitlines()
+                    if line.startswith(("summary:", "totals:"))
+                ]
+                results[(framework, variant)] = per = int(totals[-1]) / args.requests
+                print(f"  {framework:<9} {variant:<8} {per:10.0f} instructions", file=sys.stderr)
+    return results
+
+
 def inprocess(args: argparse.Namespace) -> dict[tuple[str, str], float]:
     samples: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryFile() as logs:
@@ -273,39 +349,42 @@ def inprocess(args: argparse.Namespace) -> dict[tuple[str, str], float]:
 
 
 def served(args: argparse.Namespace) -> dict[tuple[str, str], float]:
-    from bench import wrk
     from bench.ops_overhead import cpu_seconds
-    from bench.server import Server, free_port
+    from kit.benchmark import wrk
+    from kit.benchmark.server import BenchServer
+    from kit.benchmark.study import pin_prefix
 
     tool = wrk.find()
     header = ["-H", f"Authorization: Bearer {token()}"]
+    prefix = pin_prefix([args.server_cpu])
     samples: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             for framework in args.framework_names:
                 for variant in args.variant_names:
-                    port = free_port()
                     env = {
-                        **os.environ,
                         "KIT_RUNTIME": args.runtime,
-                        "KIT_PORT": str(port),
                         "KIT_WORKERS": "1",
                         "KIT_LOG_FORMAT": "json",
                         "KIT_OTEL": "0",
                         FRAMEWORK_ENV: framework,
                         VARIANT_ENV: variant,
                     }
-                    argv = ["taskset", "-c", str(args.server_cpu), sys.executable, "-m"]
+                    server = BenchServer(
+                        "bench.dress:app",
+                        prefix=prefix,
+                        env=env,
+                        log=Path(tmp) / f"{framework}-{variant}.log",
+                        ready_path=READY,
+                    )
                     if framework == "fastapi":  # granian itself: its access log is the part
-                        argv += ["granian", "--interface", "asgi", "--host", "127.0.0.1"]
-                        argv += ["--port", str(port), "--workers", "1", "--loop", "uvloop"]
+                        argv = [*prefix, sys.executable, "-m", "granian", "--interface", "asgi"]
+                        argv += ["--host", "127.0.0.1", "--port", str(server.port)]
+                        argv += ["--workers", "1", "--loop", "uvloop"]
                         if "access" in parts_of(variant):
                             argv.append("--access-log")
-                        argv.append("bench.dress:app")
-                    else:
-                        argv += ["kit.cli", "serve", "bench.dress:app"]
-                    log = Path(tmp) / f"{framework}-{variant}.log"
-                    url = f"http://127.0.0.1:{port}{PATH}"
+                        server.command = [*argv, "bench.dress:app"]
+                    url = f"{server.url}{PATH}"
 
                     def load(seconds: int, url: str = url) -> wrk.WrkResult:
                         cmd = wrk.command(
@@ -317,8 +396,7 @@ def served(args: argparse.Namespace) -> dict[tuple[str, str], float]:
                         )
                         return wrk.run([*cmd[:-1], *header, cmd[-1]], seconds=seconds)
 
-                    with Server(argv, env, port, log) as server:
-                        server.wait_ready(READY)
+                    with server:
                         load(args.warmup)
                         before = cpu_seconds(server)
                         result = load(args.duration)
@@ -335,7 +413,10 @@ def served(args: argparse.Namespace) -> dict[tuple[str, str], float]:
 
 
 def report(
-    results: dict[tuple[str, str], float], frameworks: list[str], variants: list[str]
+    results: dict[tuple[str, str], float],
+    frameworks: list[str],
+    variants: list[str],
+    number: str = "{:.1f}",
 ) -> str:
     combinations = [v for v in variants if "+" in v]
     lines = [
@@ -344,18 +425,18 @@ def report(
     ]
     for framework in frameworks:
         bare = results[(framework, "bare")]
-        row = [f"{bare:.1f}"]
+        row = [number.format(bare)]
         for part in PARTS:
             us = results.get((framework, part))
-            row.append("n/a" if us is None else f"{us - bare:+.1f}")
+            row.append("n/a" if us is None else number.replace("{:", "{:+").format(us - bare))
         dressed = results[(framework, "dressed")]
-        row += [f"{dressed:.1f}", f"{100 * (dressed / bare - 1):+.0f}%"]
+        row += [number.format(dressed), f"{100 * (dressed / bare - 1):+.0f}%"]
         lines.append(f"| {framework} | " + " | ".join(row) + " |")
     for variant in combinations:  # parts together, to see what they cost each other
         for framework in frameworks:
             if (framework, variant) in results:
                 added = results[(framework, variant)] - results[(framework, "bare")]
-                lines.append(f"\n{framework} +{variant}: {added:+.1f} us over bare")
+                lines.append(f"\n{framework} +{variant}: {number.format(added)} over bare")
     return "\n".join(lines)
 
 
@@ -373,12 +454,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--load-cpu", type=int, default=1)
     parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under callgrind"
+    )
+    parser.add_argument(
         "--child", nargs=2, metavar=("FRAMEWORK", "VARIANT"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--count", nargs=2, metavar=("FRAMEWORK", "VARIANT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     if args.child:
         framework, variant = args.child
         child(framework, variant, int(os.environ.get("BENCH_DRESS_REQUESTS", args.requests)))
+        return 0
+    if args.count:
+        framework, variant = args.count
+        app = BUILDERS[framework](parts_of(variant))
+        try:  # the loop kit serve runs on
+            import uvloop
+
+            uvloop.run(counted(app, args.requests))
+        except ImportError:
+            asyncio.run(counted(app, args.requests))
         return 0
     args.framework_names = [f for f in args.frameworks.split(",") if f]
     if not args.framework_names or set(args.framework_names) - set(FRAMEWORKS):
@@ -391,6 +488,14 @@ def main(argv: list[str] | None = None) -> int:
             " bare and dressed included"
         )
     load = os.getloadavg()
+    if args.instructions:
+        results = instructions(args)
+        print(
+            f"\nGET {PATH} with a bearer JWT; in process under callgrind, {args.requests}"
+            " requests per variant after 200 warm-up requests; instructions per request\n"
+        )
+        print(report(results, args.framework_names, args.variant_names, "{:.0f}"))
+        return 0
     results = served(args) if args.server else inprocess(args)
     where = (
         f"served by {args.runtime} (FastAPI: granian's own CLI), 1 worker on CPU"

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from msgspec import UNSET
 from starlette.types import Scope
 
 from kit.ops.logs import (
@@ -18,6 +19,11 @@ from kit.ops.logs import (
 
 ACCESS_LOGGER = logging.getLogger("kit.access")
 RECHECK = 0.5  # seconds between checks that kit's handler alone writes access lines
+# The milliseconds of a duration of N microseconds as repr(N / 1000) writes them: the integral
+# part, then these (trailing zeros dropped, at least one digit); exact below 10**15 us, where
+# a float holds every such decimal. Formatting a float per line costs several times more.
+_FRACTIONS = tuple((f"{n:03d}".rstrip("0") or "0") for n in range(1000))
+_EXACT = 10**15
 
 
 class AccessLog:
@@ -63,10 +69,16 @@ class AccessLog:
             self._recheck(end)
         if not self._enabled:
             return
-        duration_ms = int((end - start) * 1_000_000) / 1000
+        micros = int((end - start) * 1_000_000)
+        duration_ms = micros / 1000
         method = scope["method"]
         path = scope["path"]
-        msg = f"{method} {route or path} {status} {duration_ms}ms"
+        if 0 <= micros < _EXACT:
+            msg = (
+                f"{method} {route or path} {status} {micros // 1000}.{_FRACTIONS[micros % 1000]}ms"
+            )
+        else:
+            msg = f"{method} {route or path} {status} {duration_ms}ms"
         peer = scope.get("client")
         client = peer[0] if peer else None
         created = end + self._offset
@@ -76,21 +88,22 @@ class AccessLog:
             if millisecond != self._millisecond:  # many lines share one at any real rate
                 self._ts = handler.formatter.clock.iso(created)  # type: ignore[union-attr]
                 self._millisecond = millisecond
+            trace_id = TRACE_ID.get()
             handler.write_access(
                 AccessLine(
-                    ts=self._ts,
-                    level="info",
-                    logger=self.logger.name,
-                    msg=msg,
-                    request_id=rid,
-                    trace_id=TRACE_ID.get(),
-                    method=method,
-                    route=route,
-                    path=path,
-                    status=status,
-                    duration_ms=duration_ms,
-                    bytes=size,
-                    client=client,
+                    self._ts,
+                    "info",
+                    self.logger.name,
+                    msg,
+                    UNSET if rid is None else rid,
+                    UNSET if trace_id is None else trace_id,
+                    method,
+                    route,
+                    path,
+                    status,
+                    duration_ms,
+                    size,
+                    client,
                 )
             )
             return

@@ -98,7 +98,7 @@ class ObserveMiddleware:
                 raw = incoming_request_id([header])
                 break
         if raw is None:
-            rid = new_request_id()
+            rid = new_request_id.next()
             raw = rid.encode()
         else:
             rid = raw.decode()

@@ -212,22 +212,26 @@ class KitHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().close()
 
 
-class AccessLine(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
-    """kit's access record as JSONFormatter writes it, key for key, encoded without a record."""
+class AccessLine(msgspec.Struct, gc=False):
+    """kit's access record as JSONFormatter writes it, key for key, encoded without a record.
+
+    Built positionally (cheaper than by keyword); ``request_id`` and ``trace_id`` are UNSET,
+    so left out of the line, when the request has none. The other defaults are never used:
+    they only let the optional fields sit where JSONFormatter writes them."""
 
     ts: str
     level: str
     logger: str
     msg: str
-    request_id: str | None = None
-    trace_id: str | None = None
-    method: str
-    route: str | None
-    path: str
-    status: int
-    duration_ms: float
-    bytes: int
-    client: str | None
+    request_id: str | msgspec.UnsetType = msgspec.UNSET
+    trace_id: str | msgspec.UnsetType = msgspec.UNSET
+    method: str = ""
+    route: str | None = None
+    path: str = ""
+    status: int = 0
+    duration_ms: float = 0.0
+    bytes: int = 0
+    client: str | None = None
 
 
 _access_encoder = msgspec.json.Encoder()

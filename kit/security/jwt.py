@@ -4,7 +4,9 @@ An explicit allow-list of algorithms (never ``none``); each algorithm is checked
 key of its own family, so a token cannot pick HS256 to have a public key used as an HMAC
 secret. ``exp`` is required; ``exp``/``nbf``/``iat`` are checked with a small leeway; ``aud``
 and ``iss`` when configured. A verified token is remembered (bounded LRU, never past its
-``exp`` nor ``CACHE_TTL``), so a client that reuses its token pays for one verification.
+``exp`` nor ``CACHE_TTL``), so a client that reuses its token pays for one verification;
+``JWTBearer`` remembers it under the Authorization header's bytes, so that a request whose
+header it has seen verified costs one dictionary lookup and a clock read.
 """
 
 from __future__ import annotations
@@ -141,12 +143,16 @@ class JWTVerifier:
         self.require = list(require)
         self.options: Options = {"require": self.require, "verify_aud": audience is not None}
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, tuple[Claims, float]] = OrderedDict()
+        # verified claims and until when they may be used (their exp, at most CACHE_TTL from
+        # when they were verified), keyed by the token or by what it came in (cache_key)
+        self.cache: OrderedDict[str | bytes, tuple[Claims, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    async def verify(self, token: str) -> Claims:
-        """The token's claims, or ``InvalidToken`` saying why not."""
-        hit = self._cached(token)
+    async def verify(self, token: str, cache_key: str | bytes | None = None) -> Claims:
+        """The token's claims, or ``InvalidToken`` saying why not; remembered under
+        ``cache_key`` (what the token was read from, when that maps to one token) or the
+        token."""
+        hit = self._cached(token if cache_key is None else cache_key)
         if hit is not None:
             return hit
         if len(token) > MAX_TOKEN_LENGTH:
@@ -167,7 +173,7 @@ class JWTVerifier:
         else:
             key = self.public_key
         claims = self._decode(token, key, alg)
-        self._remember(token, claims)
+        self._remember(token if cache_key is None else cache_key, claims)
         return claims
 
     def _decode(self, token: str, key: Any, alg: str) -> Claims:
@@ -197,22 +203,22 @@ class JWTVerifier:
             raise InvalidToken("token is invalid") from None
         return Claims(payload)
 
-    def _cached(self, token: str) -> Claims | None:
-        entry = self._cache.get(token)
+    def _cached(self, key: str | bytes) -> Claims | None:
+        entry = self.cache.get(key)
         if entry is None:
             return None
         claims, until = entry
         if time.time() >= until:
             with self._lock:
-                self._cache.pop(token, None)
+                self.cache.pop(key, None)
             return None
         try:
-            self._cache.move_to_end(token)
+            self.cache.move_to_end(key)
         except KeyError:  # evicted meanwhile by another thread
             pass
         return claims
 
-    def _remember(self, token: str, claims: Claims) -> None:
+    def _remember(self, key: str | bytes, claims: Claims) -> None:
         exp = claims.get("exp")
         until = time.time() + CACHE_TTL
         if isinstance(exp, (int, float)):
@@ -223,6 +229,6 @@ class JWTVerifier:
         if isinstance(nbf, (int, float)) and nbf > time.time():
             return  # valid only thanks to the leeway: not worth remembering
         with self._lock:
-            self._cache[token] = (claims, until)
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            self.cache[key] = (claims, until)
+            if len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)

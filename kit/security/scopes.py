@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
-
 from kit.di import Dependency, Depends, Plan
 from kit.security.base import SecurityScheme
 
@@ -55,20 +53,7 @@ def _check(scheme: SecurityScheme, scopes: tuple[str, ...]) -> Callable[..., Any
     check = _CHECKS.get(key)
     if check is not None and requirement_of(check) == Requirement(scheme, scopes):
         return check
-    authenticate = scheme.authenticate
-    required = frozenset(scopes)
-
-    if not required:
-
-        async def check(request: Request) -> Any:
-            return await authenticate(request)
-
-    else:
-        authorize = scheme.authorize
-
-        async def check(request: Request) -> Any:
-            return await authorize(request, required)
-
+    check = scheme.checker(frozenset(scopes))
     check.__kit_security__ = Requirement(scheme, scopes)  # type: ignore[attr-defined]
     _CHECKS[key] = check
     return check

@@ -98,13 +98,20 @@ def test_configure_is_idempotent_and_switches_format(monkeypatch: pytest.MonkeyP
     assert "WARNING uvicorn.error from the server" in stream.getvalue()
 
 
+def json_stderr(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """kit's JSON handler alone, writing to the returned stream (in the test's body: pytest
+    adds its capture handlers after the fixtures)."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    kit_handler_only("json")
+    return stream
+
+
 @pytest.mark.usefixtures("restore_logging")
 def test_access_line_written_directly_equals_the_formatted_record(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    stream = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", stream)
-    kit_handler_only("json")
+    stream = json_stderr(monkeypatch)
     handler = direct_json_handler(logging.getLogger("kit.access"))
     assert handler is not None
     scope = {
@@ -140,6 +147,28 @@ def test_access_line_written_directly_equals_the_formatted_record(
         "bytes": 42,
         "client": "192.0.2.4",
     }
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_access_message_writes_the_duration_as_its_json_field_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = json_stderr(monkeypatch)
+    scope = {"method": "GET", "path": "/p", "client": None}
+    durations = [0.0, 1e-6, 1e-5, 0.00012, 0.001, 0.0010005, 0.0123, 1.0, 59.999999, 86400.5]
+    durations += [10**12, -0.5]  # past where the text is built from integers; a clock step
+    log = AccessLog()
+    for seconds in durations:
+        log.write(scope, None, None, 200, 0, 100.0, 100.0 + seconds)
+    logging.getLogger().handlers[0].flush()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == len(durations)
+    for line in lines:
+        assert "request_id" not in line
+        assert "trace_id" not in line
+        assert line["msg"] == f"GET /p 200 {line['duration_ms']!r}ms"
+        assert line["client"] is None
+        assert line["route"] is None
 
 
 @pytest.mark.usefixtures("restore_logging")
