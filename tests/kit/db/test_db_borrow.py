@@ -81,11 +81,14 @@ async def test_an_idle_connection_is_taken_and_given_back_without_awaiting(
     assert take_idle(pool) is None  # none idle: the caller waits in pool.acquire()
     assert await first.fetchval("SELECT 1") == 1
     backend = first.get_server_pid()
+    statement = await first.prepare("SELECT 2")
 
     assert put_back(pool, first)
     assert pool.get_idle_size() == 1  # at once: no task left to finish the release
     with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
         await first.fetchval("SELECT 1")
+    with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
+        await statement.fetchval()  # what was made from it is invalidated too
     assert not put_back(pool, first)  # released twice: asyncpg's release ignores it
     await pool.release(first)
     assert pool.get_idle_size() == 1
