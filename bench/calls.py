@@ -1,6 +1,7 @@
 """Python function calls per request: a count that does not move between runs.
 
     python -m bench.calls [--requests 800] [--endpoints json,plaintext,validate,db,fortunes]
+                          [--apps raw,kit,kit+ops,blacksheep]
 
 CPU time per request moves by 10 to 20% from run to run on a shared machine, more than a small
 change to the request path saves. The number of Python calls a request makes (as cProfile
@@ -11,9 +12,10 @@ counted. Served figures come from ``kit bench``, ``bench.ops_overhead`` and
 ``bench.db_overhead``.
 
 Apps: ``raw`` (bench/apps/raw.py), ``kit`` (services/bench without its operations part: request
-ids, metrics, access log) and ``kit+ops`` (services/bench as served, access log on), each
-driven in process (bench.inprocess's driver) in a process of its own, so that one app's
-logging set-up does not reach the next. The database endpoints need ``DATABASE_URL`` or the
+ids, metrics, access log) and ``kit+ops`` (services/bench as served, access log on), and when
+asked (``--apps``) ``blacksheep`` (bench/apps/blacksheep.py, the fastest peer), each driven in
+process (bench.inprocess's driver) in a process of its own, so that one app's logging set-up
+does not reach the next. The database endpoints need ``DATABASE_URL`` or the
 embedded PostgreSQL.
 """
 
@@ -30,7 +32,8 @@ import subprocess
 import sys
 from typing import Any
 
-APPS = ("raw", "kit", "kit+ops")
+APPS = ("raw", "kit", "kit+ops", "blacksheep")
+DEFAULT_APPS = APPS[:3]
 BODY = b'{"name":"Ada Lovelace","email":"ADA@example.com","age":36,"tags":["math","poetry"]}'
 ENDPOINTS: dict[str, tuple[str, bytes | None]] = {
     "json": ("GET", None),
@@ -44,8 +47,8 @@ CLIENTS = 8
 
 
 def load_app(name: str) -> Any:
-    if name == "raw":
-        return importlib.import_module("bench.apps.raw").app
+    if name in ("raw", "blacksheep"):
+        return importlib.import_module(f"bench.apps.{name}").app
     app = importlib.import_module("services.bench.app").app
     if name == "kit":
         from bench.ops_overhead import without_operations
@@ -113,14 +116,20 @@ def measure(
 
 
 def report(counts: dict[str, dict[str, float]], endpoints: list[str]) -> str:
+    apps = list(counts)
+    # the differences whose two apps were counted: (heading, app, minus app)
+    differences = [
+        (heading, a, b)
+        for heading, a, b in (("kit - raw", "kit", "raw"), ("ops", "kit+ops", "kit"))
+        if a in counts and b in counts
+    ]
     lines = [
-        "| endpoint | " + " | ".join(APPS) + " | kit - raw | ops |",
-        "| :-- |" + " --: |" * (len(APPS) + 2),
+        "| endpoint | " + " | ".join(apps + [heading for heading, _, _ in differences]) + " |",
+        "| :-- |" + " --: |" * (len(apps) + len(differences)),
     ]
     for endpoint in endpoints:
-        row = [f"{counts[name][endpoint]:.1f}" for name in APPS]
-        kit, raw, ops = (counts[n][endpoint] for n in ("kit", "raw", "kit+ops"))
-        row += [f"{kit - raw:+.1f}", f"{ops - kit:+.1f}"]
+        row = [f"{counts[name][endpoint]:.1f}" for name in apps]
+        row += [f"{counts[a][endpoint] - counts[b][endpoint]:+.1f}" for _, a, b in differences]
         lines.append(f"| {endpoint} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -129,12 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.calls", description=__doc__)
     parser.add_argument("--requests", type=int, default=800, help="requests counted per cell")
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS), help="comma-separated")
+    parser.add_argument("--apps", default=",".join(DEFAULT_APPS), help="comma-separated")
     parser.add_argument("--child", choices=APPS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     unknown = sorted(set(endpoints) - set(ENDPOINTS))
     if unknown or not endpoints:
         parser.error(f"endpoints must be among {', '.join(ENDPOINTS)}")
+    apps = [a.strip() for a in args.apps.split(",") if a.strip()]
+    if not apps or not set(apps) <= set(APPS):
+        parser.error(f"apps must be among {', '.join(APPS)}")
     if args.requests < 1:
         parser.error("--requests must be >= 1")
     if args.child:
@@ -148,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         # DATABASE_URL, or the embedded server, started once here for every child
         env["DATABASE_URL"] = url = resolve_database_url(Settings.from_env())
         asyncio.run(apply_migrations(url, MIGRATIONS))
-    counts = {name: measure(name, endpoints, args.requests, env) for name in APPS}
+    counts = {name: measure(name, endpoints, args.requests, env) for name in apps}
     print(
         f"Python calls per request (cProfile's count, resumptions included), {args.requests}"
         f" requests per cell, in process; {sys.implementation.name} {sys.version.split()[0]}\n"

@@ -12,6 +12,8 @@ from typing import Any
 import anyio.to_thread
 import asyncpg
 
+from kit.db import borrow
+from kit.db.borrow import keep_session, put_back, take_idle
 from kit.db.budget import log_budget
 from kit.db.connect import CONNECT_ERRORS, connect_with_retry
 from kit.db.deadlines import AcquireDeadlines
@@ -38,10 +40,6 @@ else:  # pragma: no cover
 
 # the pool options that also apply to a single connection
 CONNECT_OPTIONS = ("command_timeout", "server_settings", "statement_cache_size")
-
-
-async def _keep_session(connection: Any) -> None:
-    """Pool reset that keeps session state: asyncpg still rolls back an open transaction."""
 
 
 class Database:
@@ -83,6 +81,9 @@ class Database:
         self.acquire_timeout: float | None = None
         self._deadlines: AcquireDeadlines | None = None
         self._pool: asyncpg.Pool | None = None
+        # the open pool when kit.db.borrow's synchronous steps apply to it (the request
+        # dependencies use them directly), else None
+        self.borrow_pool: asyncpg.Pool | None = None
         self.replicas: Replicas | None = None
 
     @property
@@ -119,6 +120,8 @@ class Database:
             self._deadlines = AcquireDeadlines(asyncio.get_running_loop(), self.acquire_timeout)
         self._pool = pool = await self._create_pool(url, settings)
         detach_pool_tasks(pool)
+        if borrow.ENABLED and not self.reset_session:
+            self.borrow_pool = pool
         try:
             await self._after_connect(url, settings)
         except BaseException:
@@ -186,6 +189,7 @@ class Database:
         if self._deadlines is not None:
             self._deadlines.close()
             self._deadlines = None
+        self.borrow_pool = None
         pool = self._pool
         if pool is not None:
             with anyio.move_on_after(10, shield=True) as scope:
@@ -210,7 +214,7 @@ class Database:
             "command_timeout": command_timeout,
             "server_settings": server_settings,
             "init": self._init_connection if self.connection_hooks else self.init,
-            "reset": None if self.reset_session else _keep_session,
+            "reset": None if self.reset_session else keep_session,
         }
         return pooled_options(options) if settings.db_pgbouncer else options
 
@@ -232,6 +236,8 @@ class Database:
     async def acquire(self) -> asyncpg.Connection:
         """A connection within ``KIT_DB_ACQUIRE_TIMEOUT``, or ``DatabaseUnavailable``."""
         pool = self.pool
+        if pool is self.borrow_pool and (idle := take_idle(pool)) is not None:
+            return idle
         timeout = self.acquire_timeout
         try:
             if timeout is None or _has_idle(pool):  # cannot wait: no timer, no extra frame
@@ -252,6 +258,8 @@ class Database:
         self, pool: asyncpg.Pool, timeout: float | None
     ) -> asyncpg.Connection:
         """A connection from ``pool``, or ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+        if self.borrow_pool is not None and (idle := take_idle(pool)) is not None:
+            return idle
         if timeout is None or _has_idle(pool):  # cannot wait: no timer needed
             connection: asyncpg.Connection = await pool.acquire()
             return connection
@@ -260,8 +268,10 @@ class Database:
         return await _acquire_timed(pool, timeout)
 
     async def release(self, connection: asyncpg.Connection) -> None:
-        # asyncpg shields the release, so it completes even if this task is being cancelled
-        await self.pool.release(connection)
+        pool = self.pool
+        if pool is not self.borrow_pool or not put_back(pool, connection):
+            # asyncpg shields the release, so it completes even if this task is being cancelled
+            await pool.release(connection)
 
     async def acquire_read(self) -> tuple[asyncpg.Connection, Replica | None]:
         """A connection to the next replica in rotation, else to the primary (no replica
@@ -283,7 +293,9 @@ class Database:
         return await self.acquire(), None
 
     async def release_read(self, connection: asyncpg.Connection, replica: Replica | None) -> None:
-        await (self.pool if replica is None else replica.pool).release(connection)
+        pool = self.pool if replica is None else replica.pool
+        if self.borrow_pool is None or not put_back(pool, connection):
+            await pool.release(connection)
 
     async def ping(self, timeout: float = 1.0) -> bool:
         """True if a connection answers ``SELECT 1`` within ``timeout`` seconds, or if every

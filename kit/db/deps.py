@@ -12,6 +12,7 @@ import asyncpg
 from starlette.requests import Request
 
 from kit.db import commit
+from kit.db.borrow import put_back, take_idle
 from kit.db.errors import UNAVAILABLE_ERRORS, is_broken, raise_if_broken
 from kit.db.outage import OUTAGE
 from kit.di import Depends, resource
@@ -29,15 +30,23 @@ USED_PRIMARY = "kit.db.primary"
 
 # Each provider is written as two halves (kit.di.resource): kit opens it before the handler and
 # closes it after with two calls, where a generator would cost an object and two resumptions.
+# ``Connection``, on most database requests' path, takes an idle connection and gives it back
+# itself (kit.db.borrow) when the pool allows it; ``Database.acquire`` and ``release`` (which
+# take the same steps first) do everything else: waiting within the acquire timeout,
+# reconnecting, rolling back, the 503s.
 
 _Pooled = tuple["Database", asyncpg.Connection]
 
 
 async def _open_connection(request: Request) -> tuple[asyncpg.Connection, _Pooled]:
     """A pooled connection for this request, released whatever happens to the request."""
-    database = request.app.database
-    request.scope[USED_PRIMARY] = True
-    conn = await database.acquire()
+    scope = request.scope
+    database = scope["app"].database  # request.app, without the property's call
+    scope[USED_PRIMARY] = True
+    pool = database.borrow_pool
+    conn = take_idle(pool) if pool is not None else None
+    if conn is None:
+        conn = await database.acquire()
     return conn, (database, conn)
 
 
@@ -49,7 +58,9 @@ async def _close_connection(state: _Pooled, exc: BaseException | None) -> None:
         elif OUTAGE.active:
             OUTAGE.recovered()
     finally:
-        await database.release(conn)
+        pool = database.borrow_pool  # Database.release, without its call
+        if pool is None or not put_back(pool, conn):
+            await database.release(conn)
 
 
 async def _open_transaction(
