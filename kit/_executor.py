@@ -20,6 +20,7 @@ from kit._plan import GENERATOR, RESOURCE, RoutePlan
 from kit.di import FAILED, CleanupGroup, Context, read_parameters, solve, solve_guards
 from kit.dispatch import STARTED
 from kit.errors import (
+    DIRECT_ANSWERS,
     ErrorItem,
     ValidationFailed,
     call_handler,
@@ -99,7 +100,15 @@ class Executor:
                         raise raised
             out = plan.renderer.render(result, ctx)
         except BaseException as exc:
-            await fail(scope, receive, send, cleanup, exc)
+            # what the request opened is closed, then the error answered (a handler's
+            # HTTPException is an ordinary answer, a 404: no coroutine more than needed)
+            if cleanup is not None:
+                exc = typing.cast(BaseException, await cleanup.close(exc))
+            if isinstance(exc, ClientDisconnect):
+                return
+            if not isinstance(exc, Exception):
+                raise exc  # cancellation and the like are not answered
+            await answer_error(scope, receive, send, exc)
             return
         # The response is on its way: failures now can only be raised, not answered.
         scope[STARTED] = True
@@ -123,23 +132,18 @@ class Executor:
                 raise raised
 
 
-async def fail(
-    scope: Scope, receive: Receive, send: Send, cleanup: CleanupGroup | None, exc: BaseException
-) -> None:
-    """Close what the request opened, then answer ``exc`` with the app's handler for it."""
-    if cleanup is not None:
-        exc = typing.cast(BaseException, await cleanup.close(exc))
-    if isinstance(exc, ClientDisconnect):
-        return
-    if not isinstance(exc, Exception):
-        raise exc  # cancellation and the like are not answered
-    await answer_error(scope, receive, send, exc)
-
-
 async def answer_error(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+    """Answer ``exc`` with the app's handler for it (the 500 handler if none)."""
     handler = lookup_handler(scope.get("starlette.exception_handlers"), exc)
     if handler is None:
         handler = server_error_handler
+    else:
+        direct = DIRECT_ANSWERS.get(handler)  # kit's own handler: no Request, no Response
+        answer = None if direct is None else direct(exc)
+        if answer is not None:
+            await send({"type": "http.response.start", "status": answer[0], "headers": answer[1]})
+            await send({"type": "http.response.body", "body": answer[2]})
+            return
     request = Request(scope, receive, send)
     try:
         response = await call_handler(handler, request, exc)
