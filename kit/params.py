@@ -470,11 +470,48 @@ def _how(target: Any, multiple: bool, converted: int) -> int:
         return AS_IS
     if multiple and target == list[str]:
         return AS_IS  # the list read from the source is already that
-    if target is int and not multiple:
+    if not multiple and int_bounds(target) is not None:
         return INT
     if converted == 1 and isinstance(target, type):
         return CONVERT
     return BATCH
+
+
+_INT_LIMIT = 10**18  # the fast pass parses at most 18 digits
+_BOUNDS = ("ge", "gt", "le", "lt")
+
+
+def int_bounds(target: Any) -> tuple[int, int] | None:
+    """``(lowest, highest)`` an ``int`` (or ``Annotated[int, Meta(ge=..., le=...)]``) the
+    fast pass accepts, or None when only msgspec can check it (another constraint, a bound
+    that is not an int, a bound set twice)."""
+    base, extras = unwrap_annotated(target)
+    if base is not int:
+        return None
+    lowest, highest = 0, _INT_LIMIT
+    seen: set[str] = set()
+    for meta in extras:
+        if not isinstance(meta, msgspec.Meta):
+            continue  # (msgspec reads nothing else)
+        for name in ("multiple_of", "pattern", "min_length", "max_length", "tz"):
+            if getattr(meta, name) is not None:  # (title, description...: documentation)
+                return None
+        for name in _BOUNDS:
+            bound = getattr(meta, name)
+            if bound is None:
+                continue
+            if type(bound) is not int or name in seen:
+                return None
+            seen.add(name)
+            if name == "ge":
+                lowest = max(lowest, bound)
+            elif name == "gt":
+                lowest = max(lowest, bound + 1)
+            elif name == "le":
+                highest = min(highest, bound)
+            else:
+                highest = min(highest, bound - 1)
+    return lowest, highest
 
 
 def _raw_value(values: Any, pairs: Any, alias: str, multiple: bool) -> Any:
@@ -510,8 +547,18 @@ def source_extractor(
     ]
     needing = sum(1 for _, _, target, _, _, _, gather in specs if gather is None and target)
     ways = [_how(target, multiple, needing) for _, _, target, _, _, multiple, _ in specs]
-    quick = [
-        (name, alias, how, target, required, default, multiple, gather)
+    quick: list[tuple[str, str, int, Any, bool, Any, bool, Any]] = [
+        # (as specs, with how; an INT's target is the bounds it is checked against)
+        (
+            name,
+            alias,
+            how,
+            int_bounds(target) if how == INT else target,
+            required,
+            default,
+            multiple,
+            gather,
+        )
         for (name, alias, target, required, default, multiple, gather), how in zip(
             specs, ways, strict=True
         )
@@ -570,7 +617,10 @@ def source_extractor(
                     raw[0] == "0" and len(raw) > 1
                 ):
                     break
-                kwargs[name] = int(raw)
+                value = int(raw)
+                if not target[0] <= value <= target[1]:
+                    break  # (msgspec says what is wrong with it)
+                kwargs[name] = value
             elif how == BATCH:
                 if together is None:
                     together = {}

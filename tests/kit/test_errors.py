@@ -182,6 +182,54 @@ def test_oversized_chunked_body_is_413() -> None:
     assert r.status_code == 413
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [b'{"name": "a", "age": 1, "email": "a@b.co"}'],
+        [b"", b'{"name": "a", ', b"", b'"age": 1, "email": "a@b.co"}', b""],
+        [b'{"name": "a", "age"', b": 1, ", b'"email": "a@b.co"}'],
+    ],
+    ids=["one", "with-empty-messages", "three"],
+)
+def test_a_body_in_several_messages_reads_whole(parts: list[bytes]) -> None:
+    """The body as the server hands it over, message by message (a chunked upload)."""
+    app = kit_app()
+    messages = [
+        {"type": "http.request", "body": part, "more_body": i < len(parts) - 1}
+        for i, part in enumerate(parts)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def request() -> None:
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/users",
+            "raw_path": b"/users",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json")],
+            "app": app,
+        }
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)
+
+    asyncio.run(request())
+    assert sent[0]["status"] == 200
+    assert msgspec.json.decode(sent[1]["body"]) == {
+        "name": "a",
+        "age": 1,
+        "email": "a@b.co",
+        "tags": [],
+    }
+
+
 def test_invalid_content_length_is_400(kit_client: TestClient) -> None:
     scope_headers = {"content-length": "abc", "content-type": "application/json"}
     r = kit_client.post("/users", content=b"{}", headers=scope_headers)
