@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
-from kit._plan import GENERATOR, RESOURCE, RoutePlan
+from kit._plan import GENERATOR, RESOURCE, RoutePlan, Step
 from kit.di import FAILED, CleanupGroup, Context, read_parameters, solve, solve_guards
 from kit.dispatch import STARTED
 from kit.errors import (
@@ -46,18 +46,20 @@ class Executor:
         if plan.needs_context:
             ctx = Context(request)
             cleanup = ctx.cleanup
-        elif plan.steps:
+        elif plan.steps or plan.guard_steps:
             cleanup = CleanupGroup()
         try:
             if not plan.takes_arguments:  # the bare shape: nothing to read, open or close
                 result = await plan.call()
             else:
-                if plan.guards and not await solve_guards(plan.solver, ctx):  # type: ignore[arg-type]
-                    raise ValidationFailed(ctx.errors)
-                body = (
-                    await plan.body.decode_body(scope, receive) if plan.body is not None else None
-                )
-                if ctx is not None:
+                if ctx is not None:  # the solver
+                    if plan.guards and not await solve_guards(plan.solver, ctx):  # type: ignore[arg-type]
+                        raise ValidationFailed(ctx.errors)
+                    body = (
+                        await plan.body.decode_body(scope, receive)
+                        if plan.body is not None
+                        else None
+                    )
                     if not read_parameters(plan.solver, ctx):  # type: ignore[arg-type]
                         raise ValidationFailed(ctx.errors)
                     kwargs = await solve(plan.solver, ctx, body)  # type: ignore[arg-type]
@@ -65,31 +67,20 @@ class Executor:
                         raise ValidationFailed(ctx.errors)
                 else:
                     kwargs = {}
+                    if plan.guard_steps:  # before the body
+                        await open_steps(plan.guard_steps, request, kwargs, cleanup)
+                    if plan.body is not None:
+                        kwargs[plan.body_name] = await plan.body.decode_body(scope, receive)
                     if plan.extractors:
                         errors: list[ErrorItem] = []
                         for extract in plan.extractors:
                             extract(scope, kwargs, errors)
                         if errors:
                             raise ValidationFailed(errors)
-                    if plan.body_name is not None:
-                        kwargs[plan.body_name] = body
                     for special in plan.request_names:
                         kwargs[special] = request
-                    for name, call, request_names, how, function_scope, close in plan.steps:
-                        # (CleanupGroup.add, without the call it would cost per step)
-                        if how == RESOURCE:
-                            value, state = await call(request)
-                            cleanup.append((close, state, function_scope))
-                        elif how == GENERATOR:
-                            gen = call(**dict.fromkeys(request_names, request))
-                            value = await gen.__anext__()
-                            cleanup.append((None, gen, function_scope))
-                        else:
-                            value = await call(**dict.fromkeys(request_names, request))
-                        if function_scope:
-                            cleanup.function_scoped = True
-                        if name is not None:
-                            kwargs[name] = value
+                    if plan.steps:
+                        await open_steps(plan.steps, request, kwargs, cleanup)
                 if plan.is_async:
                     result = await plan.call(**kwargs)
                 else:
@@ -130,6 +121,27 @@ class Executor:
             raised = await cleanup.close(None)
             if raised is not None:
                 raise raised
+
+
+async def open_steps(
+    steps: tuple[Step, ...], request: Request, kwargs: dict[str, Any], cleanup: CleanupGroup
+) -> None:
+    """Call each step's provider in order, its value into ``kwargs``, what it opened into
+    ``cleanup`` (as CleanupGroup.add would, without a call per step)."""
+    for name, call, request_names, how, function_scope, close in steps:
+        if how == RESOURCE:
+            value, state = await call(request)
+            cleanup.append((close, state, function_scope))
+        elif how == GENERATOR:
+            gen = call(**dict.fromkeys(request_names, request))
+            value = await gen.__anext__()
+            cleanup.append((None, gen, function_scope))
+        else:
+            value = await call(**dict.fromkeys(request_names, request))
+        if function_scope:
+            cleanup.function_scoped = True
+        if name is not None:
+            kwargs[name] = value
 
 
 async def answer_error(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
