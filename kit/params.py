@@ -453,9 +453,10 @@ def header_values(
 
 
 # How a parameter's text becomes its value, decided at registration: kept as it is (a str,
-# a list of str), an int parsed here when it is plain digits, msgspec's conversion of the
-# value alone, or of the value together with the source's other parameters in one call.
-AS_IS, INT, CONVERT, BATCH = 0, 1, 2, 3
+# a list of str), an int parsed here when it is plain digits, a str whose length is checked
+# here, msgspec's conversion of the value alone, or of the value together with the source's
+# other parameters in one call.
+AS_IS, INT, TEXT, CONVERT, BATCH = 0, 1, 2, 3, 4
 
 # (parameter name, alias, conversion target or None, required, default, a list, a gatherer)
 _Spec = tuple[str, str, Any, bool, Any, bool, Any]
@@ -472,46 +473,69 @@ def _how(target: Any, multiple: bool, converted: int) -> int:
         return AS_IS  # the list read from the source is already that
     if not multiple and int_bounds(target) is not None:
         return INT
+    if not multiple and length_bounds(target) is not None:
+        return TEXT
     if converted == 1 and isinstance(target, type):
         return CONVERT
     return BATCH
 
 
 _INT_LIMIT = 10**18  # the fast pass parses at most 18 digits
-_BOUNDS = ("ge", "gt", "le", "lt")
+_CONSTRAINTS_OF = {int: ("ge", "gt", "le", "lt"), str: ("min_length", "max_length")}
+# what a Meta checks (its title, description, examples...: documentation only)
+_MSGSPEC_CONSTRAINTS = (
+    "ge",
+    "gt",
+    "le",
+    "lt",
+    "multiple_of",
+    "pattern",
+    "min_length",
+    "max_length",
+    "tz",
+)
+
+
+def _plain_constraints(target: Any, base: type) -> dict[str, int] | None:
+    """The constraints ``Annotated[base, Meta(...)]`` (or ``base``) sets, when they are only
+    ``base``'s plain bounds, each an int set once; else None (only msgspec can check it)."""
+    found, extras = unwrap_annotated(target)
+    if found is not base:
+        return None
+    allowed = _CONSTRAINTS_OF[base]
+    constraints: dict[str, int] = {}
+    for meta in extras:
+        if not isinstance(meta, msgspec.Meta):
+            continue  # (msgspec reads nothing else)
+        for name in _MSGSPEC_CONSTRAINTS:
+            value = getattr(meta, name)
+            if value is None:
+                continue
+            if name not in allowed or type(value) is not int or name in constraints:
+                return None
+            constraints[name] = value
+    return constraints
 
 
 def int_bounds(target: Any) -> tuple[int, int] | None:
     """``(lowest, highest)`` an ``int`` (or ``Annotated[int, Meta(ge=..., le=...)]``) the
     fast pass accepts, or None when only msgspec can check it (another constraint, a bound
     that is not an int, a bound set twice)."""
-    base, extras = unwrap_annotated(target)
-    if base is not int:
+    found = _plain_constraints(target, int)
+    if found is None:
         return None
-    lowest, highest = 0, _INT_LIMIT
-    seen: set[str] = set()
-    for meta in extras:
-        if not isinstance(meta, msgspec.Meta):
-            continue  # (msgspec reads nothing else)
-        for name in ("multiple_of", "pattern", "min_length", "max_length", "tz"):
-            if getattr(meta, name) is not None:  # (title, description...: documentation)
-                return None
-        for name in _BOUNDS:
-            bound = getattr(meta, name)
-            if bound is None:
-                continue
-            if type(bound) is not int or name in seen:
-                return None
-            seen.add(name)
-            if name == "ge":
-                lowest = max(lowest, bound)
-            elif name == "gt":
-                lowest = max(lowest, bound + 1)
-            elif name == "le":
-                highest = min(highest, bound)
-            else:
-                highest = min(highest, bound - 1)
+    lowest = max(0, found.get("ge", 0), found.get("gt", -1) + 1)
+    highest = min(_INT_LIMIT, found.get("le", _INT_LIMIT), found.get("lt", _INT_LIMIT + 1) - 1)
     return lowest, highest
+
+
+def length_bounds(target: Any) -> tuple[int, float] | None:
+    """``(shortest, longest)`` a ``str`` with lengths (``Annotated[str, Meta(max_length=64)]``)
+    the fast pass accepts, or None when only msgspec can check it (a pattern...)."""
+    found = _plain_constraints(target, str)
+    if found is None:
+        return None
+    return found.get("min_length", 0), found.get("max_length", float("inf"))
 
 
 def _raw_value(values: Any, pairs: Any, alias: str, multiple: bool) -> Any:
@@ -548,12 +572,12 @@ def source_extractor(
     needing = sum(1 for _, _, target, _, _, _, gather in specs if gather is None and target)
     ways = [_how(target, multiple, needing) for _, _, target, _, _, multiple, _ in specs]
     quick: list[tuple[str, str, int, Any, bool, Any, bool, Any]] = [
-        # (as specs, with how; an INT's target is the bounds it is checked against)
+        # (as specs, with how; an INT's or a TEXT's target: the bounds it is checked against)
         (
             name,
             alias,
             how,
-            int_bounds(target) if how == INT else target,
+            int_bounds(target) if how == INT else length_bounds(target) if how == TEXT else target,
             required,
             default,
             multiple,
@@ -578,6 +602,10 @@ def source_extractor(
         for info in params:
             if info.gathers:
                 names |= {key.encode("latin-1") for _, key, _ in gathered_fields(info)}
+    # one header, read once (no list, no Struct): its first value, found without the pairs
+    only: bytes | None = None
+    if len(names) == 1 and not any(info.multiple or info.gathers for info in params):
+        (only,) = names
     convert = msgspec.convert
     ValidationError = msgspec.ValidationError
 
@@ -589,7 +617,14 @@ def source_extractor(
         elif location == "query":
             values, pairs = query_values(scope)
         elif location == "header":
-            values, pairs = header_values(scope, names)
+            if only is not None:
+                values = _NO_VALUES
+                for key, raw in scope["headers"]:
+                    if key == only:
+                        values = {key.decode("latin-1"): raw.decode("latin-1")}
+                        break
+            else:
+                values, pairs = header_values(scope, names)
         else:
             values = cookie_values(scope)
         if not fast:
@@ -621,6 +656,10 @@ def source_extractor(
                 if not target[0] <= value <= target[1]:
                     break  # (msgspec says what is wrong with it)
                 kwargs[name] = value
+            elif how == TEXT:
+                if not target[0] <= len(raw) <= target[1]:
+                    break
+                kwargs[name] = raw
             elif how == BATCH:
                 if together is None:
                     together = {}

@@ -20,7 +20,13 @@ from starlette.testclient import TestClient
 from kit import App, Cookie, Header, Query
 from kit.di import compile_plan
 from kit.errors import ErrorItem
-from kit.params import header_values, int_bounds, parse_cookies, source_extractor
+from kit.params import (
+    header_values,
+    int_bounds,
+    length_bounds,
+    parse_cookies,
+    source_extractor,
+)
 
 
 class Color(enum.Enum):
@@ -51,6 +57,8 @@ async def handler(
     key: uuid.UUID | None = None,
     order: Literal["asc", "desc"] = "asc",
     name: Annotated[str, Query(), msgspec.Meta(max_length=5)] = "x",
+    code: Annotated[str, Query(), msgspec.Meta(min_length=2, max_length=4)] = "ab",
+    word: Annotated[str, Query(), msgspec.Meta(pattern="^[a-z]+$", max_length=3)] = "w",
     x_tenant: Annotated[str, Header(), msgspec.Meta(max_length=8)] = "t",
     x_count: Annotated[int, Header()] = 0,
     x_ids: Annotated[list[int], Header()] = [],  # noqa: B006
@@ -71,7 +79,11 @@ async def one_float(ratio: float) -> None:
     return None
 
 
-PLANS = [compile_plan(f, {"item_id", "slug"}) for f in (handler, one_int)]
+async def one_header(x_name: Annotated[str, Header(), msgspec.Meta(max_length=3)]) -> None:
+    return None
+
+
+PLANS = [compile_plan(f, {"item_id", "slug"}) for f in (handler, one_int, one_header)]
 PLANS.append(compile_plan(one_float, set()))
 
 TEXTS = st.one_of(
@@ -133,6 +145,8 @@ GOOD = {
     "key": str(uuid.UUID(int=5)),
     "order": "desc",
     "name": "abc",
+    "code": "abc",
+    "word": "ab",
     "x-tenant": "acme",
     "x-count": "2",
     "x-ids": "3",
@@ -144,7 +158,7 @@ GOOD = {
     "count": "3",
     "size": "2",
 }
-ALIASES = [name for name in GOOD if not name.startswith("x-")][2:16]
+ALIASES = [name for name in GOOD if not name.startswith("x-")][2:18]
 HEADERS = [name for name in GOOD if name.startswith("x-")]
 COOKIES = ["session", "visits", "theme", "tags", "count", "size"]
 
@@ -275,6 +289,25 @@ def test_int_bounds(annotation: Any, bounds: tuple[int, int] | None) -> None:
     assert int_bounds(annotation) == bounds
 
 
+@pytest.mark.parametrize(
+    ("annotation", "bounds"),
+    [
+        (str, (0, float("inf"))),
+        (Annotated[str, msgspec.Meta(max_length=64)], (0, 64)),
+        (
+            Annotated[str, msgspec.Meta(min_length=1, description="d"), msgspec.Meta(max_length=3)],
+            (1, 3),
+        ),
+        (Annotated[str, msgspec.Meta(pattern="^a")], None),
+        (Annotated[str, msgspec.Meta(max_length=3), msgspec.Meta(max_length=4)], None),
+        (Annotated[int, msgspec.Meta(max_length=3)], None),
+    ],
+    ids=repr,
+)
+def test_length_bounds(annotation: Any, bounds: tuple[int, float] | None) -> None:
+    assert length_bounds(annotation) == bounds
+
+
 @hypothesis.settings(max_examples=1000, derandomize=True)
 @hypothesis.given(
     st.lists(
@@ -318,3 +351,20 @@ def test_a_cookie_struct_with_a_list_field_reads_its_one_value() -> None:
 
     r = TestClient(app).get("/prefs", headers={"cookie": "theme=dark; tags=a"})
     assert (r.status_code, r.json()) == (200, {"theme": "dark", "tags": ["a"], "size": 1})
+
+
+def test_a_header_sent_twice_reads_its_first_value_as_starlette_does() -> None:
+    app = App()
+
+    @app.get("/one")
+    async def one(x_name: Annotated[str, Header()]) -> str:
+        return x_name
+
+    @app.get("/two")
+    async def two(x_name: Annotated[str, Header()], x_other: Annotated[str, Header()]) -> str:
+        return x_name + x_other
+
+    headers = [("x-name", "first"), ("x-other", "o"), ("x-name", "second")]
+    client = TestClient(app)
+    assert client.get("/one", headers=headers).json() == "first"
+    assert client.get("/two", headers=headers).json() == "firsto"
