@@ -14,9 +14,11 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from kit._plan import GENERATOR, RESOURCE, RoutePlan, Step
+from kit._plan import GENERATOR, JSON_TYPE, RESOURCE, RoutePlan, Step
+from kit.codec import encode
 from kit.di import FAILED, CleanupGroup, Context, read_parameters, solve, solve_guards
 from kit.dispatch import STARTED
 from kit.errors import (
@@ -89,7 +91,17 @@ class Executor:
                     raised = await cleanup.close(None, function_scope_only=True)
                     if raised is not None:
                         raise raised
-            out = plan.renderer.render(result, ctx)
+            renderer = plan.renderer
+            out: Any
+            if renderer.plain_json and ctx is None and not isinstance(result, Response):
+                body = encode(result)  # (Renderer.render's JSON, without its call)
+                out = (
+                    renderer.status_code,
+                    [JSON_TYPE, (b"content-length", b"%d" % len(body))],
+                    body,
+                )
+            else:
+                out = renderer.render(result, ctx)
         except BaseException as exc:
             # what the request opened is closed, then the error answered (a handler's
             # HTTPException is an ordinary answer, a 404: no coroutine more than needed)

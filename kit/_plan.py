@@ -35,7 +35,8 @@ GENERAL = os.environ.get("KIT_GENERAL_PLAN", "") == "1"
 
 Shape = Literal["bare", "arguments", "steps", "solver"]
 
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+JSON_TYPE = (b"content-type", b"application/json")
+_JSON_HEADERS = [JSON_TYPE]
 _NO_BODY_STATUS = frozenset({204, 304})
 _TEXT_CLASSES = (PlainTextResponse, HTMLResponse)
 _CONTEXT_SPECIALS = (Special.BACKGROUND, Special.RESPONSE)
@@ -59,7 +60,15 @@ class Renderer:
     """What a returned value becomes: ``(status, headers, body)`` for JSON and text, or a
     ``Response``. Built once per route: its status, response class and response model."""
 
-    __slots__ = ("model", "no_body", "response_class", "status_code", "text_charset", "text_type")
+    __slots__ = (
+        "model",
+        "no_body",
+        "plain_json",
+        "response_class",
+        "status_code",
+        "text_charset",
+        "text_type",
+    )
 
     def __init__(
         self, status_code: int, response_class: type[Response] | None, model: Any, general: bool
@@ -78,6 +87,9 @@ class Renderer:
             media = f"{response_class.media_type}; charset={response_class.charset}"
             self.text_type = (b"content-type", media.encode("latin-1"))
             self.text_charset = response_class.charset
+        # JSON as it is (no model, no class, a body): what the executor renders inline when
+        # nothing was injected and the result is not a Response
+        self.plain_json = model is None and response_class is None and not self.no_body
 
     def render(self, result: Any, ctx: Context | None) -> Any:
         """What will be sent, decided before anything is: encoding errors are still 500s."""
