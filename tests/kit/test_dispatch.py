@@ -354,12 +354,14 @@ def test_one_500_layer_answers_before_the_start_and_only_then(
     while not isinstance(layer, ServerErrors | Dispatch):
         layer = layer.app
     if middleware:  # a layer of its own, outside the user's middleware
-        assert isinstance(layer, ServerErrors) and layer.wrap
+        assert isinstance(layer, ServerErrors)
+        assert layer.wrap
         while not isinstance(layer, Dispatch):
             layer = layer.app
         assert layer.errors is None
     else:  # nothing between: Dispatch answers what escapes, one layer less per request
-        assert isinstance(layer, Dispatch) and isinstance(layer.errors, ServerErrors)
+        assert isinstance(layer, Dispatch)
+        assert isinstance(layer.errors, ServerErrors)
     with TestClient(app, raise_server_exceptions=False) as client:
         early = client.get("/early")
         assert (early.status_code, early.json()) == (500, {"detail": "Internal Server Error"})
