@@ -2,6 +2,7 @@
 
     python -m bench.calls [--requests 800] [--endpoints json,plaintext,validate,db,fortunes]
                           [--apps raw,kit,kit+ops,blacksheep]
+    python -m bench.calls --endpoints json,item,search,whoami,account,item_404,order
 
 CPU time per request moves by 10 to 20% from run to run on a shared machine, more than a small
 change to the request path saves. The number of Python calls a request makes (as cProfile
@@ -35,14 +36,27 @@ from typing import Any
 APPS = ("raw", "kit", "kit+ops", "blacksheep")
 DEFAULT_APPS = APPS[:3]
 BODY = b'{"name":"Ada Lovelace","email":"ADA@example.com","age":36,"tags":["math","poetry"]}'
-ENDPOINTS: dict[str, tuple[str, bytes | None]] = {
-    "json": ("GET", None),
-    "plaintext": ("GET", None),
-    "validate": ("POST", BODY),
-    "db": ("GET", None),
-    "fortunes": ("GET", None),
+Headers = tuple[tuple[bytes, bytes], ...]
+# endpoint -> (method, target, body, headers); the REST shapes as bench.shapes sends them
+ENDPOINTS: dict[str, tuple[str, str, bytes | None, Headers]] = {
+    "json": ("GET", "/json", None, ()),
+    "plaintext": ("GET", "/plaintext", None, ()),
+    "validate": ("POST", "/validate", BODY, ()),
+    "db": ("GET", "/db", None, ()),
+    "fortunes": ("GET", "/fortunes", None, ()),
 }
 DATABASE = ("db", "fortunes")
+DEFAULT_ENDPOINTS = list(ENDPOINTS)
+
+
+def _rest_shapes() -> None:
+    from bench.shapes import SHAPES
+
+    for name, method, target, body, headers, _ in SHAPES:
+        ENDPOINTS.setdefault(name, (method, target, body, headers))
+
+
+_rest_shapes()
 CLIENTS = 8
 
 
@@ -57,9 +71,15 @@ def load_app(name: str) -> Any:
     return app
 
 
-async def requests_in_turn(driver: Any, method: str, path: str, body: bytes | None, n: int) -> None:
-    for _ in range(n):
-        await driver.request(method, path, body)
+async def requests_in_turn(
+    driver: Any, method: str, target: str, body: bytes | None, headers: Headers, n: int
+) -> None:
+    if "?" in target or headers:  # (exchange: a few calls more, the same in every app)
+        for _ in range(n):
+            await driver.exchange(method, target, body, headers)
+    else:
+        for _ in range(n):
+            await driver.request(method, target, body)
 
 
 async def count(name: str, endpoints: list[str], requests: int) -> dict[str, float]:
@@ -71,15 +91,14 @@ async def count(name: str, endpoints: list[str], requests: int) -> dict[str, flo
     calls: dict[str, float] = {}
     try:
         for endpoint in endpoints:
-            method, body = ENDPOINTS[endpoint]
-            for _ in range(50):  # warm: caches, prepared statements, the pool
-                await driver.request(method, f"/{endpoint}", body)
+            method, target, body, headers = ENDPOINTS[endpoint]
+            await requests_in_turn(driver, method, target, body, headers, 50)  # warm: caches, pool
             profile = cProfile.Profile()
             profile.enable()
             # CLIENTS at a time, as a server has several requests in flight
             await asyncio.gather(
                 *(
-                    requests_in_turn(driver, method, f"/{endpoint}", body, requests // CLIENTS)
+                    requests_in_turn(driver, method, target, body, headers, requests // CLIENTS)
                     for _ in range(CLIENTS)
                 )
             )
@@ -137,7 +156,9 @@ def report(counts: dict[str, dict[str, float]], endpoints: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.calls", description=__doc__)
     parser.add_argument("--requests", type=int, default=800, help="requests counted per cell")
-    parser.add_argument("--endpoints", default=",".join(ENDPOINTS), help="comma-separated")
+    parser.add_argument(
+        "--endpoints", default=",".join(DEFAULT_ENDPOINTS), help=f"among {', '.join(ENDPOINTS)}"
+    )
     parser.add_argument("--apps", default=",".join(DEFAULT_APPS), help="comma-separated")
     parser.add_argument("--child", choices=APPS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

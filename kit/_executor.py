@@ -14,12 +14,15 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from kit._plan import GENERATOR, RESOURCE, RoutePlan
+from kit._plan import GENERATOR, JSON_TYPE, RESOURCE, RoutePlan, Step
+from kit.codec import encode
 from kit.di import FAILED, CleanupGroup, Context, read_parameters, solve, solve_guards
 from kit.dispatch import STARTED
 from kit.errors import (
+    DIRECT_ANSWERS,
     ErrorItem,
     ValidationFailed,
     call_handler,
@@ -45,18 +48,20 @@ class Executor:
         if plan.needs_context:
             ctx = Context(request)
             cleanup = ctx.cleanup
-        elif plan.steps:
+        elif plan.steps or plan.guard_steps:
             cleanup = CleanupGroup()
         try:
             if not plan.takes_arguments:  # the bare shape: nothing to read, open or close
                 result = await plan.call()
             else:
-                if plan.guards and not await solve_guards(plan.solver, ctx):  # type: ignore[arg-type]
-                    raise ValidationFailed(ctx.errors)
-                body = (
-                    await plan.body.decode_body(scope, receive) if plan.body is not None else None
-                )
-                if ctx is not None:
+                if ctx is not None:  # the solver
+                    if plan.guards and not await solve_guards(plan.solver, ctx):  # type: ignore[arg-type]
+                        raise ValidationFailed(ctx.errors)
+                    body = (
+                        await plan.body.decode_body(scope, receive)
+                        if plan.body is not None
+                        else None
+                    )
                     if not read_parameters(plan.solver, ctx):  # type: ignore[arg-type]
                         raise ValidationFailed(ctx.errors)
                     kwargs = await solve(plan.solver, ctx, body)  # type: ignore[arg-type]
@@ -64,31 +69,20 @@ class Executor:
                         raise ValidationFailed(ctx.errors)
                 else:
                     kwargs = {}
+                    if plan.guard_steps:  # before the body
+                        await open_steps(plan.guard_steps, request, kwargs, cleanup)
+                    if plan.body is not None:
+                        kwargs[plan.body_name] = await plan.body.decode_body(scope, receive)
                     if plan.extractors:
                         errors: list[ErrorItem] = []
                         for extract in plan.extractors:
                             extract(scope, kwargs, errors)
                         if errors:
                             raise ValidationFailed(errors)
-                    if plan.body_name is not None:
-                        kwargs[plan.body_name] = body
                     for special in plan.request_names:
                         kwargs[special] = request
-                    for name, call, request_names, how, function_scope, close in plan.steps:
-                        # (CleanupGroup.add, without the call it would cost per step)
-                        if how == RESOURCE:
-                            value, state = await call(request)
-                            cleanup.append((close, state, function_scope))
-                        elif how == GENERATOR:
-                            gen = call(**dict.fromkeys(request_names, request))
-                            value = await gen.__anext__()
-                            cleanup.append((None, gen, function_scope))
-                        else:
-                            value = await call(**dict.fromkeys(request_names, request))
-                        if function_scope:
-                            cleanup.function_scoped = True
-                        if name is not None:
-                            kwargs[name] = value
+                    if plan.steps:
+                        await open_steps(plan.steps, request, kwargs, cleanup)
                 if plan.is_async:
                     result = await plan.call(**kwargs)
                 else:
@@ -97,9 +91,27 @@ class Executor:
                     raised = await cleanup.close(None, function_scope_only=True)
                     if raised is not None:
                         raise raised
-            out = plan.renderer.render(result, ctx)
+            renderer = plan.renderer
+            out: Any
+            if renderer.plain_json and ctx is None and not isinstance(result, Response):
+                body = encode(result)  # (Renderer.render's JSON, without its call)
+                out = (
+                    renderer.status_code,
+                    [JSON_TYPE, (b"content-length", b"%d" % len(body))],
+                    body,
+                )
+            else:
+                out = renderer.render(result, ctx)
         except BaseException as exc:
-            await fail(scope, receive, send, cleanup, exc)
+            # what the request opened is closed, then the error answered (a handler's
+            # HTTPException is an ordinary answer, a 404: no coroutine more than needed)
+            if cleanup is not None:
+                exc = typing.cast(BaseException, await cleanup.close(exc))
+            if isinstance(exc, ClientDisconnect):
+                return
+            if not isinstance(exc, Exception):
+                raise exc  # cancellation and the like are not answered
+            await answer_error(scope, receive, send, exc)
             return
         # The response is on its way: failures now can only be raised, not answered.
         scope[STARTED] = True
@@ -123,23 +135,39 @@ class Executor:
                 raise raised
 
 
-async def fail(
-    scope: Scope, receive: Receive, send: Send, cleanup: CleanupGroup | None, exc: BaseException
+async def open_steps(
+    steps: tuple[Step, ...], request: Request, kwargs: dict[str, Any], cleanup: CleanupGroup
 ) -> None:
-    """Close what the request opened, then answer ``exc`` with the app's handler for it."""
-    if cleanup is not None:
-        exc = typing.cast(BaseException, await cleanup.close(exc))
-    if isinstance(exc, ClientDisconnect):
-        return
-    if not isinstance(exc, Exception):
-        raise exc  # cancellation and the like are not answered
-    await answer_error(scope, receive, send, exc)
+    """Call each step's provider in order, its value into ``kwargs``, what it opened into
+    ``cleanup`` (as CleanupGroup.add would, without a call per step)."""
+    for name, call, request_names, how, function_scope, close in steps:
+        if how == RESOURCE:
+            value, state = await call(request)
+            cleanup.append((close, state, function_scope))
+        elif how == GENERATOR:
+            gen = call(**dict.fromkeys(request_names, request))
+            value = await gen.__anext__()
+            cleanup.append((None, gen, function_scope))
+        else:
+            value = await call(**dict.fromkeys(request_names, request))
+        if function_scope:
+            cleanup.function_scoped = True
+        if name is not None:
+            kwargs[name] = value
 
 
 async def answer_error(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+    """Answer ``exc`` with the app's handler for it (the 500 handler if none)."""
     handler = lookup_handler(scope.get("starlette.exception_handlers"), exc)
     if handler is None:
         handler = server_error_handler
+    else:
+        direct = DIRECT_ANSWERS.get(handler)  # kit's own handler: no Request, no Response
+        answer = None if direct is None else direct(exc)
+        if answer is not None:
+            await send({"type": "http.response.start", "status": answer[0], "headers": answer[1]})
+            await send({"type": "http.response.body", "body": answer[2]})
+            return
     request = Request(scope, receive, send)
     try:
         response = await call_handler(handler, request, exc)

@@ -7,7 +7,9 @@ What differs between routes is what the plan leaves out (its *shape*):
 - ``bare``: no request object, no arguments: call and render;
 - ``arguments``: parameters, body and request objects, no dependency;
 - ``steps``: dependencies that take only the request (a pooled ``Connection``), called in
-  order with one ``CleanupGroup``, without the solver;
+  order with one ``CleanupGroup``, without the solver; guards of that kind too (a
+  ``Security`` check), before the body, their value handed to the handler's parameter that
+  declared them;
 - ``solver``: the general shape: a ``Context`` and ``kit.di.solve`` (sub-dependencies,
   caching, guards, ``BackgroundTasks``, an injected ``Response``).
 
@@ -26,14 +28,15 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from kit import codec
 from kit.codec import BodyDecoder
-from kit.di import Close, Context, Plan
+from kit.di import Close, Context, Dependency, Plan
 from kit.params import Extractor, Special
 
 GENERAL = os.environ.get("KIT_GENERAL_PLAN", "") == "1"
 
 Shape = Literal["bare", "arguments", "steps", "solver"]
 
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+JSON_TYPE = (b"content-type", b"application/json")
+_JSON_HEADERS = [JSON_TYPE]
 _NO_BODY_STATUS = frozenset({204, 304})
 _TEXT_CLASSES = (PlainTextResponse, HTMLResponse)
 _CONTEXT_SPECIALS = (Special.BACKGROUND, Special.RESPONSE)
@@ -57,7 +60,15 @@ class Renderer:
     """What a returned value becomes: ``(status, headers, body)`` for JSON and text, or a
     ``Response``. Built once per route: its status, response class and response model."""
 
-    __slots__ = ("model", "no_body", "response_class", "status_code", "text_charset", "text_type")
+    __slots__ = (
+        "model",
+        "no_body",
+        "plain_json",
+        "response_class",
+        "status_code",
+        "text_charset",
+        "text_type",
+    )
 
     def __init__(
         self, status_code: int, response_class: type[Response] | None, model: Any, general: bool
@@ -76,6 +87,9 @@ class Renderer:
             media = f"{response_class.media_type}; charset={response_class.charset}"
             self.text_type = (b"content-type", media.encode("latin-1"))
             self.text_charset = response_class.charset
+        # JSON as it is (no model, no class, a body): what the executor renders inline when
+        # nothing was injected and the result is not a Response
+        self.plain_json = model is None and response_class is None and not self.no_body
 
     def render(self, result: Any, ctx: Context | None) -> Any:
         """What will be sent, decided before anything is: encoding errors are still 500s."""
@@ -132,6 +146,7 @@ class RoutePlan:
         "body_name",
         "call",
         "extractors",
+        "guard_steps",
         "guards",
         "is_async",
         "needs_context",
@@ -158,6 +173,7 @@ class RoutePlan:
         extractors: Sequence[Extractor] = (),
         request_names: Sequence[str] = (),
         steps: Sequence[Step] = (),
+        guard_steps: Sequence[Step] = (),
         solver: Plan | None = None,
     ) -> None:
         self.shape = shape
@@ -170,6 +186,7 @@ class RoutePlan:
         self.extractors = tuple(extractors)
         self.request_names = tuple(request_names)
         self.steps = tuple(steps)
+        self.guard_steps = tuple(guard_steps)  # steps taken before the body is read
         # the dependency plan the solver resolves (parameters, dependencies, specials, body)
         self.solver = solver
         self.guards = solver is not None and bool(solver.guards)
@@ -177,7 +194,9 @@ class RoutePlan:
         self.takes_arguments = shape != "bare"
         # a Request object: for the handler, the providers, or the solver (extractors read
         # the scope)
-        self.needs_request = bool(solver is not None or self.request_names or self.steps)
+        self.needs_request = bool(
+            solver is not None or self.request_names or self.steps or self.guard_steps
+        )
 
     def __repr__(self) -> str:
         return f"<RoutePlan {self.shape} {getattr(self.call, '__qualname__', self.call)}>"
@@ -228,10 +247,12 @@ def compile_route_plan(
         return RoutePlan(solver=plan, **common)
     if shape == "bare":
         return RoutePlan(**common)
+    guard_steps, steps = _steps(plan) or ((), ())
     return RoutePlan(
         extractors=plan.extractors,
         request_names=[name for name, _ in plan.specials],
-        steps=_steps(plan) or (),
+        steps=steps,
+        guard_steps=guard_steps,
         **common,
     )
 
@@ -239,37 +260,62 @@ def compile_route_plan(
 def possible_shapes(plan: Plan) -> list[Shape]:
     """The shapes a route with this dependency plan can run in, cheapest first; the last is
     always the general one."""
-    steps = _steps(plan)
-    if steps is None:
+    found = _steps(plan)
+    if found is None:
         return ["solver"]
-    if steps:
+    if found[0] or found[1]:
         return ["steps", "solver"]
     if plan.kind == "async" and not (plan.extractors or plan.specials or plan.body_param):
         return ["bare", "arguments", "solver"]
     return ["arguments", "solver"]
 
 
-def _steps(plan: Plan) -> list[Step] | None:
-    """The handler's dependencies as steps, when every one takes only the request, none
-    repeats (so nothing is cached) and nothing needs a Context; else None (the solver)."""
-    if plan.guards or any(kind in _CONTEXT_SPECIALS for _, kind in plan.specials):
+def _steps(plan: Plan) -> tuple[list[Step], list[Step]] | None:
+    """The guards and the handler's dependencies as steps, when every one takes only the
+    request and nothing needs a Context; else None (the solver).
+
+    What the solver caches is reproduced exactly or not at all: a guard that is also one of
+    the handler's parameters (``Security`` declared there, lifted into the guards) is called
+    once, before the body, and its value given to that parameter; any other provider met
+    twice takes the solver."""
+    if any(kind in _CONTEXT_SPECIALS for _, kind in plan.specials):
         return None
-    steps: list[Step] = []
+    guards: list[Step] = []
+    cached: dict[Any, int] = {}  # a cached guard's provider → its place in guards
     keys = set()
-    for name, dep in plan.dependencies:
-        if dep.request_only is None or dep.plan.kind not in ("async", "asyncgen"):
-            return None
-        if dep.cache_key in keys:
+    for dep in plan.guards:
+        step = _step(None, dep)
+        if step is None or dep.cache_key in keys:
             return None
         keys.add(dep.cache_key)
-        if dep.resource is not None:
-            open_, close = dep.resource
-            steps.append(Step(name, open_, dep.request_only, RESOURCE, dep.function_scope, close))
-        elif dep.plan.kind == "asyncgen":
-            assert dep.plan.agen is not None
-            steps.append(
-                Step(name, dep.plan.agen, dep.request_only, GENERATOR, dep.function_scope, None)
-            )
-        else:
-            steps.append(Step(name, dep.plan.call, dep.request_only, CALL, False, None))
-    return steps
+        if dep.use_cache:
+            cached[dep.cache_key] = len(guards)
+        guards.append(step)
+    steps: list[Step] = []
+    for name, dep in plan.dependencies:
+        index = cached.get(dep.cache_key)
+        if index is not None and dep.use_cache:  # the solver's cache: the guard's value
+            if name is not None:
+                if guards[index].name is not None:
+                    return None
+                guards[index] = guards[index]._replace(name=name)
+            continue
+        step = _step(name, dep)
+        if step is None or dep.cache_key in keys:
+            return None
+        keys.add(dep.cache_key)
+        steps.append(step)
+    return guards, steps
+
+
+def _step(name: str | None, dep: Dependency) -> Step | None:
+    """``dep`` as a step filling the parameter ``name``, if it takes only the request."""
+    if dep.request_only is None or dep.plan.kind not in ("async", "asyncgen"):
+        return None
+    if dep.resource is not None:
+        open_, close = dep.resource
+        return Step(name, open_, dep.request_only, RESOURCE, dep.function_scope, close)
+    if dep.plan.kind == "asyncgen":
+        assert dep.plan.agen is not None
+        return Step(name, dep.plan.agen, dep.request_only, GENERATOR, dep.function_scope, None)
+    return Step(name, dep.plan.call, dep.request_only, CALL, False, None)

@@ -225,23 +225,28 @@ class App(Starlette):
         handled_errors = HandledErrors(self.router, handlers)
         handled: ASGIApp = handled_errors
         table = handled_errors.handlers
-        if self.debug:  # Starlette's traceback page
-            errors = Middleware(ServerErrorMiddleware, handler=error_handler, debug=True)
-        else:
-            errors = Middleware(
-                ServerErrors,
-                handler=error_handler or server_error_handler,
-                tracking=TRACKING,
-                # else only kit's layers are inside: they mark the scope when they start
-                wrap=bool(self.user_middleware or self.max_body_size is not None),
-            )
+        body_limit = self._body_limit_layer()
+        inside = [*body_limit, *self.user_middleware]  # between the 500 layer and Dispatch
         # the 500 layer sits where Starlette's does: outside the user's middleware, always
         middleware = [entry for part in self.parts for entry in part.middleware]
         if self.settings.gzip_min_size:
             middleware.append(Middleware(GZipMiddleware, minimum_size=self.settings.gzip_min_size))
-        body_limit = self._body_limit_layer()
-        middleware += [errors, *body_limit, *self.user_middleware]
-        app: ASGIApp = Dispatch(handled, self.router, table, TRACKING)
+        dispatch = Dispatch(handled, self.router, table, TRACKING)
+        if self.debug:  # Starlette's traceback page
+            middleware.append(Middleware(ServerErrorMiddleware, handler=error_handler, debug=True))
+        elif inside:
+            middleware.append(
+                Middleware(
+                    ServerErrors,
+                    handler=error_handler or server_error_handler,
+                    tracking=TRACKING,
+                )
+            )
+        else:  # only kit's layers inside, which mark the scope when they start: Dispatch's
+            handler = error_handler or server_error_handler
+            dispatch.errors = ServerErrors(dispatch, handler, TRACKING, wrap=False)
+        middleware += inside
+        app: ASGIApp = dispatch
         for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
         return app

@@ -45,7 +45,10 @@ class _Started:
 
 class ServerErrors:
     """An exception that escaped everything inside: a JSON 500 if nothing was sent yet, then
-    re-raised so that the server logs it (and a test client can raise it)."""
+    re-raised so that the server logs it (and a test client can raise it).
+
+    With nothing between it and ``Dispatch`` (no user middleware, no body limit layer),
+    ``Dispatch`` does its work itself (``Dispatch.errors``): one layer less per request."""
 
     def __init__(
         self,
@@ -71,13 +74,18 @@ class ServerErrors:
         try:
             await self.app(scope, receive, inner)
         except Exception as exc:
-            # Called even when the response already started (an error in a background task),
-            # as Starlette does: the handler may report it; only its answer is dropped then.
-            started = send.status if tracked else scope.get(STARTED)  # type: ignore[attr-defined]
-            response = await call_handler(self.handler, Request(scope, receive, send), exc)
-            if not started:
-                await response(scope, receive, send)
-            raise
+            await self.answer(scope, receive, send, exc)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+        """Answer ``exc`` with the 500 handler unless the response started; then raise it."""
+        # Called even when the response already started (an error in a background task), as
+        # Starlette does: the handler may report it; only its answer is dropped then.
+        tracked = send.__class__ in self.tracking
+        started = send.status if tracked else scope.get(STARTED)  # type: ignore[attr-defined]
+        response = await call_handler(self.handler, Request(scope, receive, send), exc)
+        if not started:
+            await response(scope, receive, send)
+        raise exc
 
 
 def _could_match(route: BaseRoute, scope: Scope) -> bool:
@@ -160,49 +168,65 @@ def _routes_by_first_segment(
 
 
 class Dispatch:
-    """The one routing table of an App: a kit route found here runs its executor directly."""
+    """The one routing table of an App: a kit route found here runs its executor directly.
+
+    ``errors``: the app's ``ServerErrors`` when nothing stands between the two (it then has
+    no layer of its own: Dispatch answers what escapes, as it would)."""
 
     def __init__(
-        self, app: ASGIApp, router: Router, handlers: Handlers, tracking: tuple[type, ...] = ()
+        self,
+        app: ASGIApp,
+        router: Router,
+        handlers: Handlers,
+        tracking: tuple[type, ...] = (),
+        errors: ServerErrors | None = None,
     ) -> None:
         self.app = app  # HandledErrors around the router: the way for everything else
         self.router = router
         self.handlers = handlers
         self.tracking = tracking  # as ServerErrors's
         self.table = router.table
+        self.errors = errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("root_path"):
-            router = self.router
-            table = self.table
-            if table.built_for != len(router.routes):  # routes were added since
-                table = self.table = router.table
-            path = scope["path"]
-            methods = table.static.get(path)
-            route = None if methods is None else methods.get(scope["method"])
-            params: dict[str, Any] = {}
-            if route is None:  # path parameters: only the routes under the same first segment
-                by_segment = table.by_segment  # (routes_for, without its call)
-                segment = path[1:].partition("/")[0]
-                for candidate in (by_segment.get(segment) or ()) if by_segment else ():
-                    match = candidate.path_regex.match(path)
-                    # only a full match: a 405 is for the scan to decide, with its Allow
-                    if match is not None and scope["method"] in candidate.methods:
-                        route, params = candidate, match.groupdict()
-                        for key, convertor in candidate.converted_params:
-                            params[key] = convertor.convert(params[key])
-                        break
-            if route is not None:
-                scope["starlette.exception_handlers"] = self.handlers
-                if "router" not in scope:
-                    scope["router"] = router
-                scope["endpoint"] = route.endpoint
-                scope["path_params"] = params
-                scope["kit.route"] = route.path
-                await route.app(scope, receive, send)  # its executor, or what wraps it
-                return
-        # the other routes: Starlette's way, with a send that marks the scope when it starts
-        await self.app(scope, receive, send if self.tracked(send) else _Started(send, scope))
-
-    def tracked(self, send: Send) -> bool:
-        return send.__class__ in self.tracking
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            if not scope.get("root_path"):
+                router = self.router
+                table = self.table
+                if table.built_for != len(router.routes):  # routes were added since
+                    table = self.table = router.table
+                path = scope["path"]
+                methods = table.static.get(path)
+                route = None if methods is None else methods.get(scope["method"])
+                params: dict[str, Any] = {}
+                if route is None:  # path parameters: only the routes under its first segment
+                    by_segment = table.by_segment  # (routes_for, without its call)
+                    segment = path[1:].partition("/")[0]
+                    for candidate in (by_segment.get(segment) or ()) if by_segment else ():
+                        match = candidate.path_regex.match(path)
+                        # only a full match: a 405 is for the scan to decide, with its Allow
+                        if match is not None and scope["method"] in candidate.methods:
+                            route, params = candidate, match.groupdict()
+                            for key, convertor in candidate.converted_params:
+                                params[key] = convertor.convert(params[key])
+                            break
+                if route is not None:
+                    scope["starlette.exception_handlers"] = self.handlers
+                    if "router" not in scope:
+                        scope["router"] = router
+                    scope["endpoint"] = route.endpoint
+                    scope["path_params"] = params
+                    scope["kit.route"] = route.path
+                    await route.app(scope, receive, send)  # its executor, or what wraps it
+                    return
+            # the other routes: Starlette's way, with a send that marks the scope when it
+            # starts
+            tracked = send.__class__ in self.tracking
+            await self.app(scope, receive, send if tracked else _Started(send, scope))
+        except Exception as exc:
+            if self.errors is None:
+                raise
+            await self.errors.answer(scope, receive, send, exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -33,9 +34,10 @@ class HTTPException(StarletteHTTPException):
         detail: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(status_code, None, dict(headers) if headers else None)
-        if detail is not None:
-            self.detail = detail
+        # Starlette's __init__, inlined: handlers raise this on ordinary requests (a 404)
+        self.status_code = status_code
+        self.detail = http.client.responses.get(status_code, "") if detail is None else detail
+        self.headers = dict(headers) if headers else None
 
 
 class ErrorItem(msgspec.Struct, omit_defaults=True):
@@ -100,6 +102,38 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 async def validation_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ValidationFailed)
     return Response(_encode({"detail": exc.errors}), status_code=422, media_type="application/json")
+
+
+# What a response is sent as without a Response object: (status, raw headers, body).
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+def http_exception_answer(exc: Exception) -> Answer | None:
+    """What ``http_exception_handler`` answers ``exc``, or None when only it can say (headers
+    to send, a status without a body, a detail that does not encode)."""
+    status = exc.status_code  # type: ignore[attr-defined]
+    if exc.headers or status < 200 or status == 204 or status == 304:  # type: ignore[attr-defined]
+        return None
+    try:
+        body = _encode({"detail": exc.detail})  # type: ignore[attr-defined]
+    except Exception:  # the handler's own way decides what a broken detail answers
+        return None
+    return status, [(b"content-length", b"%d" % len(body)), _JSON_TYPE], body
+
+
+def validation_answer(exc: Exception) -> Answer:
+    """What ``validation_exception_handler`` answers ``exc``."""
+    body = _encode({"detail": exc.errors})  # type: ignore[attr-defined]
+    return 422, [(b"content-length", b"%d" % len(body)), _JSON_TYPE], body
+
+
+# kit's own handlers whose answer is sent without building a Request and a Response: the
+# bytes are the ones the handler's Response would carry (tests/kit/test_errors.py compares).
+DIRECT_ANSWERS: dict[Callable[..., Any], Callable[[Exception], Answer | None]] = {
+    http_exception_handler: http_exception_answer,
+    validation_exception_handler: validation_answer,
+}
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
@@ -175,6 +209,14 @@ class HandledErrors:
                 raise
             conn: Request | WebSocket
             if scope["type"] == "http":
+                direct = DIRECT_ANSWERS.get(handler)
+                answer = None if direct is None else direct(exc)
+                if answer is not None:
+                    await send(
+                        {"type": "http.response.start", "status": answer[0], "headers": answer[1]}
+                    )
+                    await send({"type": "http.response.body", "body": answer[2]})
+                    return
                 conn = Request(scope, receive, send)
             else:
                 conn = WebSocket(scope, receive, send)

@@ -1,8 +1,8 @@
 """Parameter markers, and how a handler's signature becomes a list of extractors.
 
-Everything here runs once, when a route is registered. Each extractor is a small closure that
-reads one value from the request and converts it with msgspec; per request there is no
-introspection left to do.
+Everything here runs once, when a route is registered. Each extractor is a closure that reads
+the parameters of one source (path, query, headers, cookies) from the request's scope and
+converts them with msgspec; per request there is no introspection left to do.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from http.cookies import _unquote  # what Starlette unquotes with
 from typing import Any, Literal
 
 import msgspec
 from starlette.background import BackgroundTasks
-from starlette.datastructures import Headers
-from starlette.requests import HTTPConnection, cookie_parser
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import Scope
 from starlette.websockets import WebSocket
@@ -407,21 +407,156 @@ def query_values(scope: Scope) -> tuple[dict[str, str], list[tuple[str, str]]]:
 
 
 def cookie_values(scope: Scope) -> dict[str, str]:
-    """The request's cookies, parsed once per request as Starlette's ``Request.cookies``."""
+    """The request's cookies, parsed once per request as Starlette's ``Request.cookies`` (its
+    first Cookie header)."""
     cookies: dict[str, str] | None = scope.get(_COOKIES)
     if cookies is None:
-        header = Headers(scope=scope).get("cookie")
-        cookies = scope[_COOKIES] = cookie_parser(header) if header else {}
+        for key, value in scope["headers"]:
+            if key == b"cookie":
+                cookies = parse_cookies(value.decode("latin-1"))
+                break
+        else:
+            cookies = {}
+        scope[_COOKIES] = cookies
     return cookies
 
+
+def parse_cookies(text: str) -> dict[str, str]:
+    """Starlette's ``cookie_parser``, calling the unquoting only for a quoted value (the
+    only kind it changes)."""
+    cookies: dict[str, str] = {}
+    for chunk in text.split(";"):
+        if "=" in chunk:
+            key, value = chunk.split("=", 1)
+            key, value = key.strip(), value.strip()
+        else:  # an empty name, as browsers read it
+            key, value = "", chunk.strip()
+        if key or value:
+            cookies[key] = _unquote(value) if value[:1] == '"' else value
+    return cookies
+
+
+def header_values(
+    scope: Scope, names: frozenset[bytes]
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The request's headers called one of ``names`` (lowercase): name → first value, and
+    every (name, value) pair in order, as Starlette's ``Headers`` reads them (latin-1)."""
+    values: dict[str, str] = {}
+    pairs: list[tuple[str, str]] = []
+    for key, raw in scope["headers"]:
+        if key in names:
+            name, value = key.decode("latin-1"), raw.decode("latin-1")
+            pairs.append((name, value))
+            if name not in values:
+                values[name] = value
+    return values, pairs
+
+
+# How a parameter's text becomes its value, decided at registration: kept as it is (a str,
+# a list of str), an int parsed here when it is plain digits, a str whose length is checked
+# here, msgspec's conversion of the value alone, or of the value together with the source's
+# other parameters in one call.
+AS_IS, INT, TEXT, CONVERT, BATCH = 0, 1, 2, 3, 4
 
 # (parameter name, alias, conversion target or None, required, default, a list, a gatherer)
 _Spec = tuple[str, str, Any, bool, Any, bool, Any]
 
 
-def source_extractor(location: Location, params: list[ParamInfo]) -> Extractor:
+def _how(target: Any, multiple: bool, converted: int) -> int:
+    """How a value of ``target`` is converted, among ``converted`` values of its source that
+    need msgspec: one call for all of them when that is cheaper than one each (typing
+    constructs like ``Annotated`` and ``list[str]`` cost msgspec more per call than a
+    Struct it already knows)."""
+    if target is None:
+        return AS_IS
+    if multiple and target == list[str]:
+        return AS_IS  # the list read from the source is already that
+    if not multiple and int_bounds(target) is not None:
+        return INT
+    if not multiple and length_bounds(target) is not None:
+        return TEXT
+    if converted == 1 and isinstance(target, type):
+        return CONVERT
+    return BATCH
+
+
+_INT_LIMIT = 10**18  # the fast pass parses at most 18 digits
+_CONSTRAINTS_OF = {int: ("ge", "gt", "le", "lt"), str: ("min_length", "max_length")}
+# what a Meta checks (its title, description, examples...: documentation only)
+_MSGSPEC_CONSTRAINTS = (
+    "ge",
+    "gt",
+    "le",
+    "lt",
+    "multiple_of",
+    "pattern",
+    "min_length",
+    "max_length",
+    "tz",
+)
+
+
+def _plain_constraints(target: Any, base: type) -> dict[str, int] | None:
+    """The constraints ``Annotated[base, Meta(...)]`` (or ``base``) sets, when they are only
+    ``base``'s plain bounds, each an int set once; else None (only msgspec can check it)."""
+    found, extras = unwrap_annotated(target)
+    if found is not base:
+        return None
+    allowed = _CONSTRAINTS_OF[base]
+    constraints: dict[str, int] = {}
+    for meta in extras:
+        if not isinstance(meta, msgspec.Meta):
+            continue  # (msgspec reads nothing else)
+        for name in _MSGSPEC_CONSTRAINTS:
+            value = getattr(meta, name)
+            if value is None:
+                continue
+            if name not in allowed or type(value) is not int or name in constraints:
+                return None
+            constraints[name] = value
+    return constraints
+
+
+def int_bounds(target: Any) -> tuple[int, int] | None:
+    """``(lowest, highest)`` an ``int`` (or ``Annotated[int, Meta(ge=..., le=...)]``) the
+    fast pass accepts, or None when only msgspec can check it (another constraint, a bound
+    that is not an int, a bound set twice)."""
+    found = _plain_constraints(target, int)
+    if found is None:
+        return None
+    lowest = max(0, found.get("ge", 0), found.get("gt", -1) + 1)
+    highest = min(_INT_LIMIT, found.get("le", _INT_LIMIT), found.get("lt", _INT_LIMIT + 1) - 1)
+    return lowest, highest
+
+
+def length_bounds(target: Any) -> tuple[int, float] | None:
+    """``(shortest, longest)`` a ``str`` with lengths (``Annotated[str, Meta(max_length=64)]``)
+    the fast pass accepts, or None when only msgspec can check it (a pattern...)."""
+    found = _plain_constraints(target, str)
+    if found is None:
+        return None
+    return found.get("min_length", 0), found.get("max_length", float("inf"))
+
+
+def _raw_value(values: Any, pairs: Any, alias: str, multiple: bool) -> Any:
+    """A parameter's text (a list of them for a list), None when absent; the fast pass reads
+    it inline."""
+    if not multiple:
+        return values.get(alias)
+    # (only the query and headers have lists, and pairs)
+    return [value for key, value in pairs if key == alias] or None
+
+
+def source_extractor(
+    location: Location, params: list[ParamInfo], *, fast: bool = True
+) -> Extractor:
     """Read ``params`` (all from ``location``) in one pass: the source is looked up once,
-    each value converted by msgspec unless it is a plain str."""
+    each value converted by msgspec unless it is a plain str.
+
+    A valid request takes the fast pass: plain values kept, plain ints parsed, the others
+    converted by msgspec in one call (a Struct of them). Anything else (a value missing or
+    invalid) takes the careful pass, which finds every error, one item each; ``fast=False``
+    gives the careful pass alone (tests compare the two)."""
     specs: list[_Spec] = [
         (
             info.name,
@@ -434,7 +569,45 @@ def source_extractor(location: Location, params: list[ParamInfo]) -> Extractor:
         )
         for info in params
     ]
+    needing = sum(1 for _, _, target, _, _, _, gather in specs if gather is None and target)
+    ways = [_how(target, multiple, needing) for _, _, target, _, _, multiple, _ in specs]
+    quick: list[tuple[str, str, int, Any, bool, Any, bool, Any]] = [
+        # (as specs, with how; an INT's or a TEXT's target: the bounds it is checked against)
+        (
+            name,
+            alias,
+            how,
+            int_bounds(target) if how == INT else length_bounds(target) if how == TEXT else target,
+            required,
+            default,
+            multiple,
+            gather,
+        )
+        for (name, alias, target, required, default, multiple, gather), how in zip(
+            specs, ways, strict=True
+        )
+    ]
+    batch: Any = None
+    if BATCH in ways:
+        batch = msgspec.defstruct(
+            f"{location.title()}Parameters",
+            [
+                (name, target, None)
+                for (name, _, target, *_), how in zip(specs, ways, strict=True)
+                if how == BATCH
+            ],
+        )
+    names = frozenset(alias.encode("latin-1") for _, alias, *_ in specs)
+    if location == "header":
+        for info in params:
+            if info.gathers:
+                names |= {key.encode("latin-1") for _, key, _ in gathered_fields(info)}
+    # one header, read once (no list, no Struct): its first value, found without the pairs
+    only: bytes | None = None
+    if len(names) == 1 and not any(info.multiple or info.gathers for info in params):
+        (only,) = names
     convert = msgspec.convert
+    ValidationError = msgspec.ValidationError
 
     def extract(scope: Scope, kwargs: dict[str, Any], errors: list[ErrorItem]) -> None:
         pairs: Any = None
@@ -444,19 +617,79 @@ def source_extractor(location: Location, params: list[ParamInfo]) -> Extractor:
         elif location == "query":
             values, pairs = query_values(scope)
         elif location == "header":
-            values = Headers(scope=scope)
+            if only is not None:
+                values = _NO_VALUES
+                for key, raw in scope["headers"]:
+                    if key == only:
+                        values = {key.decode("latin-1"): raw.decode("latin-1")}
+                        break
+            else:
+                values, pairs = header_values(scope, names)
         else:
             values = cookie_values(scope)
+        if not fast:
+            carefully(values, pairs, kwargs, errors)
+            return
+        mark = len(errors)
+        together: dict[str, Any] | None = None
+        for name, alias, how, target, required, default, multiple, gather in quick:
+            if gather is not None:
+                kwargs[name] = gather(values, pairs, errors)
+                continue
+            if not multiple:  # (_raw_value, inline)
+                raw = values.get(alias)
+            else:
+                raw = [value for key, value in pairs if key == alias] or None
+            if raw is None:
+                if required:
+                    break
+                kwargs[name] = default
+            elif how == AS_IS:
+                kwargs[name] = raw
+            elif how == INT:
+                # what msgspec accepts and int() reads alike: no sign, no leading zero
+                if not (raw.isdigit() and raw.isascii() and len(raw) < 19) or (
+                    raw[0] == "0" and len(raw) > 1
+                ):
+                    break
+                value = int(raw)
+                if not target[0] <= value <= target[1]:
+                    break  # (msgspec says what is wrong with it)
+                kwargs[name] = value
+            elif how == TEXT:
+                if not target[0] <= len(raw) <= target[1]:
+                    break
+                kwargs[name] = raw
+            elif how == BATCH:
+                if together is None:
+                    together = {}
+                together[name] = raw
+            else:
+                try:
+                    kwargs[name] = convert(raw, target, strict=False)
+                except ValidationError:
+                    break
+        else:
+            if together is None:
+                return
+            try:
+                converted = convert(together, batch, strict=False)
+            except ValidationError:
+                pass
+            else:
+                for name in together:
+                    kwargs[name] = getattr(converted, name)
+                return
+        del errors[mark:]  # what the fast pass reported is reported again
+        carefully(values, pairs, kwargs, errors)
+
+    def carefully(values: Any, pairs: Any, kwargs: dict[str, Any], errors: list[ErrorItem]) -> None:
+        """Every parameter converted on its own: each failure is one error item."""
         for name, alias, target, required, default, multiple, gather in specs:
             if gather is not None:
                 kwargs[name] = gather(values, pairs, errors)
                 continue
-            if not multiple:
-                raw = values.get(alias)
-            elif pairs is not None:
-                raw = [value for key, value in pairs if key == alias] or None
-            else:
-                raw = values.getlist(alias) or None
+            raw = _raw_value(values, pairs, alias, multiple)
             if raw is None:
                 if required:
                     errors.append(ErrorItem("missing", [location, alias], "Field required", None))
@@ -482,10 +715,10 @@ def source_extractors(params: list[ParamInfo]) -> list[Extractor]:
     ]
 
 
-def gathering_extractor(info: ParamInfo) -> Callable[[Any, Any, list[ErrorItem]], Any]:
-    """A Struct whose fields are read from several query parameters, headers or cookies."""
+def gathered_fields(info: ParamInfo) -> list[tuple[str, str, bool]]:
+    """A gathering Struct's fields: (field name, the name it is read by, a list or not)."""
     struct_type, _ = unwrap_annotated(info.annotation)
-    fields = [
+    return [
         (
             f.encode_name,
             f.encode_name.replace("_", "-").lower() if info.location == "header" else f.encode_name,
@@ -493,17 +726,24 @@ def gathering_extractor(info: ParamInfo) -> Callable[[Any, Any, list[ErrorItem]]
         )
         for f in msgspec.structs.fields(struct_type)
     ]
+
+
+def gathering_extractor(info: ParamInfo) -> Callable[[Any, Any, list[ErrorItem]], Any]:
+    """A Struct whose fields are read from several query parameters, headers or cookies."""
+    fields = gathered_fields(info)
     location = info.location
 
     def extract(values: Any, pairs: Any, errors: list[ErrorItem]) -> Any:
-        """The Struct from the source's ``values`` (and the query's ``pairs``, else None)."""
+        """The Struct from the source's ``values`` (and its ``pairs``: the query's and the
+        headers', None for cookies, whose every name has one value)."""
         raw: dict[str, Any] = {}
         for name, key, multiple in fields:
             if multiple:
                 if pairs is not None:
                     items = [value for k, value in pairs if k == key]
                 else:
-                    items = values.getlist(key)
+                    value = values.get(key)
+                    items = [] if value is None else [value]
                 if items:
                     raw[name] = items
             else:

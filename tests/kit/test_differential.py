@@ -114,7 +114,7 @@ def test_a_broken_shape_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def reversed_steps(plan: Any) -> Any:  # a shape that opens the dependencies backwards
         found = steps(plan)
-        return None if found is None else found[::-1]
+        return None if found is None else (found[0], found[1][::-1])
 
     monkeypatch.setattr(plan_module, "_steps", reversed_steps)
     found = differences(app, client, requests, events)

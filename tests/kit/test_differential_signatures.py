@@ -55,7 +55,12 @@ signature = st.fixed_dictionaries(
         "params": st.lists(param, max_size=4),
         "body": st.sampled_from((None, None, "required", "optional")),
         "deps": st.lists(dependency, max_size=3),
-        "guard": st.sampled_from((None, None, None, "pass", "fail")),
+        # explicit (guards=[...]) or lifted (a handler parameter run before the body, as a
+        # Security dependency is), failing or not
+        "guard": st.sampled_from((None, None, "pass", "fail", "lifted", "lifted-fail")),
+        "guard_kind": st.sampled_from(STEP_KINDS) | st.sampled_from(KINDS),
+        "guard_cache": st.sampled_from((True, True, False)),
+        "guard_again": st.sampled_from((False, False, True)),  # also a plain dependency
         "handler": st.sampled_from(("async", "async", "sync")),
         "fail": st.sampled_from((None, None, None, "http", "crash")),
         "background": st.sampled_from((False, False, False, True)),
@@ -157,8 +162,18 @@ def build(spec: dict[str, Any]) -> tuple[App, list[Request]]:
         handler_args.append("tasks: BackgroundTasks")
     guard = ""
     if spec["guard"] is not None:
-        lines.append(provider("g", "async", "before" if spec["guard"] == "fail" else None, ""))
-        guard = ", guards=[Depends(g)]"
+        kind = spec["guard_kind"]
+        args = "" if kind.startswith("resource") else "request: Request"
+        fail = "before" if spec["guard"].endswith("fail") else None
+        lines.append(provider("g", kind, fail, args))
+        scope = ", scope='function'" if kind.endswith("function") else ""
+        cache = "" if spec["guard_cache"] else ", use_cache=False"
+        if spec["guard"].startswith("lifted"):
+            handler_args.append(f"vg: Annotated[str, Before(g{scope}{cache})]")
+        else:
+            guard = f", guards=[Depends(g{scope}{cache})]"
+        if spec["guard_again"]:
+            handler_args.append(f"vg2: Annotated[str, Depends(g{scope})]")
     fail = {
         None: "pass",
         "http": "raise HTTPException(409, 'taken')",
@@ -191,6 +206,7 @@ def build(spec: dict[str, Any]) -> tuple[App, list[Request]]:
         "from kit import BackgroundTasks, Body, Cookie, Depends, Header, HTTPException, Path\n"
         "from kit import PlainTextResponse, Query, Request\n"
         "from kit.di import resource\n"
+        "class Before(Depends):\n    before_body = True\n"
         "class Item(msgspec.Struct):\n    name: str\n    size: int = 0\n"
         + "\n".join(textwrap.dedent(line) for line in lines),
         namespace,

@@ -240,9 +240,9 @@ def test_without_user_middleware_other_routes_still_get_the_json_500() -> None:
         raise Teapot
 
     layer: Any = app.build_middleware_stack()
-    while not isinstance(layer, ServerErrors):
+    while not isinstance(layer, Dispatch):
         layer = layer.app
-    assert isinstance(layer.app, Dispatch)  # one layer, outside the user's middleware if any
+    assert isinstance(layer.errors, ServerErrors)  # no user middleware: Dispatch answers
     with TestClient(app, raise_server_exceptions=False) as client:
         for path in ("/legacy", "/teapot"):
             response = client.get(path)
@@ -351,9 +351,17 @@ def test_one_500_layer_answers_before_the_start_and_only_then(
         return StreamingResponse(stream())
 
     layer: Any = app.build_middleware_stack()
-    while not isinstance(layer, ServerErrors):
+    while not isinstance(layer, ServerErrors | Dispatch):
         layer = layer.app
-    assert layer.wrap is middleware
+    if middleware:  # a layer of its own, outside the user's middleware
+        assert isinstance(layer, ServerErrors)
+        assert layer.wrap
+        while not isinstance(layer, Dispatch):
+            layer = layer.app
+        assert layer.errors is None
+    else:  # nothing between: Dispatch answers what escapes, one layer less per request
+        assert isinstance(layer, Dispatch)
+        assert isinstance(layer.errors, ServerErrors)
     with TestClient(app, raise_server_exceptions=False) as client:
         early = client.get("/early")
         assert (early.status_code, early.json()) == (500, {"detail": "Internal Server Error"})

@@ -1,5 +1,6 @@
 """Every way a client can get a request wrong gets a 4xx JSON answer, in FastAPI's shape."""
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -7,9 +8,11 @@ import fastapi
 import msgspec
 import pydantic
 import pytest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.testclient import TestClient
 
-from kit import App, HTTPException
+from kit import App, HTTPException, PlainTextResponse
+from kit.errors import DEFAULT_HANDLERS, DIRECT_ANSWERS, ErrorItem, ValidationFailed
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -179,6 +182,54 @@ def test_oversized_chunked_body_is_413() -> None:
     assert r.status_code == 413
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [b'{"name": "a", "age": 1, "email": "a@b.co"}'],
+        [b"", b'{"name": "a", ', b"", b'"age": 1, "email": "a@b.co"}', b""],
+        [b'{"name": "a", "age"', b": 1, ", b'"email": "a@b.co"}'],
+    ],
+    ids=["one", "with-empty-messages", "three"],
+)
+def test_a_body_in_several_messages_reads_whole(parts: list[bytes]) -> None:
+    """The body as the server hands it over, message by message (a chunked upload)."""
+    app = kit_app()
+    messages = [
+        {"type": "http.request", "body": part, "more_body": i < len(parts) - 1}
+        for i, part in enumerate(parts)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def request() -> None:
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/users",
+            "raw_path": b"/users",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json")],
+            "app": app,
+        }
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)
+
+    asyncio.run(request())
+    assert sent[0]["status"] == 200
+    assert msgspec.json.decode(sent[1]["body"]) == {
+        "name": "a",
+        "age": 1,
+        "email": "a@b.co",
+        "tags": [],
+    }
+
+
 def test_invalid_content_length_is_400(kit_client: TestClient) -> None:
     scope_headers = {"content-length": "abc", "content-type": "application/json"}
     r = kit_client.post("/users", content=b"{}", headers=scope_headers)
@@ -244,3 +295,96 @@ def test_pattern_errors_show_the_pattern_as_written(kit_client: TestClient) -> N
     item = r.json()["detail"][0]
     assert item["ctx"] == {"pattern": EMAIL}
     assert item["msg"] == f"String should match pattern '{EMAIL}'"
+
+
+class _Unencodable:
+    pass
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        HTTPException(404, "Item not found"),
+        HTTPException(404),
+        HTTPException(418, {"reason": "short and stout", "sizes": [1, 2]}),
+        HTTPException(599),
+        HTTPException(200, None),
+        StarletteHTTPException(409),
+        StarletteHTTPException(403, "Forbidden", headers={}),
+        HTTPException(401, "no", headers={"WWW-Authenticate": "Bearer"}),
+        HTTPException(204),
+        HTTPException(304),
+        HTTPException(103),
+        HTTPException(500, _Unencodable()),
+        ValidationFailed([ErrorItem("missing", ["query", "q"], "Field required", None)]),
+        ValidationFailed([]),
+    ],
+    ids=repr,
+)
+def test_kit_handlers_answered_directly_send_the_bytes_of_their_response(exc: Exception) -> None:
+    """A 404 a handler raises is sent without the handler's Request and Response: the same
+    status, headers and body, or the handler itself where only it can say."""
+    handler = next(h for cls, h in DEFAULT_HANDLERS.items() if isinstance(exc, cls))
+    answer = DIRECT_ANSWERS[handler](exc)
+    if answer is None:
+        assert isinstance(exc, StarletteHTTPException)
+        assert exc.headers or exc.status_code in (103, 204, 304) or exc.status_code == 500
+        return
+    response = asyncio.run(handler(None, exc))
+    assert answer == (response.status_code, response.raw_headers, bytes(response.body))
+
+
+def test_a_raised_http_exception_is_answered_as_its_handler_would() -> None:
+    app = App()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> None:
+        raise HTTPException(404, f"no item {item_id}")
+
+    @app.get("/odd")
+    async def odd() -> None:
+        raise HTTPException(500, _Unencodable())
+
+    client = TestClient(app, raise_server_exceptions=False)
+    r = client.get("/items/7")
+    assert (r.status_code, r.content) == (404, b'{"detail":"no item 7"}')
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["content-length"] == str(len(r.content))
+    r = client.get("/odd")  # the handler fails to encode it: the 500 handler answers
+    assert (r.status_code, r.json()) == (500, {"detail": "Internal Server Error"})
+
+
+def test_a_handler_registered_for_a_status_or_the_class_replaces_kits() -> None:
+    async def by_status(request: Any, exc: Exception) -> Any:
+        return PlainTextResponse("gone", status_code=404)
+
+    async def by_class(request: Any, exc: Exception) -> Any:
+        return PlainTextResponse("nope", status_code=exc.status_code)  # type: ignore[attr-defined]
+
+    app = App(exception_handlers={404: by_status, StarletteHTTPException: by_class})
+
+    @app.get("/missing")
+    async def missing() -> None:
+        raise HTTPException(404, "x")
+
+    @app.get("/forbidden")
+    async def forbidden() -> None:
+        raise HTTPException(403, "x")
+
+    client = TestClient(app)
+    assert (client.get("/missing").text, client.get("/nowhere").text) == ("gone", "gone")
+    r = client.get("/forbidden")
+    assert (r.status_code, r.text) == (403, "nope")
+
+
+def test_http_exception_has_starlettes_attributes() -> None:
+    ours, theirs = (
+        HTTPException(404, headers={"X": "1"}),
+        StarletteHTTPException(404, None, {"X": "1"}),
+    )
+    assert vars(ours) == vars(theirs)
+    assert (ours.args, str(ours), repr(ours)) == (
+        (404,),
+        str(theirs),
+        "HTTPException(status_code=404, detail='Not Found')",
+    )
