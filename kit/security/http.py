@@ -122,10 +122,22 @@ class JWTBearer(HTTPBearer):
         token = self.token(request)
         verifier = self.verifier or authentication_of(request).jwt
         try:
-            # remembered under the header's bytes: the same bytes always give the same token
-            return await verifier.verify(token, _raw_authorization(request))
+            return await verifier.verify(token, self._cache_key(request, token))
         except InvalidToken as exc:
             raise self.invalid(str(exc)) from None
+
+    def _cache_key(self, request: Request, token: str) -> bytes | None:
+        """The Authorization header's bytes when they are exactly ``Bearer <token>`` and the
+        token was read from them (the key ``checker`` looks up); otherwise None, and the token
+        itself is the key. Any other spelling (``bearer``, padding) is not a key of its own:
+        one token cannot fill the cache with spellings, nor a key outgrow the token's bound,
+        and a subclass reading its token elsewhere never meets another request's header."""
+        if type(self).token is not HTTPBearer.token:
+            return None
+        raw = _raw_authorization(request)
+        if raw is not None and raw == b"Bearer " + token.encode("latin-1"):
+            return raw
+        return None
 
     def checker(self, required: frozenset[str]) -> Callable[[Request], Awaitable[Any]]:
         """``authorize``, with the answer for an Authorization header verified before (and

@@ -135,3 +135,52 @@ def test_the_cache_stays_within_its_size() -> None:
             assert client.get("/bounded", headers=headers).json() == f"user-{n}"
             assert client.get("/bounded", headers=headers).json() == f"user-{n}"
     assert len(small.cache) == 4
+
+
+class CookieJWT(JWTBearer):
+    """Reads the JWT from a cookie (a browser session), not from Authorization."""
+
+    def token(self, request: Any) -> str:
+        return str(request.cookies.get("session", ""))
+
+
+cookie = CookieJWT()
+padded = JWTBearer(verifier=JWTVerifier(secret=SECRET, cache_size=8))
+
+
+def test_a_token_read_elsewhere_is_never_cached_under_the_authorization_header() -> None:
+    app = App(settings=SETTINGS)
+
+    @app.get("/me")
+    async def me(claims: Annotated[Claims, Security(cookie)]) -> str:
+        return str(claims.subject)
+
+    # a proxy or client library that sends the same Authorization value on every request
+    shared = {"authorization": "Basic cHJveHk6cHJveHk="}
+    with TestClient(app) as client:
+        alice = mint_token(SETTINGS, subject="alice")
+        assert client.get("/me", headers={**shared, "cookie": f"session={alice}"}).json() == "alice"
+        client.cookies.clear()
+        garbage = client.get("/me", headers={**shared, "cookie": "session=garbage"})
+        assert garbage.status_code == 401
+        client.cookies.clear()
+        bob = mint_token(SETTINGS, subject="bob")
+        assert client.get("/me", headers={**shared, "cookie": f"session={bob}"}).json() == "bob"
+
+
+def test_other_spellings_of_one_token_share_one_small_entry() -> None:
+    app = App(settings=SETTINGS)
+
+    @app.get("/p")
+    async def p(claims: Annotated[Claims, Security(padded)]) -> str:
+        return str(claims.subject)
+
+    token = mint_token(SETTINGS, subject="eve")
+    with TestClient(app) as client:
+        for n in range(8):
+            value = ("Bearer", "bearer", "BEARER")[n % 3] + " " * (1 + 20_000 * n) + token
+            assert client.get("/p", headers={"authorization": value}).status_code == 200
+        assert client.get("/p", headers={"authorization": f"Bearer {token}"}).status_code == 200
+    # the padded spellings under the token, the exact one under its header: two entries
+    assert padded.verifier is not None
+    assert sorted(padded.verifier.cache, key=len) == [token, f"Bearer {token}".encode()]
