@@ -22,7 +22,12 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     try:
         yield pool
     finally:
-        await pool.close()
+        # a test that failed while holding a connection must fail, not hang: Pool.close waits
+        # for every holder without a bound (and a failed test's teardown runs untimed)
+        with anyio.move_on_after(10, shield=True) as scope:
+            await pool.close()
+        if scope.cancelled_caught:
+            pool.terminate()
 
 
 async def wait_for(condition: Any, what: str) -> None:
