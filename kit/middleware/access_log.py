@@ -11,10 +11,10 @@ from starlette.types import Scope
 
 from kit.ops.logs import (
     REQUEST_ID,
-    TRACE_ID,
     AccessLine,
     KitHandler,
     direct_json_handler,
+    trace_id,
 )
 
 ACCESS_LOGGER = logging.getLogger("kit.access")
@@ -88,7 +88,7 @@ class AccessLog:
             if millisecond != self._millisecond:  # many lines share one at any real rate
                 self._ts = handler.formatter.clock.iso(created)  # type: ignore[union-attr]
                 self._millisecond = millisecond
-            trace_id = TRACE_ID.get()
+            tid = trace_id()
             handler.write_access(
                 AccessLine(
                     self._ts,
@@ -96,7 +96,7 @@ class AccessLog:
                     self.logger.name,
                     msg,
                     UNSET if rid is None else rid,
-                    UNSET if trace_id is None else trace_id,
+                    UNSET if tid is None else tid,
                     method,
                     route,
                     path,
@@ -133,7 +133,7 @@ class AccessLog:
         values["msecs"] = (created - int(created)) * 1000
         values["msg"] = msg
         values["request_id"] = rid
-        values["trace_id"] = TRACE_ID.get()
+        values["trace_id"] = trace_id()
         values["fields"] = fields
         record.__dict__ = values
         return record

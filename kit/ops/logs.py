@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -17,8 +18,28 @@ from runtimes.registry import SERVER_LOGGERS
 # The id of the request being handled, None outside one; ObserveMiddleware sets it
 # (kit.middleware.observe), and kit.middleware.request_id reads it for handlers.
 REQUEST_ID: ContextVar[str | None] = ContextVar("kit.request_id", default=None)
-# The trace id (32 hex digits) of the request's span; only kit.ops.tracing sets it (KIT_OTEL=1).
+# A trace id (32 hex digits) set for work that runs under a span of its own (kit.tasks.context).
+# A request's trace id is not set here: kit.ops.tracing keeps it in the OpenTelemetry context it
+# sets anyway, and formats it only when a line asks (``trace_id()``), one context variable set
+# per request instead of two.
 TRACE_ID: ContextVar[str | None] = ContextVar("kit.trace_id", default=None)
+# Installed by kit.ops.tracing (KIT_OTEL=1): the trace id of the request being handled, or None.
+_request_trace_id: Callable[[], str | None] | None = None
+
+
+def trace_id() -> str | None:
+    """The trace id (32 hex digits) for log lines: TRACE_ID's, else the traced request's."""
+    tid = TRACE_ID.get()
+    if tid is None and _request_trace_id is not None:
+        return _request_trace_id()
+    return tid
+
+
+def read_request_trace_id(reader: Callable[[], str | None]) -> None:
+    """Let ``trace_id()`` fall back on ``reader`` (kit.ops.tracing installs it on import)."""
+    global _request_trace_id
+    _request_trace_id = reader
+
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
@@ -281,7 +302,7 @@ def _install_record_factory() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = base(*args, **kwargs)
         record.request_id = REQUEST_ID.get()
-        record.trace_id = TRACE_ID.get()
+        record.trace_id = trace_id()
         return record
 
     factory._kit = True  # type: ignore[attr-defined]
