@@ -9,12 +9,12 @@ from typing import Any
 from msgspec import UNSET
 from starlette.types import Scope
 
+from kit.ops import logs
 from kit.ops.logs import (
     REQUEST_ID,
     AccessLine,
     KitHandler,
     direct_json_handler,
-    trace_id,
 )
 
 ACCESS_LOGGER = logging.getLogger("kit.access")
@@ -88,7 +88,7 @@ class AccessLog:
             if millisecond != self._millisecond:  # many lines share one at any real rate
                 self._ts = handler.formatter.clock.iso(created)  # type: ignore[union-attr]
                 self._millisecond = millisecond
-            tid = trace_id()
+            tid = logs.trace_id()
             handler.write_access(
                 AccessLine(
                     self._ts,
@@ -133,7 +133,7 @@ class AccessLog:
         values["msecs"] = (created - int(created)) * 1000
         values["msg"] = msg
         values["request_id"] = rid
-        values["trace_id"] = trace_id()
+        values["trace_id"] = logs.trace_id()
         values["fields"] = fields
         record.__dict__ = values
         return record

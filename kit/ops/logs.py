@@ -23,22 +23,16 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("kit.request_id", default=None)
 # sets anyway, and formats it only when a line asks (``trace_id()``), one context variable set
 # per request instead of two.
 TRACE_ID: ContextVar[str | None] = ContextVar("kit.trace_id", default=None)
-# Installed by kit.ops.tracing (KIT_OTEL=1): the trace id of the request being handled, or None.
-_request_trace_id: Callable[[], str | None] | None = None
+# The trace id (32 hex digits) for log lines, None outside a trace: TRACE_ID's, a C call
+# with no Python frame. kit.ops.tracing (KIT_OTEL=1) replaces it by one that falls back on the
+# traced request's id (``use_trace_id``): call it as ``logs.trace_id()``, never imported by name.
+trace_id: Callable[[], str | None] = TRACE_ID.get
 
 
-def trace_id() -> str | None:
-    """The trace id (32 hex digits) for log lines: TRACE_ID's, else the traced request's."""
-    tid = TRACE_ID.get()
-    if tid is None and _request_trace_id is not None:
-        return _request_trace_id()
-    return tid
-
-
-def read_request_trace_id(reader: Callable[[], str | None]) -> None:
-    """Let ``trace_id()`` fall back on ``reader`` (kit.ops.tracing installs it on import)."""
-    global _request_trace_id
-    _request_trace_id = reader
+def use_trace_id(reader: Callable[[], str | None]) -> None:
+    """Make ``reader`` (TRACE_ID's value first, then the request's) what log lines read."""
+    global trace_id
+    trace_id = reader
 
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.

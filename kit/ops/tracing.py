@@ -45,7 +45,7 @@ from opentelemetry.trace import (
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.ops.logs import read_request_trace_id
+from kit.ops.logs import TRACE_ID, use_trace_id
 from kit.parts import Part
 from kit.settings import SettingsError
 
@@ -380,14 +380,18 @@ def _detach(token: Token[Any]) -> None:
         _CURRENT.reset(token)  # the coroutine that set it: its context is the same
 
 
-def _request_trace_id() -> str | None:
-    """The traced request's trace id as 32 hex digits: made when a line asks, not per request."""
+def _trace_id() -> str | None:
+    """TRACE_ID's value (set for tasks and jobs), else the traced request's trace id as 32 hex
+    digits: made when a line asks, not per request."""
+    tid = TRACE_ID.get()
+    if tid is not None:
+        return tid
     values = _CURRENT.get() if _CURRENT is not None else context.get_current()
-    tid = values.get(_TRACE_KEY)
-    return None if tid is None else tid.to_bytes(16, "big").hex()  # type: ignore[attr-defined]
+    request = values.get(_TRACE_KEY)
+    return None if request is None else request.to_bytes(16, "big").hex()  # type: ignore[attr-defined]
 
 
-read_request_trace_id(_request_trace_id)
+use_trace_id(_trace_id)
 
 
 class _ASGIHeaders(Getter[list[tuple[bytes, bytes]]]):
