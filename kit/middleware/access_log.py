@@ -9,9 +9,9 @@ from typing import Any
 from msgspec import UNSET
 from starlette.types import Scope
 
+from kit.ops import logs
 from kit.ops.logs import (
     REQUEST_ID,
-    TRACE_ID,
     AccessLine,
     KitHandler,
     direct_json_handler,
@@ -88,7 +88,7 @@ class AccessLog:
             if millisecond != self._millisecond:  # many lines share one at any real rate
                 self._ts = handler.formatter.clock.iso(created)  # type: ignore[union-attr]
                 self._millisecond = millisecond
-            trace_id = TRACE_ID.get()
+            tid = logs.trace_id()
             handler.write_access(
                 AccessLine(
                     self._ts,
@@ -96,7 +96,7 @@ class AccessLog:
                     self.logger.name,
                     msg,
                     UNSET if rid is None else rid,
-                    UNSET if trace_id is None else trace_id,
+                    UNSET if tid is None else tid,
                     method,
                     route,
                     path,
@@ -133,7 +133,7 @@ class AccessLog:
         values["msecs"] = (created - int(created)) * 1000
         values["msg"] = msg
         values["request_id"] = rid
-        values["trace_id"] = TRACE_ID.get()
+        values["trace_id"] = logs.trace_id()
         values["fields"] = fields
         record.__dict__ = values
         return record

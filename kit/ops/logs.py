@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -17,8 +18,22 @@ from runtimes.registry import SERVER_LOGGERS
 # The id of the request being handled, None outside one; ObserveMiddleware sets it
 # (kit.middleware.observe), and kit.middleware.request_id reads it for handlers.
 REQUEST_ID: ContextVar[str | None] = ContextVar("kit.request_id", default=None)
-# The trace id (32 hex digits) of the request's span; only kit.ops.tracing sets it (KIT_OTEL=1).
+# A trace id (32 hex digits) set for work that runs under a span of its own (kit.tasks.context).
+# A request's trace id is not set here: kit.ops.tracing keeps it in the OpenTelemetry context it
+# sets anyway, and formats it only when a line asks (``trace_id()``), one context variable set
+# per request instead of two.
 TRACE_ID: ContextVar[str | None] = ContextVar("kit.trace_id", default=None)
+# The trace id (32 hex digits) for log lines, None outside a trace: TRACE_ID's, a C call
+# with no Python frame. kit.ops.tracing (KIT_OTEL=1) replaces it by one that falls back on the
+# traced request's id (``use_trace_id``): call it as ``logs.trace_id()``, never imported by name.
+trace_id: Callable[[], str | None] = TRACE_ID.get
+
+
+def use_trace_id(reader: Callable[[], str | None]) -> None:
+    """Make ``reader`` (TRACE_ID's value first, then the request's) what log lines read."""
+    global trace_id
+    trace_id = reader
+
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
@@ -281,7 +296,7 @@ def _install_record_factory() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = base(*args, **kwargs)
         record.request_id = REQUEST_ID.get()
-        record.trace_id = TRACE_ID.get()
+        record.trace_id = trace_id()
         return record
 
     factory._kit = True  # type: ignore[attr-defined]

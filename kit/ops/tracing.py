@@ -45,7 +45,7 @@ from opentelemetry.trace import (
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.ops.logs import TRACE_ID
+from kit.ops.logs import TRACE_ID, use_trace_id
 from kit.parts import Part
 from kit.settings import SettingsError
 
@@ -359,19 +359,39 @@ _CURRENT = _context_var()
 (_SPAN_KEY,) = trace.set_span_in_context(trace.INVALID_SPAN, context.Context()).keys()
 
 
-def _attach(span: trace.Span, parent: context.Context | None) -> Token[context.Context]:
-    """``context.attach(trace.set_span_in_context(span, parent))`` in one call, not eight."""
+# the request's trace id (an int) in the context kit attaches: what log lines read (trace_id())
+_TRACE_KEY = "kit.trace_id"
+
+
+def _attach(span: trace.Span, parent: context.Context | None, trace_id: int) -> Token[Any]:
+    """``context.attach`` of ``parent`` with ``span`` current and ``trace_id`` under
+    _TRACE_KEY, in one call, not eight."""
     if _CURRENT is None:
-        return context.attach(trace.set_span_in_context(span, parent))
+        values = trace.set_span_in_context(span, parent)
+        return context.attach(context.set_value(_TRACE_KEY, trace_id, values))
     values = parent if parent is not None else _CURRENT.get()
-    return _CURRENT.set(context.Context({**values, _SPAN_KEY: span}))
+    return _CURRENT.set(context.Context({**values, _SPAN_KEY: span, _TRACE_KEY: trace_id}))
 
 
-def _detach(token: Token[context.Context]) -> None:
+def _detach(token: Token[Any]) -> None:
     if _CURRENT is None:
         context.detach(token)
     else:
         _CURRENT.reset(token)  # the coroutine that set it: its context is the same
+
+
+def _trace_id() -> str | None:
+    """TRACE_ID's value (set for tasks and jobs), else the traced request's trace id as 32 hex
+    digits: made when a line asks, not per request."""
+    tid = TRACE_ID.get()
+    if tid is not None:
+        return tid
+    values = _CURRENT.get() if _CURRENT is not None else context.get_current()
+    request = values.get(_TRACE_KEY)
+    return None if request is None else request.to_bytes(16, "big").hex()  # type: ignore[attr-defined]
+
+
+use_trace_id(_trace_id)
 
 
 class _ASGIHeaders(Getter[list[tuple[bytes, bytes]]]):
@@ -473,12 +493,10 @@ class TracingMiddleware:
         # Not sampled: no SDK span, but the context names the trace so that logs carry its id
         # and outbound calls send traceparent with the sampled flag off.
         span = _Unsampled(trace_id, remote.trace_state if remote is not None else None)
-        token = _attach(span, parent)
-        trace_token = TRACE_ID.set(trace_id.to_bytes(16, "big").hex())  # format(_, "032x")
+        token = _attach(span, parent, trace_id)
         try:
             await self.app(scope, receive, send)
         finally:
-            TRACE_ID.reset(trace_token)
             _detach(token)
 
     @staticmethod
@@ -499,8 +517,7 @@ class TracingMiddleware:
         send: Send,
         parent: context.Context | None,
     ) -> None:
-        token = _attach(span, parent)
-        trace_token = TRACE_ID.set(span.get_span_context().trace_id.to_bytes(16, "big").hex())
+        token = _attach(span, parent, span.get_span_context().trace_id)
         recorder = _StatusRecorder(send)
         try:
             await self.app(scope, receive, recorder)
@@ -519,5 +536,4 @@ class TracingMiddleware:
             if status >= 500:
                 span.set_status(_ERROR)
             span.end()
-            TRACE_ID.reset(trace_token)
             _detach(token)

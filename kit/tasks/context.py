@@ -11,12 +11,13 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from kit.ops import logs
 from kit.ops.logs import REQUEST_ID, TRACE_ID
 
 
 def traceparent() -> str | None:
     """The W3C ``traceparent`` of the current span, if tracing is on and a span is current."""
-    if TRACE_ID.get() is None:  # only kit.ops.tracing sets it: without it, nothing to carry
+    if logs.trace_id() is None:  # only kit.ops.tracing sets it: without it, nothing to carry
         return None
     from opentelemetry import propagate
 
@@ -37,7 +38,7 @@ class Carried:
     @classmethod
     def capture(cls) -> Carried:
         """The current request id, and the current trace context when tracing is on."""
-        if TRACE_ID.get() is None:
+        if logs.trace_id() is None:
             return cls(REQUEST_ID.get())
         from opentelemetry import context
 

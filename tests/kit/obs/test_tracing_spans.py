@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from kit.ops.logs import TRACE_ID
+from kit.ops import logs
 from kit.ops.tracing import Tracing, TracingMiddleware
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -108,7 +108,7 @@ def request(app: Any, headers: dict[str, str] | None = None) -> str | None:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
-        seen.append(TRACE_ID.get())
+        seen.append(logs.trace_id())
 
     try:
         asyncio.run(app(scope, receive, send))
