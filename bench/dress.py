@@ -384,6 +384,7 @@ def served(args: argparse.Namespace) -> dict[tuple[str, str], float]:
                         if "access" in parts_of(variant):
                             argv.append("--access-log")
                         server.command = [*argv, "bench.dress:app"]
+                        server.announcement = None  # granian's CLI: ready when READY answers
                     url = f"{server.url}{PATH}"
 
                     def load(seconds: int, url: str = url) -> wrk.WrkResult:

@@ -81,6 +81,9 @@ class ServerProcess:
         self.timeout = timeout
         self.stop_timeout = stop_timeout
         self._proc: subprocess.Popen[bytes] | None = None
+        # the line kit serve prints once it serves; None for a command that is not kit serve
+        # (a server's own CLI): then ready means ready_path answers
+        self.announcement: str | None = "kit: serving "
         self._announced = False
         self.started = 0.0  # time.monotonic() at spawn
 
@@ -113,7 +116,7 @@ class ServerProcess:
         """Whether kit serve said it is serving (it does once the server listens) and
         ``answers()``."""
         if not self._announced:
-            self._announced = "kit: serving " in self.output()
+            self._announced = self.announcement is None or self.announcement in self.output()
             if not self._announced:
                 return False
         return self.answers()
