@@ -45,6 +45,14 @@ class BodyDeadlines:
         self.interval = 1.0
         self.sweeper: asyncio.Task[None] | None = None
 
+    def arm(self, task: asyncio.Task[Any], seconds: float) -> None:
+        """Cut ``task``'s read ``seconds`` from now; sweep often enough for the shortest bound."""
+        self.deadlines[task] = monotonic() + seconds
+        if self.sweeper is None:
+            self.start(seconds)
+        elif seconds < self.interval * 4:  # an app with a shorter bound on this loop
+            self.interval = seconds / 4
+
     def start(self, seconds: float) -> None:
         self.interval = min(self.interval, seconds / 4)
         self.sweeper = self.loop.create_task(self._sweep(), name="kit body deadlines")
@@ -96,8 +104,8 @@ def body_timeout_of(scope: Scope) -> float:
 @contextlib.contextmanager
 def body_deadline(scope: Scope) -> Iterator[None]:
     """Cut what reads a body inside it with ``BodyTimeout`` (408) past the app's
-    KIT_BODY_TIMEOUT. For readers other than ``kit.codec.read_body``, which sets the same
-    deadline inline (every JSON body passes there: a context manager costs it calls)."""
+    KIT_BODY_TIMEOUT. For readers other than ``kit.codec.BodyDecoder.decode_body``, which arms
+    the same deadline itself (every JSON body passes there: a context manager costs it calls)."""
     seconds = body_timeout_of(scope)
     loop = get_running_loop()
     task = task_of(loop)
@@ -105,11 +113,7 @@ def body_deadline(scope: Scope) -> Iterator[None]:
         yield
         return
     deadlines = deadlines_of(loop)
-    deadlines.deadlines[task] = monotonic() + seconds
-    if deadlines.sweeper is None:
-        deadlines.start(seconds)
-    elif seconds < deadlines.interval * 4:  # an app with a shorter bound on this loop
-        deadlines.interval = seconds / 4
+    deadlines.arm(task, seconds)
     try:
         yield
     except CancelledError:

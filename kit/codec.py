@@ -16,7 +16,6 @@ import re
 import typing
 from asyncio import CancelledError, get_running_loop
 from collections.abc import Sequence
-from time import monotonic
 from typing import Any
 
 import msgspec
@@ -436,11 +435,7 @@ class BodyDecoder:
                 deadlines = deadlines_of(loop)
             if deadlines.loop is not loop:
                 deadlines = deadlines_of(loop)
-            deadlines.deadlines[task] = monotonic() + seconds
-            if deadlines.sweeper is None:
-                deadlines.start(seconds)
-            elif seconds < deadlines.interval * 4:  # an app with a shorter bound on this loop
-                deadlines.interval = seconds / 4
+            deadlines.arm(task, seconds)
         raw = b""
         chunks: list[bytes] | None = None  # only for a body that comes in several messages
         size = 0
